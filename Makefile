@@ -1,0 +1,41 @@
+# The course's front door: `make lab`, `make demo`, `make test`.
+# Each target sets up .venv itself when it is missing or older than pyproject.toml.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Pin torch first so pip takes one known build; override for a CUDA build elsewhere,
+# e.g. make test TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.convlab-installed
+PYTEST_ARGS ?=
+ASSIGNMENTS := 01_convolution 02_transposed
+
+.PHONY: lab demo test venv assignments benchmark clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=. notebooks/
+
+demo: $(STAMP)
+	$(BIN)/convlab demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+assignments: $(STAMP)
+	@for id in $(ASSIGNMENTS); do $(BIN)/nbgrader generate_assignment $$id --force --no-db || exit 1; done
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/bench_conv.py
+
+clean:
+	rm -rf $(VENV) autograder/work .pytest_cache .hypothesis

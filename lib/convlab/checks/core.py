@@ -1,0 +1,265 @@
+"""What a check is: cases, a reference, named mistakes, and one comparison.
+
+The visible checks in the notebooks and the trusted grader share this module, so a
+student sees the same diagnosis in the notebook as in the feedback:
+
+* ``Case``      one call (args, kwargs), or one call that must raise ValueError;
+* ``Mistake``   a function with the exercise's signature that computes what a known
+                wrong implementation returns; if the student's output matches it, the
+                message names the mistake;
+* ``Exercise``  reference + mistakes + visible cases + rules (vectorized, forbidden);
+* ``evaluate``  compares one output with the reference's and writes the message.
+
+``evaluate`` never calls student code: the grader runs that in a sandbox and passes
+only the returned value here.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+__all__ = [
+    "Case",
+    "Mistake",
+    "Exercise",
+    "CaseResult",
+    "REGISTRY",
+    "register",
+    "describe_value",
+    "compare_outputs",
+    "evaluate",
+]
+
+
+def describe_value(value) -> str:
+    """Short, readable description of an argument or a result."""
+    if isinstance(value, torch.Tensor):
+        device = "" if value.device.type == "cpu" else f" on {value.device}"
+        dtype = str(value.dtype).replace("torch.", "")
+        if value.numel() <= 6 and value.dim() <= 1:
+            return f"tensor({value.tolist()}, {dtype}{device})"
+        return f"{dtype} tensor of shape {tuple(value.shape)}{device}"
+    if isinstance(value, (list, tuple)) and len(value) > 8:
+        return f"{type(value).__name__} of {len(value)} items, starting {list(value[:4])!r}"
+    return repr(value)
+
+
+@dataclass
+class Case:
+    """One call of an exercise. ``raises`` names the exception a correct answer raises."""
+
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    raises: type[BaseException] | None = None
+    note: str = ""  # why the case is there, e.g. "padding larger than the kernel"
+
+    def describe(self, name: str) -> str:
+        parts = [describe_value(a) for a in self.args]
+        parts += [f"{k}={describe_value(v)}" for k, v in self.kwargs.items()]
+        text = f"{name}({', '.join(parts)})"
+        return f"{text}  [{self.note}]" if self.note else text
+
+    def to(self, device) -> "Case":
+        """The same case with every tensor argument moved to ``device``."""
+
+        def move(v):
+            if isinstance(v, torch.Tensor):
+                return v.to(device)
+            if isinstance(v, (list, tuple)) and any(isinstance(i, torch.Tensor) for i in v):
+                return type(v)(move(i) for i in v)
+            return v
+
+        return Case(
+            tuple(move(a) for a in self.args),
+            {k: move(v) for k, v in self.kwargs.items()},
+            self.raises,
+            self.note,
+        )
+
+    def clone(self) -> "Case":
+        """A deep copy of the tensors, so a function that writes into its inputs cannot
+        change what the reference sees."""
+
+        def copy(v):
+            if isinstance(v, torch.Tensor):
+                return v.detach().clone()
+            if isinstance(v, (list, tuple)):
+                return type(v)(copy(i) for i in v)
+            return v
+
+        return Case(tuple(copy(a) for a in self.args), {k: copy(v) for k, v in self.kwargs.items()},
+                    self.raises, self.note)
+
+
+@dataclass
+class Mistake:
+    """A known wrong answer: ``produce`` has the exercise's signature and returns what
+    the mistaken code would (or raises if the mistake does not apply to the case)."""
+
+    name: str
+    hint: str
+    produce: Callable[..., Any]
+
+
+@dataclass
+class CaseResult:
+    passed: bool
+    message: str = ""
+    mistake: str | None = None  # name of the matched Mistake, if any
+
+
+@dataclass
+class Exercise:
+    """Everything the checks and the grader know about one exercise."""
+
+    name: str
+    assignment: str
+    reference: Callable[..., Any]
+    visible_cases: Callable[[], list[Case]]
+    mistakes: list[Mistake] = field(default_factory=list)
+    vectorized: bool = False
+    # Forbidden op families, checked at the aten level by guards.ForbiddenCalls:
+    # "conv", "unfold", or "conv_except_plain" (conv2d only with stride 1, padding 0,
+    # dilation 1), "dilated_conv" (conv with dilation > 1).
+    forbidden: tuple[str, ...] = ()
+    # Makes a case at size ``scale`` (N, H and W grow with it, nothing else changes),
+    # for the vectorization check; None where "vectorized" does not apply.
+    scaling_case: Callable[[int], Case] | None = None
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    # The result's kind: "tensor", "int", "float", "bool", "int_list", "tuple_list", "module".
+    returns: str = "tensor"
+
+
+REGISTRY: dict[str, Exercise] = {}
+
+
+def register(exercise: Exercise) -> Exercise:
+    if exercise.name in REGISTRY:
+        raise ValueError(f"exercise {exercise.name!r} registered twice")
+    REGISTRY[exercise.name] = exercise
+    return exercise
+
+
+def _first_difference(expected: torch.Tensor, got: torch.Tensor, rtol, atol) -> str:
+    exp = expected.detach().to("cpu", torch.float64)
+    val = got.detach().to("cpu", torch.float64)
+    bad = ~torch.isclose(val, exp, rtol=rtol, atol=atol, equal_nan=False)
+    count = int(bad.sum())
+    index = tuple(int(i) for i in bad.nonzero()[0])
+    worst = (val - exp).abs().nan_to_num(nan=math.inf).max().item()
+    return (
+        f"values differ at {count} of {exp.numel()} positions; first at index {index}: "
+        f"expected {exp[index].item():.6g}, got {val[index].item():.6g} "
+        f"(largest difference {worst:.3g})"
+    )
+
+
+def compare_outputs(expected, got, rtol: float = 1e-5, atol: float = 1e-6) -> str | None:
+    """None when ``got`` equals ``expected``; otherwise what differs, shape first."""
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(got, torch.Tensor):
+            return f"expected a torch.Tensor, got {type(got).__name__}: {describe_value(got)}"
+        if tuple(got.shape) != tuple(expected.shape):
+            return f"shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}"
+        if got.dtype != expected.dtype:
+            return f"dtype: expected {expected.dtype}, got {got.dtype} (keep the input's dtype)"
+        if got.device != expected.device:
+            return f"device: expected {expected.device}, got {got.device} (keep the input's device)"
+        if got.is_floating_point() and not torch.isfinite(got).all() and torch.isfinite(expected).all():
+            return "the output contains NaN or inf where the reference is finite"
+        if not torch.allclose(got.detach(), expected.detach(), rtol=rtol, atol=atol):
+            return _first_difference(expected, got, rtol, atol)
+        return None
+    if isinstance(expected, bool):
+        if not isinstance(got, (bool,)) and type(got).__name__ != "bool_":
+            return f"expected a bool, got {type(got).__name__}: {got!r}"
+        return None if bool(got) == expected else f"expected {expected}, got {bool(got)}"
+    if isinstance(expected, numbers.Integral):
+        if isinstance(got, bool) or not isinstance(got, numbers.Integral):
+            return f"expected an int, got {type(got).__name__}: {describe_value(got)}"
+        return None if int(got) == int(expected) else f"expected {expected}, got {got}"
+    if isinstance(expected, numbers.Real):
+        if isinstance(got, bool) or not isinstance(got, numbers.Real):
+            return f"expected a number, got {type(got).__name__}: {describe_value(got)}"
+        if math.isclose(float(got), float(expected), rel_tol=rtol, abs_tol=atol):
+            return None
+        return f"expected {expected!r}, got {got!r}"
+    if isinstance(expected, (list, tuple)):
+        if not isinstance(got, (list, tuple)):
+            return f"expected a {type(expected).__name__}, got {type(got).__name__}: {describe_value(got)}"
+        if len(got) != len(expected):
+            return f"expected {len(expected)} items, got {len(got)}: {describe_value(got)}"
+        for i, (e, g) in enumerate(zip(expected, got)):
+            if isinstance(e, tuple) and isinstance(g, list):
+                g = tuple(g)
+            diff = compare_outputs(e, g, rtol, atol)
+            if diff:
+                return f"item {i}: {diff}"
+        return None
+    if expected is None:
+        return None if got is None else f"expected None, got {describe_value(got)}"
+    return None if got == expected else f"expected {expected!r}, got {got!r}"
+
+
+def _is_zeros_like(expected, got) -> bool:
+    return (
+        isinstance(expected, torch.Tensor)
+        and isinstance(got, torch.Tensor)
+        and got.shape == expected.shape
+        and bool((got == 0).all())
+        and bool((expected != 0).any())
+    )
+
+
+def diagnose(exercise: Exercise, case: Case, got) -> Mistake | None:
+    """The first named mistake whose output ``got`` matches, if any."""
+    for mistake in exercise.mistakes:
+        try:
+            wrong = mistake.produce(*case.clone().args, **case.clone().kwargs)
+        except Exception:  # the mistake does not apply to this case
+            continue
+        if compare_outputs(wrong, got, exercise.rtol, exercise.atol) is None:
+            return mistake
+    return None
+
+
+def evaluate(exercise: Exercise, case: Case, got=None, error: BaseException | str | None = None,
+             expected=None) -> CaseResult:
+    """Judge one returned value (or raised error) against the reference on ``case``.
+
+    ``error`` is the exception the student's function raised (or its text, from the
+    sandbox); ``expected`` may be passed when already computed.
+    """
+    call = case.describe(exercise.name)
+    if case.raises is not None:
+        if error is None:
+            return CaseResult(False, f"{call}\n  should raise {case.raises.__name__} (invalid input), "
+                                     f"but returned {describe_value(got)}")
+        if isinstance(error, BaseException) and not isinstance(error, case.raises):
+            return CaseResult(False, f"{call}\n  should raise {case.raises.__name__}, "
+                                     f"raised {type(error).__name__}: {error}")
+        if isinstance(error, str) and not error.startswith(case.raises.__name__):
+            return CaseResult(False, f"{call}\n  should raise {case.raises.__name__}, raised {error}")
+        return CaseResult(True)
+    if error is not None:
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        if text.startswith("NotImplementedError"):
+            return CaseResult(False, f"{exercise.name} is not implemented yet (it raises NotImplementedError)")
+        return CaseResult(False, f"{call}\n  raised {text}")
+    if expected is None:
+        expected = exercise.reference(*case.clone().args, **case.clone().kwargs)
+    diff = compare_outputs(expected, got, exercise.rtol, exercise.atol)
+    if diff is None:
+        return CaseResult(True)
+    message = f"{call}\n  {diff}"
+    if _is_zeros_like(expected, got):
+        return CaseResult(False, message + "\n  Your output is all zeros: nothing is computed yet.", "zeros")
+    mistake = diagnose(exercise, case, got)
+    if mistake is not None:
+        return CaseResult(False, f"{message}\n  Likely mistake: {mistake.name}. {mistake.hint}", mistake.name)
+    return CaseResult(False, message)

@@ -1,0 +1,1 @@
+"""Checks for assignment 02 (transposed convolution)."""

@@ -1,0 +1,69 @@
+"""Assignment 05: Hybrid Dilated Convolution (Wang et al., "Understanding Convolution for
+Semantic Segmentation", WACV 2018).
+
+The paper's rule: with M_i the largest distance between two nonzero taps the stack can
+still fill in at layer i, a schedule is gridding-free when M_2 <= K.
+"""
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+
+from .shapes import check_int
+
+__all__ = ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock"]
+
+
+def hdc_max_distances(rates) -> list[int]:
+    """[M_1, ..., M_n]: M_n = r_n, M_i = max(M_{i+1} - 2 r_i, M_{i+1} - 2 (M_{i+1} - r_i), r_i)."""
+    rates = [check_int(r, "rate", 1) for r in rates]
+    if not rates:
+        raise ValueError("rates must not be empty")
+    distances = [rates[-1]]
+    for r in reversed(rates[:-1]):
+        m = distances[0]
+        distances.insert(0, max(m - 2 * r, m - 2 * (m - r), r))
+    return distances
+
+
+def satisfies_hdc(rates, kernel_size: int = 3) -> bool:
+    """The paper's goal M_2 <= K."""
+    kernel_size = check_int(kernel_size, "kernel_size", 1)
+    if len(rates) < 2:
+        raise ValueError(f"the HDC rule needs at least 2 rates, got {list(rates)!r}")
+    return hdc_max_distances(rates)[1] <= kernel_size
+
+
+def hdc_search(num_layers: int, kernel_size: int = 3, max_rate: int = 9) -> list[tuple]:
+    """All non-decreasing schedules (1, r_2, ..., r_n), r_i <= max_rate, with M_2 <= K; sorted."""
+    num_layers = check_int(num_layers, "num_layers", 2)
+    kernel_size = check_int(kernel_size, "kernel_size", 1)
+    max_rate = check_int(max_rate, "max_rate", 1)
+    tails = itertools.combinations_with_replacement(range(1, max_rate + 1), num_layers - 1)
+    return sorted((1, *tail) for tail in tails if satisfies_hdc((1, *tail), kernel_size))
+
+
+class HDCBlock(nn.Module):
+    """Dilated conv + BatchNorm + ReLU for each rate, "same" padding, then a residual add."""
+
+    def __init__(self, channels: int, rates, kernel_size: int = 3):
+        super().__init__()
+        channels = check_int(channels, "channels", 1)
+        kernel_size = check_int(kernel_size, "kernel_size", 1)
+        rates = [check_int(r, "rate", 1) for r in rates]
+        if not rates:
+            raise ValueError("rates must not be empty")
+        self.rates = tuple(rates)
+        layers = []
+        for rate in rates:
+            layers += [
+                nn.Conv2d(channels, channels, kernel_size, padding="same", dilation=rate, bias=False),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(inplace=True),
+            ]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)

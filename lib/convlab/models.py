@@ -1,0 +1,89 @@
+"""Small models the notebooks train and probe.
+
+``UNet`` follows the seed material's Keras U-Net, whose 4th and 5th encoder blocks use
+dilated convs instead of going deeper; ``DilatedStack`` is a plain stack of dilated
+3x3 convs for the gridding and HDC experiments.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .shapes import check_int
+
+__all__ = ["conv_block", "UNet", "DilatedStack"]
+
+
+def conv_block(in_channels: int, out_channels: int, dilation: int = 1) -> nn.Sequential:
+    """Two 3x3 "same" convs with ReLU, as in each U-Net stage."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 3, padding=dilation, dilation=dilation),
+        nn.ReLU(inplace=True),
+    )
+
+
+class UNet(nn.Module):
+    """U-Net with three pooling stages; blocks 4 and 5 keep the resolution and dilate instead.
+
+    Input H and W must be divisible by 8. Output: (N, num_classes, H, W) logits.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 1, width: int = 16, dilation: int = 2):
+        super().__init__()
+        w = check_int(width, "width", 1)
+        self.enc1 = conv_block(in_channels, w)
+        self.enc2 = conv_block(w, 2 * w)
+        self.enc3 = conv_block(2 * w, 4 * w)
+        self.enc4 = conv_block(4 * w, 8 * w, dilation=dilation)  # dilated, no pooling after
+        self.enc5 = conv_block(8 * w, 8 * w, dilation=2 * dilation)
+        self.pool = nn.MaxPool2d(2)
+        self.up3 = nn.ConvTranspose2d(8 * w, 4 * w, 2, stride=2)
+        self.dec3 = conv_block(8 * w, 4 * w)
+        self.up2 = nn.ConvTranspose2d(4 * w, 2 * w, 2, stride=2)
+        self.dec2 = conv_block(4 * w, 2 * w)
+        self.up1 = nn.ConvTranspose2d(2 * w, w, 2, stride=2)
+        self.dec1 = conv_block(2 * w, w)
+        self.head = nn.Conv2d(w, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 8 or x.shape[-2] % 8:
+            raise ValueError(f"UNet needs H and W divisible by 8, got {tuple(x.shape[-2:])}")
+        e1 = self.enc1(x)
+        e2 = self.enc2(self.pool(e1))
+        e3 = self.enc3(self.pool(e2))
+        e5 = self.enc5(self.enc4(self.pool(e3)))
+        d3 = self.dec3(torch.cat([self.up3(e5), e3], 1))
+        d2 = self.dec2(torch.cat([self.up2(d3), e2], 1))
+        d1 = self.dec1(torch.cat([self.up1(d2), e1], 1))
+        return self.head(d1)
+
+
+class DilatedStack(nn.Module):
+    """3x3 convs with the given dilations, "same" padding, ReLU between; shape-preserving.
+
+    With ``ones=True`` every weight is 1 and there is no bias or ReLU, so the effective
+    receptive field is exactly the dependency map.
+    """
+
+    def __init__(self, rates, in_channels: int = 1, channels: int = 8, out_channels: int = 1,
+                 kernel_size: int = 3, ones: bool = False):
+        super().__init__()
+        rates = [check_int(r, "rate", 1) for r in rates]
+        if not rates:
+            raise ValueError("rates must not be empty")
+        layers = []
+        widths = [in_channels] + [channels] * (len(rates) - 1) + [out_channels]
+        for i, rate in enumerate(rates):
+            conv = nn.Conv2d(widths[i], widths[i + 1], kernel_size, padding="same",
+                             dilation=rate, bias=not ones)
+            if ones:
+                nn.init.ones_(conv.weight)
+            layers.append(conv)
+            if not ones and i < len(rates) - 1:
+                layers.append(nn.ReLU())
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
