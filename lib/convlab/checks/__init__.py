@@ -7,7 +7,7 @@ mistake the output matches. The trusted grader uses the same ``Exercise`` record
 """
 from . import standard, transposed  # noqa: F401  (fill the registry)
 from .core import REGISTRY, Case, CaseResult, Exercise, Mistake, compare_outputs, evaluate
-from .runner import check, devices, run_case
+from .runner import check, devices, run_case, use_or_reference
 
 
 def _make_check(name):
@@ -24,5 +24,5 @@ for _name in REGISTRY:
 
 __all__ = [f"check_{name}" for name in REGISTRY] + [
     "REGISTRY", "Case", "CaseResult", "Exercise", "Mistake", "check", "compare_outputs",
-    "devices", "evaluate", "run_case",
+    "devices", "evaluate", "run_case", "use_or_reference",
 ]

@@ -8,7 +8,7 @@ import torch
 from .core import REGISTRY, Case, CaseResult, Exercise, evaluate
 from .guards import FAMILY_TEXT, ForbiddenCalls, loops_over_input, uses_convlab
 
-__all__ = ["check", "devices", "run_case"]
+__all__ = ["check", "devices", "run_case", "use_or_reference"]
 
 
 def devices() -> list[torch.device]:
@@ -76,3 +76,16 @@ def check(name: str, fn, quiet: bool = False) -> None:
     if not quiet:
         on = " and ".join(d.type for d in devices())
         print(f"\N{HEAVY CHECK MARK} {name}: all {total} cases pass ({on}).")
+
+
+def use_or_reference(fn, name: str):
+    """``fn`` if it passes its check, else the reference, saying so.
+
+    Demo and figure cells after an exercise call this, so a student who has not
+    finished the exercise still sees them run."""
+    try:
+        check(name, fn, quiet=True)
+        return fn
+    except AssertionError:
+        print(f"(Your {name} does not pass its check yet: this cell uses the reference convlab.{name}.)")
+        return REGISTRY[name].reference

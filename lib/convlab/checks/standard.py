@@ -62,7 +62,8 @@ register(Exercise(
         Mistake("kernel flipped (that is true convolution)",
                 "Deep-learning 'convolution' is cross-correlation: slide the kernel as it is.",
                 lambda x, kernel: convlab.corr2d(x, kernel.flip(0, 1))),
-        Mistake("height and width swapped", "Output is (H - kh + 1, W - kw + 1): rows first.",
-                lambda x, kernel: convlab.corr2d(x.t(), kernel.t()).t()),
+        Mistake("size formula off by one (last row and column missing)",
+                "The output is (H - kh + 1, W - kw + 1): range(H - kh + 1) includes the last window.",
+                lambda x, kernel: convlab.corr2d(x, kernel)[:-1, :-1]),
     ],
 ))

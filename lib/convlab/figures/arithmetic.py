@@ -1,0 +1,2 @@
+"""Figures: arithmetic (to be written)."""
+__all__: list[str] = []

@@ -1,0 +1,2 @@
+"""Figures: convolution (to be written)."""
+__all__: list[str] = []

@@ -1,0 +1,2 @@
+"""Figures: transposed (to be written)."""
+__all__: list[str] = []

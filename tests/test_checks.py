@@ -1,0 +1,108 @@
+"""Every visible check, whatever the exercise: passes on the reference, fails on zeros,
+fails on each named mistake and names it."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from convlab.checks import REGISTRY, run_case
+from convlab.checks.core import Case, compare_outputs
+
+EXERCISES = sorted(REGISTRY)
+
+
+def _reference_copy(exercise):
+    # A wrapper defined here, so the check's "uses convlab" guard is exercised separately.
+    return lambda *args, **kwargs: exercise.reference(*args, **kwargs)
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_reference_passes_every_visible_case(name):
+    exercise = REGISTRY[name]
+    for case in exercise.visible_cases():
+        result = run_case(exercise, _reference_copy(exercise), case)
+        assert result.passed, result.message
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_visible_cases_include_an_error_case_or_are_value_cases(name):
+    cases = REGISTRY[name].visible_cases()
+    assert len(cases) >= 3, f"{name}: a handful of cases, not one"
+    assert any(c.raises is None for c in cases)
+
+
+def _zeros_like_result(value):
+    if isinstance(value, torch.Tensor):
+        return torch.zeros_like(value)
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return 0
+    if isinstance(value, float):
+        return 0.0
+    if isinstance(value, (list, tuple)):
+        return type(value)()
+    return None
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_zero_output_fails(name):
+    exercise = REGISTRY[name]
+    if exercise.returns == "module":
+        pytest.skip("modules are checked by their own tests")
+    value_cases = [c for c in exercise.visible_cases() if c.raises is None]
+    failed = []
+    for case in value_cases:
+        expected = exercise.reference(*case.clone().args, **case.clone().kwargs)
+        zero = _zeros_like_result(expected)
+        result = run_case(exercise, lambda *a, _z=zero, **k: _z, case)
+        failed.append(not result.passed)
+    assert any(failed), f"{name}: a function returning zeros passes every visible case"
+
+
+@pytest.mark.parametrize(
+    "name,mistake",
+    [(name, m.name) for name in EXERCISES for m in REGISTRY[name].mistakes],
+)
+def test_each_named_mistake_fails_and_is_named(name, mistake):
+    exercise = REGISTRY[name]
+    wrong = next(m for m in exercise.mistakes if m.name == mistake)
+    results = [run_case(exercise, wrong.produce, case) for case in exercise.visible_cases()]
+    failing = [r for r in results if not r.passed]
+    assert failing, f"{name}: the mistake {mistake!r} passes every visible case"
+    assert any(mistake in r.message for r in failing), (
+        f"{name}: the mistake {mistake!r} fails but is never named:\n"
+        + "\n".join(r.message for r in failing)
+    )
+
+
+@pytest.mark.parametrize("name", EXERCISES)
+def test_error_cases_demand_value_error(name):
+    exercise = REGISTRY[name]
+    for case in exercise.visible_cases():
+        if case.raises is None:
+            continue
+        with pytest.raises(case.raises):
+            exercise.reference(*case.clone().args, **case.clone().kwargs)
+        silent = run_case(exercise, lambda *a, **k: 0, case)
+        assert not silent.passed and "should raise" in silent.message
+
+
+def test_compare_outputs_reports_shape_before_values():
+    message = compare_outputs(torch.zeros(2, 3), torch.zeros(3, 2))
+    assert message == "shape: expected (2, 3), got (3, 2)"
+
+
+def test_compare_outputs_names_first_differing_index():
+    expected = torch.arange(6.0).reshape(2, 3)
+    got = expected.clone()
+    got[1, 2] = 100.0
+    message = compare_outputs(expected, got)
+    assert "index (1, 2)" in message and "expected 5" in message and "got 100" in message
+
+
+def test_case_clone_protects_the_reference_from_in_place_edits():
+    case = Case((torch.ones(3),))
+    copy = case.clone()
+    copy.args[0].zero_()
+    assert torch.equal(case.args[0], torch.ones(3))
