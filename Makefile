@@ -22,8 +22,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
 
+# The server's root is the course root, so nbgrader's formgrader finds nbgrader_config.py.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=. notebooks/
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks
 
 demo: $(STAMP)
 	$(BIN)/convlab demo

@@ -11,16 +11,14 @@ import itertools
 import torch
 from torch import nn
 
-from .shapes import check_int
+from .shapes import check_int, check_rates
 
 __all__ = ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock"]
 
 
 def hdc_max_distances(rates) -> list[int]:
     """[M_1, ..., M_n]: M_n = r_n, M_i = max(M_{i+1} - 2 r_i, M_{i+1} - 2 (M_{i+1} - r_i), r_i)."""
-    rates = [check_int(r, "rate", 1) for r in rates]
-    if not rates:
-        raise ValueError("rates must not be empty")
+    rates = check_rates(rates)
     distances = [rates[-1]]
     for r in reversed(rates[:-1]):
         m = distances[0]
@@ -31,6 +29,7 @@ def hdc_max_distances(rates) -> list[int]:
 def satisfies_hdc(rates, kernel_size: int = 3) -> bool:
     """The paper's goal M_2 <= K."""
     kernel_size = check_int(kernel_size, "kernel_size", 1)
+    rates = check_rates(rates)
     if len(rates) < 2:
         raise ValueError(f"the HDC rule needs at least 2 rates, got {list(rates)!r}")
     return hdc_max_distances(rates)[1] <= kernel_size
@@ -52,9 +51,7 @@ class HDCBlock(nn.Module):
         super().__init__()
         channels = check_int(channels, "channels", 1)
         kernel_size = check_int(kernel_size, "kernel_size", 1)
-        rates = [check_int(r, "rate", 1) for r in rates]
-        if not rates:
-            raise ValueError("rates must not be empty")
+        rates = check_rates(rates)
         self.rates = tuple(rates)
         layers = []
         for rate in rates:

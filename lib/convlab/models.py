@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .shapes import check_int
+from .shapes import check_int, check_rates
 
 __all__ = ["conv_block", "UNet", "DilatedStack"]
 
@@ -70,9 +70,7 @@ class DilatedStack(nn.Module):
     def __init__(self, rates, in_channels: int = 1, channels: int = 8, out_channels: int = 1,
                  kernel_size: int = 3, ones: bool = False):
         super().__init__()
-        rates = [check_int(r, "rate", 1) for r in rates]
-        if not rates:
-            raise ValueError("rates must not be empty")
+        rates = check_rates(rates)
         layers = []
         widths = [in_channels] + [channels] * (len(rates) - 1) + [out_channels]
         for i, rate in enumerate(rates):

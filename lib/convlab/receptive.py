@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .shapes import check_int
+from .shapes import check_int, check_rates
 
 __all__ = [
     "receptive_field",
@@ -27,9 +27,11 @@ def receptive_field(layers) -> int:
     r = 1 + sum_i d_i (k_i - 1) * prod_{j<i} s_j: each layer widens the field by its
     effective kernel extent, measured in input pixels (the product of earlier strides).
     """
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise ValueError(f"layers must be a list of (kernel_size, stride, dilation), got {layers!r}")
     size, jump = 1, 1
     for index, layer in enumerate(layers):
-        if len(layer) != 3:
+        if not isinstance(layer, (tuple, list)) or len(layer) != 3:
             raise ValueError(f"layer {index} must be (kernel_size, stride, dilation), got {layer!r}")
         k, s, d = layer
         k = check_int(k, f"layer {index} kernel_size", 1)
@@ -41,10 +43,7 @@ def receptive_field(layers) -> int:
 
 
 def _check_rates(rates, kernel_size):
-    rates = [check_int(r, "rate", 1) for r in rates]
-    if not rates:
-        raise ValueError("rates must not be empty")
-    return rates, check_int(kernel_size, "kernel_size", 1)
+    return check_rates(rates), check_int(kernel_size, "kernel_size", 1)
 
 
 def _paths_1d(rates, kernel_size) -> np.ndarray:
@@ -90,7 +89,7 @@ def shared_inputs(rates, kernel_size: int = 3, offset: int = 1) -> int:
 def effective_receptive_field(model: torch.nn.Module, input_shape) -> torch.Tensor:
     """Gradient of the centre output w.r.t. an all-ones input, abs, summed over channels,
     normalised to sum 1 (Luo et al., 2016). ``input_shape`` is (C, H, W)."""
-    if len(input_shape) != 3:
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
         raise ValueError(f"input_shape must be (C, H, W), got {input_shape!r}")
     c, h, w = (check_int(v, "input_shape", 1) for v in input_shape)
     was_training = model.training
@@ -103,11 +102,14 @@ def effective_receptive_field(model: torch.nn.Module, input_shape) -> torch.Tens
         if out.dim() != 4:
             raise ValueError(f"model must return (N, C, H, W), got shape {tuple(out.shape)}")
         ho, wo = out.shape[2:]
-        out[0, :, ho // 2, wo // 2].sum().backward()
+        centre = out[0, :, ho // 2, wo // 2].sum()
+        # autograd.grad, not backward(): the model's parameter .grad stay untouched.
+        (grad,) = (
+            torch.autograd.grad(centre, x, allow_unused=True) if centre.requires_grad else (None,)
+        )
     finally:
         model.train(was_training)
-    grad = x.grad[0].abs().sum(0)
-    total = grad.sum()
-    if total == 0:
+    if grad is None or not grad.any():
         raise ValueError("the centre output does not depend on the input (zero gradient)")
-    return grad / total
+    grad = grad[0].abs().sum(0)
+    return grad / grad.sum()

@@ -11,6 +11,7 @@ import math
 __all__ = [
     "as_pair",
     "check_int",
+    "check_rates",
     "conv_output_size",
     "conv_transpose_output_size",
     "effective_kernel_size",
@@ -35,6 +36,16 @@ def check_int(value, name: str, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def check_rates(rates) -> list[int]:
+    """A dilation schedule: a non-empty sequence of ints >= 1, returned as a list."""
+    if isinstance(rates, (str, bytes)) or not hasattr(rates, "__iter__"):
+        raise ValueError(f"rates must be a sequence of ints, got {rates!r}")
+    rates = [check_int(r, "rate", 1) for r in rates]
+    if not rates:
+        raise ValueError("rates must not be empty")
+    return rates
 
 
 def as_pair(value, name: str, minimum: int = 0) -> tuple[int, int]:

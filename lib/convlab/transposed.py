@@ -25,9 +25,9 @@ def conv_matrix(kernel: torch.Tensor, input_shape) -> torch.Tensor:
     """The (Ho*Wo, H*W) matrix C with corr2d(x, kernel).flatten() == C @ x.flatten()."""
     if not isinstance(kernel, torch.Tensor) or kernel.dim() != 2:
         raise ValueError("kernel must be a 2-D (kh, kw) tensor")
-    if len(input_shape) != 2:
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 2:
         raise ValueError(f"input_shape must be (H, W), got {input_shape!r}")
-    h, w = (int(v) for v in input_shape)
+    h, w = (check_int(v, "input_shape", 1) for v in input_shape)
     kh, kw = kernel.shape
     if kh > h or kw > w:
         raise ValueError(f"kernel {tuple(kernel.shape)} is larger than the input ({h}, {w})")

@@ -1,1 +1,390 @@
-"""Checks for assignment 02 (transposed convolution)."""
+"""Checks for assignment 02: transposed convolution.
+
+The three routes to a transposed convolution (scatter, zero insertion + conv, and the
+matrix) go wrong in different, recognisable ways; the mistakes below compute those
+wrong answers directly, from the uncropped ("full") transposed convolution, so that
+each names one slip: a kernel flipped or not, the channel axes not swapped, padding or
+output_padding on the wrong side, stride or bias forgotten.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+import convlab
+from convlab.shapes import effective_kernel_size
+from .core import Case, Exercise, Mistake, register
+from .standard import randn
+
+A = "02_transposed"
+
+
+# --- conv_transpose_output_size ----------------------------------------------------
+
+def _size(n, k, s, p, op, d, *, plus_one=1, n_times_s=False, dk=False, p_sides=2):
+    """The size formula with one of its terms written wrong (keyword flags)."""
+    start = n * s if n_times_s else (n - 1) * s
+    extent = d * k if dk else d * (k - 1) + plus_one
+    return start - p_sides * p + extent + op
+
+
+def _size_mistake(name, hint, **wrong):
+    def produce(n, k, stride=1, padding=0, output_padding=0, dilation=1):
+        return _size(n, k, stride, padding, output_padding, dilation, **wrong)
+
+    return Mistake(name, hint, produce)
+
+
+register(Exercise(
+    name="conv_transpose_output_size",
+    assignment=A,
+    reference=convlab.conv_transpose_output_size,
+    returns="int",
+    visible_cases=lambda: [
+        Case((4, 3)),
+        Case((4, 3), {"stride": 2, "padding": 1}, note="conv(k=3, s=2, p=1) maps 7 to 4"),
+        # output_padding=2 before =1: ignoring it then differs from forgetting the +1.
+        Case((5, 2), {"stride": 3, "padding": 1, "output_padding": 2}),
+        Case((4, 3), {"stride": 2, "padding": 1, "output_padding": 1},
+             note="... and 8 to 4: output_padding=1 picks 8"),
+        Case((3, 3), {"stride": 2, "dilation": 2}, note="dilated kernel spans d(k-1)+1 = 5"),
+        Case((4, 3), {"stride": 2, "output_padding": 2}, raises=ValueError,
+             note="output_padding must be smaller than the stride (or the dilation)"),
+        Case((1, 1), {"padding": 1}, raises=ValueError, note="padding crops the whole output"),
+    ],
+    mistakes=[
+        _size_mistake("forgot the +1", "The kernel's extent is d(k-1) + 1 pixels: "
+                      "(n-1)s - 2p + d(k-1) + output_padding + 1.", plus_one=0),
+        _size_mistake("n*s instead of (n-1)s", "n input pixels are n-1 strides apart: the last "
+                      "kernel copy starts at (n-1)s.", n_times_s=True),
+        _size_mistake("d*k instead of d(k-1)+1", "A dilated kernel has k taps with k-1 gaps of d: "
+                      "its extent is d(k-1) + 1, not d*k.", dk=True, plus_one=0),
+        _size_mistake("padding subtracted once", "Padding crops p pixels from both ends: -2p.",
+                      p_sides=1),
+        Mistake("output_padding ignored", "output_padding adds that many pixels at the end: "
+                "+ output_padding.",
+                lambda n, k, stride=1, padding=0, output_padding=0, dilation=1:
+                _size(n, k, stride, padding, 0, dilation)),
+        Mistake("dilation ignored", "With dilation d the kernel spans d(k-1) + 1 pixels.",
+                lambda n, k, stride=1, padding=0, output_padding=0, dilation=1:
+                _size(n, k, stride, padding, output_padding, 1)),
+        Mistake("stride ignored", "Input pixels land s apart in the output: (n-1)s.",
+                lambda n, k, stride=1, padding=0, output_padding=0, dilation=1:
+                _size(n, k, 1, padding, output_padding, dilation)),
+    ],
+))
+
+
+# --- conv_matrix ------------------------------------------------------------------
+
+def _matrix_rows(kernel, input_shape, order):
+    """conv_matrix with its rows (one per output pixel) viewed as (Ho, Wo), then ``order``."""
+    h, w = input_shape
+    kh, kw = kernel.shape
+    rows = convlab.conv_matrix(kernel, input_shape).reshape(h - kh + 1, w - kw + 1, h * w)
+    return order(rows)
+
+
+register(Exercise(
+    name="conv_matrix",
+    assignment=A,
+    reference=convlab.conv_matrix,
+    forbidden=("conv", "unfold"),
+    visible_cases=lambda: [
+        Case((torch.arange(1.0, 10.0, dtype=torch.float64).reshape(3, 3), (4, 4)),
+             note="Dumoulin & Visin's example: a 4 x 16 matrix"),
+        Case((randn(2, 3, seed=5), (4, 5)), note="non-square kernel and input"),
+        Case((randn(3, 2, seed=6), (3, 2)), note="kernel as large as the input: one row"),
+        Case((randn(3, 3, seed=7), (2, 4)), raises=ValueError, note="kernel taller than the input"),
+    ],
+    mistakes=[
+        Mistake("kernel flipped", "corr2d slides the kernel as it is; row r of C holds the "
+                "kernel unflipped at output pixel r's window.",
+                lambda kernel, input_shape: convlab.conv_matrix(kernel.flip(0, 1), input_shape)),
+        Mistake("matrix transposed", "C has one row per OUTPUT pixel and one column per INPUT "
+                "pixel: shape (Ho*Wo, H*W).",
+                lambda kernel, input_shape: convlab.conv_matrix(kernel, input_shape).T),
+        Mistake("output pixels in column-major order",
+                "Row i*Wo + j belongs to output pixel (i, j), as y.flatten() orders them.",
+                lambda kernel, input_shape: _matrix_rows(
+                    kernel, input_shape, lambda r: r.transpose(0, 1).reshape(-1, r.shape[-1]))),
+        Mistake("last output row and column missing",
+                "There are H - kh + 1 window positions down and W - kw + 1 across.",
+                lambda kernel, input_shape: _matrix_rows(
+                    kernel, input_shape, lambda r: r[:-1, :-1].reshape(-1, r.shape[-1]))),
+    ],
+))
+
+
+# --- the transposed convolution itself: scatter and via conv -----------------------
+
+def _pair(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def _transposed(x, weight, bias=None, stride=1, padding=0, output_padding=0, *,
+                op_side="end", crop="both", place=None, bias_times=1):
+    """A transposed convolution with one step done a known wrong way.
+
+    The full output (nothing cropped) gets output_padding zero rows/columns at the end
+    (``op_side="end"``), at the start, or none; then padding p is cropped from both
+    sides, one side, or none (``crop``); ``place`` overrides the stride the input pixels
+    are placed at inside a canvas of the correct size; the bias is added ``bias_times``.
+    """
+    (sh, sw), (ph, pw), (oph, opw) = _pair(stride), _pair(padding), _pair(output_padding)
+    if place is None:
+        full = convlab.conv_transpose2d(x, weight, stride=(sh, sw))
+    else:
+        n, _, h, w = x.shape
+        kh, kw = weight.shape[2:]
+        full = x.new_zeros(n, weight.shape[1], (h - 1) * sh + kh, (w - 1) * sw + kw)
+        dense = convlab.conv_transpose2d(x, weight, stride=place)
+        full[:, :, :dense.shape[2], :dense.shape[3]] = dense
+    pad = {"end": (0, opw, 0, oph), "start": (opw, 0, oph, 0), "none": (0, 0, 0, 0)}[op_side]
+    full = F.pad(full, pad)
+    keep = {"both": (1, 1), "start": (1, 0), "end": (0, 1), "none": (0, 0)}[crop]
+    h, w = full.shape[2:]
+    out = full[:, :, keep[0] * ph : h - keep[1] * ph, keep[0] * pw : w - keep[1] * pw]
+    if bias is not None:
+        out = out + bias_times * bias.reshape(1, -1, 1, 1)
+    return out
+
+
+def _swap_channels(route):
+    def produce(x, weight, *args, **kwargs):
+        return route(x, weight.transpose(0, 1), *args, **kwargs)
+
+    return produce
+
+
+def _flip(route):
+    def produce(x, weight, *args, **kwargs):
+        return route(x, weight.flip(2, 3), *args, **kwargs)
+
+    return produce
+
+
+def _variant(**wrong):
+    return lambda *args, **kwargs: _transposed(*args, **kwargs, **wrong)
+
+
+def _transposed_mistakes(reference) -> list[Mistake]:
+    """Mistakes both routes can make (the kernel-flip mistake is route-specific)."""
+    return [
+        Mistake("channel axes of the weight not swapped",
+                "A transposed-conv weight is (C_in, C_out, kh, kw): input channel c adds "
+                "weight[c, o] into output channel o. A direct conv wants (C_out, C_in, kh, kw), "
+                "so the via-conv route needs weight.transpose(0, 1).",
+                _swap_channels(reference)),
+        Mistake("padding ignored (or padded by k-1 instead of k-1-p)",
+                "padding p crops p rows/columns from each side of the full output; in the "
+                "via-conv route that is padding the zero-inserted input by k-1-p.",
+                _variant(crop="none")),
+        Mistake("padding cropped at the top/left only",
+                "padding p removes p rows/columns on BOTH sides (k-1-p padding on both sides in "
+                "the via-conv route).", _variant(crop="start")),
+        Mistake("padding cropped at the bottom/right only",
+                "padding p removes p rows/columns on BOTH sides (k-1-p padding on both sides in "
+                "the via-conv route).", _variant(crop="end")),
+        Mistake("output_padding ignored",
+                "output_padding adds that many rows/columns at the bottom/right of the output.",
+                _variant(op_side="none")),
+        Mistake("output_padding added at the top/left",
+                "output_padding goes at the bottom/right (the end), as in F.conv_transpose2d.",
+                _variant(op_side="start")),
+        Mistake("stride ignored (no zeros inserted)",
+                "Neighbouring input pixels land s apart in the output: insert s-1 zeros between "
+                "them (or place pixel (i, j) at (i*s, j*s)).",
+                lambda x, weight, bias=None, stride=1, padding=0, output_padding=0: _transposed(
+                    x, weight, bias, 1, padding, output_padding)),
+        Mistake("input pixels placed 1 apart instead of s apart",
+                "Input pixel (i, j) scatters its kernel copy to rows i*s.., columns j*s...",
+                lambda x, weight, bias=None, stride=1, padding=0, output_padding=0: _transposed(
+                    x, weight, bias, stride, padding, output_padding, place=1)),
+        Mistake("bias dropped", "Add bias[o] to every pixel of output channel o.",
+                _variant(bias_times=0)),
+        Mistake("bias added twice", "Add the bias once, after everything is summed (not once "
+                "per route step).", _variant(bias_times=2)),
+    ]
+
+
+def _transposed_cases() -> list[Case]:
+    # The first case has C_in == C_out, so an unswapped weight gives wrong values (named)
+    # instead of a shape error; the second has C_in != C_out, so the swap is required.
+    return [
+        Case((randn(1, 2, 3, 3, seed=10), randn(2, 2, 3, 3, seed=11)), note="C_in = C_out = 2"),
+        Case((randn(2, 2, 3, 4, seed=12), randn(2, 3, 3, 2, seed=13), randn(3, seed=14)),
+             {"stride": 2}, note="C_in=2, C_out=3, non-square input and kernel, bias"),
+        Case((randn(1, 3, 3, 2, seed=15), randn(3, 2, 3, 3, seed=16), randn(2, seed=17)),
+             {"stride": 2, "padding": 1, "output_padding": 1}),
+        Case((randn(1, 2, 3, 3, seed=18), randn(2, 2, 2, 3, seed=19)),
+             {"stride": 3, "padding": 2, "output_padding": 2},
+             note="padding > k-1: the via-conv route crops instead of padding"),
+        Case((randn(1, 2, 3, 3, seed=10), randn(2, 3, 3, 3, seed=11)),
+             {"stride": 2, "output_padding": 2},
+             raises=ValueError, note="output_padding must be smaller than the stride"),
+    ]
+
+
+# N starts at 2: with N=1 some reshapes are free views, and an answer that loops only
+# over kernel taps would run fewer ops at the small size than at the large one.
+def _transposed_scaling(scale: int) -> Case:
+    return Case((randn(2 * scale, 2, 2 * scale, 3 * scale, seed=20), randn(2, 3, 3, 3, seed=21)),
+                {"stride": 2, "padding": 1, "output_padding": 1})
+
+
+register(Exercise(
+    name="conv_transpose2d_scatter",
+    assignment=A,
+    reference=convlab.conv_transpose2d_scatter,
+    forbidden=("conv", "unfold"),
+    visible_cases=_transposed_cases,
+    mistakes=[
+        Mistake("kernel flipped", "The scatter adds value * kernel as it is: only the via-conv "
+                "route flips the kernel.", _flip(convlab.conv_transpose2d_scatter)),
+        *_transposed_mistakes(convlab.conv_transpose2d_scatter),
+    ],
+))
+
+
+# --- insert_zeros -----------------------------------------------------------------
+
+register(Exercise(
+    name="insert_zeros",
+    assignment=A,
+    reference=convlab.insert_zeros,
+    vectorized=True,
+    scaling_case=lambda scale: Case((randn(2 * scale, 2, 3 * scale, 2 * scale + 1, seed=30), 2)),
+    visible_cases=lambda: [
+        Case((torch.arange(1.0, 10.0, dtype=torch.float64).reshape(1, 1, 3, 3), 2)),
+        Case((randn(2, 3, 2, 4, seed=31), 3), note="non-square, stride 3"),
+        Case((randn(1, 2, 3, 2, seed=32), 1), note="stride 1 inserts nothing"),
+        Case((randn(1, 1, 2, 2, seed=33), 0), raises=ValueError, note="stride must be >= 1"),
+        Case((randn(2, 2, seed=34), 2), raises=ValueError, note="x must be (N, C, H, W)"),
+    ],
+    mistakes=[
+        Mistake("s zeros instead of s-1", "Between two neighbours go stride-1 zeros, so they end "
+                "up s apart: size (H-1)s + 1.",
+                lambda x, stride: convlab.insert_zeros(x, stride + 1)),
+        Mistake("zeros also after the last pixel", "Zeros go only BETWEEN pixels: the last row "
+                "and column are real pixels, size (H-1)s + 1, not H*s.",
+                lambda x, stride: F.pad(convlab.insert_zeros(x, stride), (0, stride - 1) * 2)),
+        Mistake("zeros inserted between rows only", "Insert zeros along both H and W.",
+                lambda x, stride: convlab.insert_zeros(x, (stride, 1))),
+    ],
+))
+
+
+# --- conv_transpose2d_via_conv --------------------------------------------------------
+
+register(Exercise(
+    name="conv_transpose2d_via_conv",
+    assignment=A,
+    reference=convlab.conv_transpose2d_via_conv,
+    forbidden=("conv_except_plain", "unfold"),
+    vectorized=True,
+    scaling_case=_transposed_scaling,
+    visible_cases=_transposed_cases,
+    mistakes=[
+        Mistake("kernel not flipped", "The conv that undoes the scatter reads the kernel back to "
+                "front: flip it in both spatial axes, weight.flip(2, 3).",
+                _flip(convlab.conv_transpose2d_via_conv)),
+        Mistake("kernel flipped along one axis only", "Flip both spatial axes: weight.flip(2, 3).",
+                lambda x, weight, *args, **kwargs: convlab.conv_transpose2d_via_conv(
+                    x, weight.flip(3), *args, **kwargs)),
+        *_transposed_mistakes(convlab.conv_transpose2d_via_conv),
+    ],
+))
+
+
+# --- keras_deconv_output_length ------------------------------------------------------
+
+def _keras(input_length, filter_size, padding, stride, output_padding=None, dilation=1, *,
+           same_explicit=False, full_sign=1, valid_max=True, use_dilation=True):
+    """Keras' deconv_output_length with one known slip switched on."""
+    k = effective_kernel_size(filter_size, dilation) if use_dilation else filter_size
+    n, s = input_length, stride
+    if output_padding is None and not (padding == "same" and same_explicit):
+        if padding == "valid":
+            return n * s + (max(k - s, 0) if valid_max else k - s)
+        if padding == "full":
+            return n * s - full_sign * (s + k - 2)
+        return n * s
+    pad = {"same": k // 2, "valid": 0, "full": full_sign * (k - 1)}[padding]
+    return (n - 1) * s + k - 2 * pad + (output_padding or 0)
+
+
+def _keras_mistake(name, hint, **wrong):
+    def produce(input_length, filter_size, padding, stride, output_padding=None, dilation=1):
+        return _keras(input_length, filter_size, padding, stride, output_padding, dilation, **wrong)
+
+    return Mistake(name, hint, produce)
+
+
+register(Exercise(
+    name="keras_deconv_output_length",
+    assignment=A,
+    reference=convlab.keras_deconv_output_length,
+    returns="int",
+    visible_cases=lambda: [
+        Case((4, 3, "same", 2), note="'same' with output_padding=None: exactly n*s"),
+        Case((4, 3, "valid", 2)),
+        Case((3, 2, "valid", 3), note="kernel shorter than the stride"),
+        Case((4, 3, "full", 2)),
+        Case((4, 3, "same", 2), {"output_padding": 1}),
+        Case((6, 3, "full", 2), {"output_padding": 1, "dilation": 2}),
+        Case((5, 4, "valid", 1), {"dilation": 2}),
+        Case((None, 3, "same", 2), note="unknown length stays unknown"),
+        Case((4, 3, "causal", 2), raises=ValueError, note="unknown padding mode"),
+    ],
+    mistakes=[
+        _keras_mistake("'same' with output_padding=None computed by the formula",
+                       "With output_padding=None Keras infers the length: 'same' gives exactly "
+                       "input_length * stride.", same_explicit=True),
+        _keras_mistake("'full' sign error",
+                       "'full' removes k-1 on each side: n*s - (s + k - 2) when output_padding is "
+                       "None, pad = k-1 subtracted twice otherwise.", full_sign=-1),
+        _keras_mistake("'valid': max(k - s, 0) dropped",
+                       "When the kernel is shorter than the stride, the copies do not overlap and "
+                       "'valid' gives n*s: max(k - s, 0).", valid_max=False),
+        _keras_mistake("dilation ignored", "Use the dilated kernel size k + (k-1)(d-1) everywhere.",
+                       use_dilation=False),
+    ],
+))
+
+
+# --- overlap_counts -----------------------------------------------------------------
+
+def _counts(k, stride, n, *, pixels=None, taps=None, length=None):
+    """Tap counts of a 1-D transposed conv, with pixel/tap/length counts overridable."""
+    pixels = n if pixels is None else pixels
+    taps = k if taps is None else taps
+    length = (n - 1) * stride + k if length is None else length
+    counts = torch.zeros(max(length, (n - 1) * stride + k), dtype=torch.int64)
+    for i in range(pixels):
+        counts[i * stride : i * stride + taps] += 1
+    return counts[:length]
+
+
+register(Exercise(
+    name="overlap_counts",
+    assignment=A,
+    reference=convlab.overlap_counts,
+    vectorized=True,
+    scaling_case=lambda scale: Case((3, 2, 10 * scale)),
+    visible_cases=lambda: [
+        Case((3, 2, 4), note="k not divisible by s: uneven"),
+        Case((4, 2, 4), note="k divisible by s: even in the middle"),
+        Case((3, 1, 5)),
+        Case((2, 3, 3), note="k < s: gaps that nothing reaches"),
+        Case((0, 2, 3), raises=ValueError, note="kernel size must be >= 1"),
+    ],
+    mistakes=[
+        Mistake("length n*s instead of (n-1)s + k", "The last kernel copy starts at (n-1)s and "
+                "covers k positions.", lambda k, stride, n: _counts(k, stride, n, length=n * stride)),
+        Mistake("last input pixel missing (range(n - 1))", "All n input pixels place a copy.",
+                lambda k, stride, n: _counts(k, stride, n, pixels=n - 1)),
+        Mistake("one tap short (range(k - 1))", "Each copy covers k positions: i*s ... i*s + k - 1.",
+                lambda k, stride, n: _counts(k, stride, n, taps=k - 1)),
+    ],
+))

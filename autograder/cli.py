@@ -1,0 +1,515 @@
+"""``convlab grade`` and ``convlab demo``: grade a class with nbgrader and the trusted grader.
+
+    convlab grade SUBMISSIONS --out DIR [--workers N] [--named-regexp RE]
+
+How a class is graded:
+
+1. intake: SUBMISSIONS (nbgrader's submitted/ folder, or an LMS zip) becomes a
+   submitted/-layout folder (``autograder.intake``);
+2. template: a scratch course with the project's nbgrader config whose gradebook knows
+   every assignment (``nbgrader generate_assignment``, run once);
+3. workers: each process owns a scratch course with its own copy of that gradebook
+   (nbgrader's SQLite gradebook wants one writer) and, per student and assignment, runs
+   nbgrader's own Autograde and GenerateFeedback converters, configured exactly as
+   ``nbgrader autograde`` at the course root is, then reads the scores from its gradebook;
+4. output: ``DIR/grades.csv`` (one row per test cell), ``DIR/feedback/<student>/
+   <assignment>/<notebook>.html``, and a summary table on stdout.
+
+A submission nbgrader cannot grade (not a notebook, no notebook, nbgrader itself failing)
+still gets one row per test cell, score 0, with a message saying why, and a feedback page.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import logging
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from .intake import DEFAULT_NAMED_REGEXP, read_submissions
+
+__all__ = [
+    "COLUMNS", "Row", "TestCell", "Course", "Workspace", "grade", "grade_command",
+    "demo_command", "read_grades", "summary_table",
+]
+
+COLUMNS = ("student_id", "assignment", "grade_id", "score", "max_score", "message")
+
+
+@dataclass(frozen=True)
+class TestCell:
+    grade_id: str
+    points: float
+
+
+@dataclass(frozen=True)
+class Row:
+    student_id: str
+    assignment: str
+    grade_id: str
+    score: float
+    max_score: float
+    message: str
+
+
+@dataclass(frozen=True)
+class Job:
+    student: str
+    assignment: str
+    folder: Path | None                      # the student's submitted/<student>/<assignment>
+    notebooks: dict[str, tuple[TestCell, ...]]  # notebook name -> its test cells, in order
+    feedback_dir: Path                       # where this job's feedback pages go
+
+
+@dataclass
+class Result:
+    rows: list[Row]
+    seconds: float
+    problems: list[str]                      # why a notebook scored 0 without being graded
+
+
+def _with_venv_on_path() -> None:
+    # nbgrader creates a gradebook by running the `alembic` executable found on PATH,
+    # which a venv's python run without activation does not have there.
+    bindir = os.path.dirname(sys.executable)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def project_root() -> Path:
+    from convlab.cli import repo_root
+
+    return repo_root()
+
+
+# --- a scratch nbgrader course ---------------------------------------------------------
+
+class Workspace:
+    """A scratch nbgrader course: the project's nbgrader config and source notebooks, with
+    its own folders and gradebook. Running nbgrader's converters here is what
+    ``nbgrader autograde`` / ``generate_feedback`` do at the course root."""
+
+    def __init__(self, course_root: Path, path: Path, gradebook: Path | None = None):
+        from traitlets.config.loader import PyFileConfigLoader
+        from nbgrader.coursedir import CourseDirectory
+
+        _with_venv_on_path()
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
+        configured_root = Path(config.CourseDirectory.get("root", course_root))
+        source = configured_root / config.CourseDirectory.get("source_directory", "source")
+        if not (self.path / "source").exists():
+            (self.path / "source").symlink_to(source.resolve(), target_is_directory=True)
+        if gradebook is not None:
+            shutil.copyfile(gradebook, self.gradebook)
+        directories = config.CourseDirectory
+        directories.root = str(self.path)
+        directories.db_url = f"sqlite:///{self.gradebook}"
+        directories.source_directory = "source"
+        directories.release_directory = "release"
+        directories.submitted_directory = "submitted"
+        directories.autograded_directory = "autograded"
+        directories.feedback_directory = "feedback"
+        self.config = config
+        self.coursedir = CourseDirectory(config=config)
+
+    @property
+    def gradebook(self) -> Path:
+        return self.path / "gradebook.db"
+
+    def _run(self, converter, assignment: str, student: str = ".") -> dict:
+        from nbgrader.utils import capture_log, temp_attrs
+
+        with temp_attrs(self.coursedir, assignment_id=assignment, student_id=student):
+            app = converter(coursedir=self.coursedir, config=self.config)
+            app.force = True
+            return capture_log(app)
+
+    def generate(self, assignment: str) -> dict:
+        from nbgrader.converters import GenerateAssignment
+
+        return self._run(GenerateAssignment, assignment)
+
+    def autograde(self, assignment: str, student: str) -> dict:
+        from nbgrader.converters import Autograde
+
+        return self._run(Autograde, assignment, student)
+
+    def feedback(self, assignment: str, student: str) -> dict:
+        from nbgrader.converters import GenerateFeedback
+
+        return self._run(GenerateFeedback, assignment, student)
+
+    def scores(self, assignment: str, student: str, notebook: str) -> dict[str, float]:
+        from nbgrader.api import Gradebook
+
+        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+            submitted = gb.find_submission_notebook(notebook, assignment, student)
+            return {grade.name: float(grade.score) for grade in submitted.grades}
+
+    def folder(self, step: str, student: str, assignment: str) -> Path:
+        return self.path / step / student / assignment
+
+    def forget(self, student: str) -> None:
+        """Remove a graded student's files (the gradebook keeps its rows)."""
+        for step in ("submitted", "autograded", "feedback"):
+            shutil.rmtree(self.path / step / student, ignore_errors=True)
+
+
+def test_cells(notebook: nbformat.NotebookNode) -> tuple[TestCell, ...]:
+    """The autograder-test cells (graded code cells that are not answers), in order."""
+    cells = []
+    for cell in notebook.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            cells.append(TestCell(meta["grade_id"], float(meta.get("points", 0))))
+    return tuple(cells)
+
+
+@dataclass
+class Course:
+    """What the grader knows about the course, from a template scratch course."""
+
+    root: Path
+    template: Workspace
+    assignments: dict[str, dict[str, tuple[TestCell, ...]]]  # assignment -> notebook -> tests
+
+    @classmethod
+    def prepare(cls, root: Path, scratch: Path, assignment_ids=None) -> "Course":
+        from convlab.cli import ASSIGNMENTS
+
+        template = Workspace(root, scratch)
+        assignments = {}
+        for assignment in assignment_ids or ASSIGNMENTS:
+            if not (template.path / "source" / assignment).is_dir():
+                continue  # announced in the contract, not written yet
+            result = template.generate(assignment)
+            if not result["success"]:
+                raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n"
+                                   f"{result.get('log', '')}{result.get('error', '')}")
+            release = template.path / "release" / assignment
+            assignments[assignment] = {
+                path.stem: test_cells(nbformat.read(path, as_version=4))
+                for path in sorted(release.glob("*.ipynb"))
+            }
+        if not assignments:
+            raise ValueError(f"no assignment has source notebooks under {template.path / 'source'}")
+        return cls(Path(root), template, assignments)
+
+    def notebook_owners(self) -> dict[str, str]:
+        """Notebook name -> assignment id."""
+        return {nb: a for a, notebooks in self.assignments.items() for nb in notebooks}
+
+
+# --- grading one student's assignment (runs in a worker process) -------------------------
+
+_WORKSPACE: Workspace | None = None
+
+
+def _start_worker(course_root: Path, gradebook: Path, scratch: Path) -> None:
+    global _WORKSPACE
+    # nbgrader and SQLAlchemy talk a lot; what matters reaches the rows and messages.
+    warnings.simplefilter("ignore")
+    logging.disable(logging.WARNING)
+    _WORKSPACE = Workspace(course_root, Path(scratch) / f"worker-{os.getpid()}", gradebook)
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` is not a notebook nbgrader can read, or None."""
+    try:
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+    except Exception as exc:  # any reason is the student's, and goes in the message
+        text = str(exc).strip().splitlines()
+        return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
+    return None
+
+
+def cell_message(cell) -> str:
+    """What the trusted grader printed in a test cell (its execute_result is the score)."""
+    parts = []
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream":
+            parts.append(output.text)
+        elif output.output_type == "error":
+            parts.append(f"{output.ename}: {output.evalue}")
+    return "".join(parts).strip()
+
+
+def _messages(path: Path) -> dict[str, str]:
+    notebook = nbformat.read(path, as_version=4)
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: cell_message(cell)
+        for cell in notebook.cells
+        if cell.cell_type == "code" and "grade_id" in cell.metadata.get("nbgrader", {})
+    }
+
+
+def _problem_page(job: Job, notebook: str, problem: str) -> str:
+    rows = "".join(f"<tr><td>{html.escape(t.grade_id)}</td><td>0 / {t.points:g}</td></tr>"
+                   for t in job.notebooks[notebook])
+    title = html.escape(f"{job.assignment} / {notebook}: feedback for {job.student}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>\n"
+            f"<body><h1>{title}</h1>\n<p>{html.escape(problem)}</p>\n"
+            f"<p>So every exercise of this notebook scores 0.</p>\n"
+            f"<table><tr><th>test</th><th>score</th></tr>{rows}</table>\n</body></html>\n")
+
+
+def _diagnose(job: Job) -> tuple[list[str], dict[str, str]]:
+    """Split the job's notebooks into gradable ones and those with a problem."""
+    gradable, problems = [], {}
+    present = sorted(p.name for p in job.folder.glob("*.ipynb")) if job.folder else []
+    for notebook in job.notebooks:
+        path = job.folder / f"{notebook}.ipynb" if job.folder else None
+        if path is None:
+            problems[notebook] = f"No submission for {job.assignment}."
+        elif not path.is_file():
+            others = [name for name in present if name != f"{notebook}.ipynb"]
+            found = f" (found {', '.join(others)}: keep the notebook's name)" if others else ""
+            problems[notebook] = f"No {notebook}.ipynb was submitted{found}."
+        elif (reason := _unreadable(path)) is not None:
+            problems[notebook] = f"{notebook}.ipynb is not a readable Jupyter notebook ({reason})."
+        else:
+            gradable.append(notebook)
+    return gradable, problems
+
+
+def _autograde(ws: Workspace, job: Job, gradable: list[str],
+               problems: dict[str, str]) -> list[Row]:
+    """Run nbgrader on the gradable notebooks; failures become problems."""
+    submitted = ws.folder("submitted", job.student, job.assignment)
+    submitted.mkdir(parents=True)
+    for notebook in gradable:
+        # Only the notebooks: nothing else a student uploads can reach the grader.
+        shutil.copyfile(job.folder / f"{notebook}.ipynb", submitted / f"{notebook}.ipynb")
+    result = ws.autograde(job.assignment, job.student)
+    if not result["success"]:
+        last = (result.get("error") or "").strip().splitlines()
+        for notebook in gradable:
+            problems[notebook] = ("nbgrader could not autograde this notebook"
+                                  f" ({last[-1] if last else 'no error message'}).")
+        return []
+    ws.feedback(job.assignment, job.student)
+    rows = []
+    for notebook in gradable:
+        autograded = ws.folder("autograded", job.student, job.assignment) / f"{notebook}.ipynb"
+        messages = _messages(autograded)
+        scores = ws.scores(job.assignment, job.student, notebook)
+        for test in job.notebooks[notebook]:
+            message = messages.get(test.grade_id, "This test cell is missing from the notebook.")
+            rows.append(Row(job.student, job.assignment, test.grade_id,
+                            scores.get(test.grade_id, 0.0), test.points, message))
+        page = ws.folder("feedback", job.student, job.assignment) / f"{notebook}.html"
+        if page.is_file():
+            shutil.copyfile(page, job.feedback_dir / f"{notebook}.html")
+    return rows
+
+
+def grade_submission(job: Job) -> Result:
+    """Grade one student's assignment: rows for every test cell, feedback pages."""
+    start = time.perf_counter()
+    ws = _WORKSPACE
+    job.feedback_dir.mkdir(parents=True, exist_ok=True)
+    gradable, problems = _diagnose(job)
+    rows = []
+    try:
+        if gradable:
+            rows = _autograde(ws, job, gradable, problems)
+    except Exception:  # nbgrader or the grader broke: the student is still graded
+        last = traceback.format_exc().strip().splitlines()[-1]
+        problems.update({nb: f"The autograder failed on this notebook ({last})." for nb in gradable})
+        rows = []
+    finally:
+        ws.forget(job.student)
+    graded = {row.grade_id for row in rows}
+    for notebook, problem in problems.items():
+        for test in job.notebooks[notebook]:
+            if test.grade_id not in graded:
+                rows.append(Row(job.student, job.assignment, test.grade_id, 0.0, test.points,
+                                problem))
+        page = job.feedback_dir / f"{notebook}.html"
+        if not page.exists():
+            page.write_text(_problem_page(job, notebook, problem))
+    order = [t.grade_id for tests in job.notebooks.values() for t in tests]
+    rows.sort(key=lambda row: order.index(row.grade_id))
+    return Result(rows, time.perf_counter() - start, list(problems.values()))
+
+
+# --- the class -------------------------------------------------------------------------
+
+def _number(value: float) -> str:
+    return format(round(value, 4), "g")
+
+
+def _run_jobs(jobs: list[Job], workers: int, initargs: tuple, progress) -> list[Result]:
+    """Grade ``jobs`` on ``workers`` processes. Jobs caught in a pool whose worker died
+    are graded again one by one, each in a fresh process; a job that kills even that
+    one scores 0 with a message."""
+    context = multiprocessing.get_context("spawn")  # never fork a process holding threads
+    results: dict[int, Result] = {}
+
+    def run(indices: list[int], processes: int) -> list[int]:
+        """Grade ``indices``; return those lost to a dead worker."""
+        lost = []
+        with ProcessPoolExecutor(max_workers=processes, mp_context=context,
+                                 initializer=_start_worker, initargs=initargs) as pool:
+            futures = {pool.submit(grade_submission, jobs[i]): i for i in indices}
+            for future in as_completed(futures):
+                i = futures[future]
+                try:
+                    results[i] = future.result()
+                except BrokenProcessPool:
+                    lost.append(i)
+                    continue
+                except Exception as exc:  # a bug of ours: the student is still graded
+                    results[i] = _lost(jobs[i], f"{type(exc).__name__}: {exc}")
+                _report(progress, len(results), len(jobs), jobs[i], results[i])
+        return lost
+
+    for i in run(list(range(len(jobs))), min(workers, len(jobs))):
+        if run([i], 1):
+            results[i] = _lost(jobs[i], "the grading process died")
+            _report(progress, len(results), len(jobs), jobs[i], results[i])
+    return [results[i] for i in range(len(jobs))]
+
+
+def _lost(job: Job, why: str) -> Result:
+    rows = [Row(job.student, job.assignment, t.grade_id, 0.0, t.points,
+                f"The autograder failed on this submission ({why}).")
+            for tests in job.notebooks.values() for t in tests]
+    return Result(rows, 0.0, [why])
+
+
+def _report(progress, done: int, total: int, job: Job, result: Result) -> None:
+    score = sum(r.score for r in result.rows)
+    out_of = sum(r.max_score for r in result.rows)
+    width = len(str(total))
+    note = f"  ({result.problems[0]})" if result.problems else ""
+    print(f"[{done:>{width}}/{total}] {job.student} {job.assignment}: "
+          f"{_number(score)}/{_number(out_of)}  {result.seconds:.1f} s{note}",
+          file=progress, flush=True)
+
+
+def summary_table(rows: list[Row], assignments: list[str]) -> str:
+    """Per student, per assignment totals, as a fixed-width text table."""
+    students = sorted({row.student_id for row in rows})
+    totals: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        cell = totals.setdefault((row.student_id, row.assignment), [0.0, 0.0])
+        cell[0] += row.score
+        cell[1] += row.max_score
+
+    def fraction(score, out_of):
+        return f"{_number(score)} / {_number(out_of)}"
+
+    header = ["student", *assignments, "total"]
+    table = [header]
+    for student in students:
+        cells = [totals.get((student, a), [0.0, 0.0]) for a in assignments]
+        table.append([student, *(fraction(*c) for c in cells),
+                      fraction(sum(c[0] for c in cells), sum(c[1] for c in cells))])
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    lines = ["  ".join(text.ljust(w) if i == 0 else text.rjust(w)
+                       for i, (text, w) in enumerate(zip(line, widths))) for line in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _write_csv(rows: list[Row], path: Path) -> None:
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        for row in rows:
+            writer.writerow([row.student_id, row.assignment, row.grade_id, _number(row.score),
+                             _number(row.max_score), row.message])
+    partial.replace(path)
+
+
+def read_grades(path: Path) -> list[Row]:
+    """The rows of a grades.csv written by ``grade``."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [Row(r["student_id"], r["assignment"], r["grade_id"], float(r["score"]),
+                    float(r["max_score"]), r["message"]) for r in csv.DictReader(handle)]
+
+
+def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None,
+          assignment_ids=None, named_regexp: str = DEFAULT_NAMED_REGEXP, progress=sys.stderr,
+          report=sys.stdout) -> list[Row]:
+    """Grade every student in ``submissions`` into ``out``; return the rows of grades.csv.
+
+    ``out`` is rewritten as a whole: grades.csv and feedback/ describe this run only."""
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    submissions, out = Path(submissions), Path(out)
+    if not submissions.exists():
+        raise ValueError(f"{submissions} does not exist")
+    course_root = Path(course_root or project_root())
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="convlab-grade-") as scratch:
+        scratch = Path(scratch)
+        course = Course.prepare(course_root, scratch / "template", assignment_ids)
+        intake = read_submissions(submissions, scratch / "intake", course.notebook_owners(),
+                                  named_regexp)
+        for line in intake.skipped:
+            print(f"skipped {line}", file=progress)
+        submitted = {
+            student: {p.name for p in (intake.root / student).iterdir() if p.is_dir()}
+            for student in intake.students
+        }
+        for student, folders in submitted.items():
+            for name in sorted(folders - set(course.assignments)):
+                print(f"skipped {student}/{name}: not an assignment of this course", file=progress)
+        # Grade the assignments this class handed in: a student missing one gets zeros.
+        handed_in = set().union(*submitted.values()) if submitted else set()
+        assignments = [a for a in course.assignments if a in handed_in] or list(course.assignments)
+        stage = scratch / "feedback"
+        jobs = [
+            Job(student, assignment,
+                intake.root / student / assignment if assignment in submitted[student] else None,
+                course.assignments[assignment], stage / student / assignment)
+            for student in sorted(intake.students) for assignment in assignments
+        ]
+        print(f"Grading {len(intake.students)} students x {len(assignments)} assignments "
+              f"on {workers} worker(s)", file=progress, flush=True)
+        results = _run_jobs(jobs, workers, (course_root, course.template.gradebook, scratch),
+                            progress) if jobs else []
+        rows = [row for result in results for row in result.rows]
+        _write_csv(rows, out / "grades.csv")
+        stage.mkdir(exist_ok=True)
+        shutil.rmtree(out / "feedback", ignore_errors=True)
+        shutil.move(str(stage), out / "feedback")
+    print(summary_table(rows, assignments), file=report)
+    print(f"\ngrades:   {out / 'grades.csv'}\nfeedback: {out / 'feedback'}/<student>/<assignment>/",
+          file=report)
+    return rows
+
+
+def grade_command(submissions: str, out: str, workers: int = 1,
+                  named_regexp: str = DEFAULT_NAMED_REGEXP) -> int:
+    """``convlab grade``: exit 0 when every submission was graded, 2 on bad arguments."""
+    try:
+        grade(submissions, out, workers, named_regexp=named_regexp)
+    except ValueError as exc:
+        print(f"convlab grade: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def demo_command() -> int:
+    from .demo import main
+
+    return main()

@@ -1,0 +1,275 @@
+"""convlab's reference convolutions against torch.nn.functional, float32.
+
+    python benchmarks/bench_conv.py            # the real shapes (about a minute on 2 cores)
+    python benchmarks/bench_conv.py --quick    # tiny shapes, a few seconds: a smoke run
+    python benchmarks/bench_conv.py --device cuda
+
+For every case the two implementations are first checked to agree, then timed
+interleaved (library, torch, library, ...) so both see the same machine load; the
+table gives median milliseconds and ratio = library / torch from the same run.
+
+Peak memory is *measured*, per call, as the extra memory the call needed at its peak:
+on CUDA ``torch.cuda.max_memory_allocated`` minus what was allocated before; on CPU the
+rise of the process's peak resident set (Linux ``VmHWM``, reset through
+``/proc/self/clear_refs`` before the call) over its resident set before it. For that to
+be honest, glibc is told to return every block of 64 KiB or more to the OS on free
+(``mallopt(M_MMAP_THRESHOLD)``); otherwise a call could reuse pages an earlier call freed
+and appear to need nothing. Both figures include the output tensor itself.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+try:
+    import convlab
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
+    import convlab
+
+
+@dataclass
+class Case:
+    name: str
+    ours: Callable
+    theirs: Callable
+    x_shape: tuple
+    w_shape: tuple
+    kwargs: dict
+
+
+def conv(name, n, c_in, c_out, size, k=3, **kwargs):
+    return Case(name, convlab.conv2d, F.conv2d, (n, c_in, size, size), (c_out, c_in, k, k), kwargs)
+
+
+def conv_t(name, n, c_in, c_out, size, k=4, **kwargs):
+    return Case(
+        name, convlab.conv_transpose2d, F.conv_transpose2d, (n, c_in, size, size), (c_in, c_out, k, k), kwargs
+    )
+
+
+CASES = [
+    conv("conv2d 3x3", 8, 64, 64, 56, padding=1),
+    conv("conv2d 3x3", 1, 256, 256, 32, padding=1),
+    conv("conv2d 3x3 stride 2", 8, 64, 128, 56, padding=1, stride=2),
+    conv("conv2d 3x3 dilation 2", 8, 64, 64, 56, padding=2, dilation=2),
+    conv("conv2d 3x3 dilation 4", 8, 64, 64, 56, padding=4, dilation=4),
+    conv_t("conv_transpose2d 4x4 s2 (28->56)", 8, 64, 32, 28, stride=2, padding=1),
+]
+
+QUICK_CASES = [
+    conv("conv2d 3x3", 2, 4, 5, 12, padding=1),
+    conv("conv2d 3x3 stride 2", 2, 4, 6, 12, padding=1, stride=2),
+    conv("conv2d 3x3 dilation 2", 2, 4, 5, 12, padding=2, dilation=2),
+    conv_t("conv_transpose2d 4x4 s2", 2, 4, 3, 6, stride=2, padding=1),
+]
+
+
+# ------------------------------------------------------------------------- memory
+
+
+def _return_freed_memory_to_the_os() -> bool:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-3, 64 * 1024))  # M_MMAP_THRESHOLD = -3
+    except (OSError, AttributeError):
+        return False
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def _cpu_peak_supported() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        _status_kib("VmHWM")
+        return True
+    except OSError:
+        return False
+
+
+def peak_extra_mib(fn, device) -> float | None:
+    """Extra memory ``fn()`` needs at its peak, in MiB (None where it cannot be measured)."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        result = fn()
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - before
+        del result
+        return peak / 2**20
+    if not CPU_PEAK:
+        return None
+    before = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current RSS
+    result = fn()
+    peak = _status_kib("VmHWM") - before
+    del result
+    return max(peak, 0) / 1024
+
+
+CPU_PEAK = _return_freed_memory_to_the_os() and _cpu_peak_supported()
+
+
+# ------------------------------------------------------------------------- timing
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def make_calls(case: Case, device, backward: bool):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(case.x_shape, generator=g).to(device)
+    w = (torch.randn(case.w_shape, generator=g) * 0.05).to(device)
+    b = torch.randn(case.w_shape[1 if case.ours is convlab.conv_transpose2d else 0], generator=g).to(device)
+    if backward:
+        for t in (x, w, b):
+            t.requires_grad_()
+    grad_out = None
+
+    def call(op):
+        def run():
+            out = op(x, w, b, **case.kwargs)
+            if backward:
+                out.backward(grad_out)
+                for t in (x, w, b):
+                    t.grad = None
+            return out
+
+        return run
+
+    if backward:
+        grad_out = torch.randn(case.theirs(x, w, b, **case.kwargs).shape, generator=g).to(device)
+    return call(case.ours), call(case.theirs), (x, w, b)
+
+
+def check_agree(case: Case, device) -> None:
+    ours, theirs, _ = make_calls(case, device, backward=False)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(), theirs(), rtol=1e-4, atol=1e-3)
+
+
+def median_ms(fn_a, fn_b, device, reps: int, warmup: int) -> tuple[float, float]:
+    for _ in range(warmup):
+        fn_a(), fn_b()
+    times = ([], [])
+    for _ in range(reps):
+        for fn, out in zip((fn_a, fn_b), times):
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            out.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def describe(case: Case) -> str:
+    n, c, h, w = case.x_shape
+    c_out = case.w_shape[1] if case.ours is convlab.conv_transpose2d else case.w_shape[0]
+    return f"{case.name}, N={n}, C={c}->{c_out}, {h}x{w}"
+
+
+def run(cases, devices, modes, reps, warmup):
+    rows = []
+    for device in devices:
+        for case in cases:
+            check_agree(case, device)
+            for mode in modes:
+                backward = mode == "fwd+bwd"
+                ours, theirs, _ = make_calls(case, device, backward)
+                with torch.set_grad_enabled(backward):
+                    t_ours, t_theirs = median_ms(ours, theirs, device, reps, warmup)
+                    m_ours = peak_extra_mib(ours, device)
+                    m_theirs = peak_extra_mib(theirs, device)
+                rows.append((describe(case), device.type, mode, t_ours, t_theirs, m_ours, m_theirs))
+                print(_format_row(rows[-1]), flush=True)
+    return rows
+
+
+# ------------------------------------------------------------------------- report
+
+
+HEADER = (
+    "| case | device | mode | convlab ms | torch ms | ratio | convlab peak MiB | torch peak MiB |\n"
+    "|---|---|---|---:|---:|---:|---:|---:|"
+)
+
+
+def _mib(v):
+    return "n/a" if v is None else f"{v:.1f}"
+
+
+def _format_row(row) -> str:
+    name, device, mode, t_ours, t_theirs, m_ours, m_theirs = row
+    return (
+        f"| {name} | {device} | {mode} | {t_ours:.2f} | {t_theirs:.2f} | {t_ours / t_theirs:.2f} "
+        f"| {_mib(m_ours)} | {_mib(m_theirs)} |"
+    )
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny shapes, few repetitions (smoke run)")
+    parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
+                        help="all = cpu, and cuda when present (default)")
+    parser.add_argument("--reps", type=int, default=None, help="timed repetitions per implementation")
+    parser.add_argument("--forward-only", action="store_true", help="skip forward+backward")
+    args = parser.parse_args(argv)
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device")
+    devices = [torch.device("cpu")] if args.device in ("cpu", "all") else []
+    if args.device == "cuda" or (args.device == "all" and torch.cuda.is_available()):
+        devices.append(torch.device("cuda"))
+    cases = QUICK_CASES if args.quick else CASES
+    reps = args.reps or (3 if args.quick else 15)
+    warmup = 1 if args.quick else 3
+    modes = ["fwd"] if args.forward_only else ["fwd", "fwd+bwd"]
+
+    print(f"CPU: {cpu_model()}, {torch.get_num_threads()} torch threads")
+    if any(d.type == "cuda" for d in devices):
+        print(f"GPU: {torch.cuda.get_device_name()}")
+    print(f"torch {torch.__version__}, Python {platform.python_version()}, float32, "
+          f"median of {reps} (after {warmup} warm-up)")
+    print("peak memory: " + ("CPU: peak-RSS rise (VmHWM); " if CPU_PEAK else "CPU: n/a; ")
+          + "CUDA: max_memory_allocated rise\n")
+    print(HEADER, flush=True)
+    run(cases, devices, modes, reps, warmup)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
