@@ -25,6 +25,7 @@ import html
 import logging
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -287,6 +288,17 @@ def _diagnose(job: Job) -> tuple[list[str], dict[str, str]]:
     return gradable, problems
 
 
+_EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(Error|Exception|Exit|Interrupt)): .*")
+
+
+def _failure(result: dict) -> str:
+    """The exception behind a failed nbgrader run: the last one its log shows, other
+    than nbgrader's "see the above traceback"."""
+    lines = [line.strip() for line in (result.get("log", "") + result.get("error", "")).splitlines()
+             if _EXCEPTION_LINE.match(line) and "NbGraderException" not in line]
+    return lines[-1][:300] if lines else "see nbgrader's log"
+
+
 def _autograde(ws: Workspace, job: Job, gradable: list[str],
                problems: dict[str, str]) -> list[Row]:
     """Run nbgrader on the gradable notebooks; failures become problems."""
@@ -297,10 +309,8 @@ def _autograde(ws: Workspace, job: Job, gradable: list[str],
         shutil.copyfile(job.folder / f"{notebook}.ipynb", submitted / f"{notebook}.ipynb")
     result = ws.autograde(job.assignment, job.student)
     if not result["success"]:
-        last = (result.get("error") or "").strip().splitlines()
         for notebook in gradable:
-            problems[notebook] = ("nbgrader could not autograde this notebook"
-                                  f" ({last[-1] if last else 'no error message'}).")
+            problems[notebook] = f"The autograder failed on this notebook ({_failure(result)})."
         return []
     ws.feedback(job.assignment, job.student)
     rows = []
@@ -354,11 +364,26 @@ def _number(value: float) -> str:
     return format(round(value, 4), "g")
 
 
+# Modules every worker needs: the fork server imports them once and forks the workers
+# from itself, so a worker starts with nbgrader and torch loaded (a spawned one would
+# import them again; a fork of this process would inherit whatever threads it has).
+_PRELOAD = ["nbgrader.converters", "nbgrader.api", "autograder.cli", "autograder.preprocessor",
+            "autograder.grader"]
+
+
+def _worker_context():
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
+
+
 def _run_jobs(jobs: list[Job], workers: int, initargs: tuple, progress) -> list[Result]:
     """Grade ``jobs`` on ``workers`` processes. Jobs caught in a pool whose worker died
     are graded again one by one, each in a fresh process; a job that kills even that
     one scores 0 with a message."""
-    context = multiprocessing.get_context("spawn")  # never fork a process holding threads
+    context = _worker_context()
     results: dict[int, Result] = {}
 
     def run(indices: list[int], processes: int) -> list[int]:
@@ -499,10 +524,10 @@ def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None
 
 
 def grade_command(submissions: str, out: str, workers: int = 1,
-                  named_regexp: str = DEFAULT_NAMED_REGEXP) -> int:
+                  named_regexp: str | None = None) -> int:
     """``convlab grade``: exit 0 when every submission was graded, 2 on bad arguments."""
     try:
-        grade(submissions, out, workers, named_regexp=named_regexp)
+        grade(submissions, out, workers, named_regexp=named_regexp or DEFAULT_NAMED_REGEXP)
     except ValueError as exc:
         print(f"convlab grade: {exc}", file=sys.stderr)
         return 2

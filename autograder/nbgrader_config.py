@@ -11,3 +11,49 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
 # Never ship caches or checkpoints to students.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".DS_Store"]
+
+# --- grading -------------------------------------------------------------------------
+# nbgrader never executes a submission: the trusted grader stands where Execute stands in
+# nbgrader 0.9.6's default autograde list (nbgrader/converters/autograde.py). It runs the
+# answer cells in its own sandbox, scores them on hidden cases, and writes each test cell's
+# outputs (message + score) for SaveAutoGrades. Named by string so that other nbgrader
+# commands do not import torch.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties,
+    CheckCellMetadata,
+    GetGrades,
+    IgnorePattern,
+    LimitOutput,
+    SaveAutoGrades,
+)
+
+c.Autograde.autograde_preprocessors = [
+    "autograder.preprocessor.TrustedGrade",
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+# nbgrader's own re-insertion of deleted test cells fails when the cell before one is
+# missing too; TrustedGrade puts missing test cells back itself.
+c.OverwriteCells.add_missing_cells = False
+# Feedback: nbgrader's default list, plus a hidden-test scrub as a safety net (the hidden
+# cases live in autograder/hidden_cases.py, never in a notebook).
+c.GenerateFeedback.preprocessors = [
+    GetGrades,
+    CSSHTMLHeaderPreprocessor,
+    "autograder.preprocessor.FeedbackClearHiddenTests",
+]
+
+# Instructor data (submissions, autograded and feedback notebooks, the gradebook) lives in
+# autograder/work/, which git ignores.
+WORK = os.path.join(ROOT, "autograder", "work")
+os.makedirs(WORK, exist_ok=True)  # sqlite creates the gradebook file, not its folder
+c.CourseDirectory.submitted_directory = os.path.join(WORK, "submitted")
+c.CourseDirectory.autograded_directory = os.path.join(WORK, "autograded")
+c.CourseDirectory.feedback_directory = os.path.join(WORK, "feedback")
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(WORK, "gradebook.db")

@@ -33,6 +33,7 @@ defines 0 with that reason.
 from __future__ import annotations
 
 import ast
+import atexit
 import builtins
 import ctypes
 import importlib.util
@@ -49,6 +50,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,7 +92,9 @@ def _send(fd: int, message) -> None:
 
 def _decode(data: bytes):
     # The grader's trust boundary: a child could have written any pickle.
-    return torch.load(io.BytesIO(data), weights_only=True, map_location=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's notes on odd pickles are not ours to print
+        return torch.load(io.BytesIO(data), weights_only=True)
 
 
 def _clip(text: str, limit: int = _MAX_TEXT) -> str:
@@ -201,29 +205,37 @@ def scan_source(source: str) -> str | None:
         return None
     docstrings = _docstrings(tree)
     for node in ast.walk(tree):
-        words: list[str] = []
-        texts: list[str] = []
+        words: list[str] = []  # identifiers: checked whole and for flagged parts
+        texts: list[str] = []  # string constants: checked for flagged parts
         if isinstance(node, ast.Name):
             words.append(node.id)
         elif isinstance(node, ast.Attribute):
             words.append(node.attr)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            words.append(node.name)
+        elif isinstance(node, (ast.arg, ast.keyword)) and node.arg:
+            words.append(node.arg)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                words += alias.name.split(".")
             if isinstance(node, ast.ImportFrom) and node.module:
                 words += node.module.split(".")
+            for alias in node.names:
+                words += alias.name.split(".")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
             texts.append(node.value)
         for word in words:
-            if word in _FLAGGED_NAMES:
-                return f"`{word}` ({_FLAGGED_NAMES[word]})"
-            texts.append(word)
+            why = _FLAGGED_NAMES.get(word) or _flagged_part(word)
+            if why:
+                return f"`{word}` ({why})"
         for text in texts:
-            lowered = text.lower()
-            for part, why in _FLAGGED_PARTS.items():
-                if part in lowered:
-                    return f"`{_clip(text, 60)}` ({why})"
+            why = _flagged_part(text)
+            if why:
+                return f"`{_clip(text, 60)}` ({why})"
     return None
+
+
+def _flagged_part(text: str) -> str | None:
+    lowered = text.lower()
+    return next((why for part, why in _FLAGGED_PARTS.items() if part in lowered), None)
 
 
 # --------------------------------------------------------------------------------------
@@ -231,6 +243,7 @@ def scan_source(source: str) -> str | None:
 # --------------------------------------------------------------------------------------
 
 _BLOCKED_MODULES = ("convlab", "autograder")
+_CHILD_FAILED = 70  # exit status of a child whose own (sandbox) code raised
 _ANSWER_FILE = "<answer cell "
 
 # Landlock (linux/landlock.h): the write-type rights, and the signal scope (ABI 6).
@@ -380,6 +393,9 @@ class _Child:
         kind, payload = "value", None
         try:
             payload = _portable(fn(*args, **kwargs))
+        except MemoryError as exc:
+            exc.__traceback__ = None  # drop the answer's frames, and what they hoarded, first
+            kind, payload = "error", "MemoryError: out of memory"
         except BaseException as exc:  # SystemExit, KeyboardInterrupt: still the student's error
             kind, payload = "error", _error_text(exc)
         try:
@@ -459,6 +475,11 @@ class _Child:
         self.finish()
 
     def finish(self) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:  # the student may have replaced or closed it
+                pass
         try:
             with open(os.path.join(self.scratch, "output.txt"), "rb") as f:
                 f.seek(0, os.SEEK_END)
@@ -527,7 +548,7 @@ def _zygote(guards_path: str) -> None:
                 os.close(0)
                 _Child(job, scratch, guards, channel).run()
             finally:
-                os._exit(70)
+                os._exit(_CHILD_FAILED)
         _, status = os.waitpid(pid, 0)
         shutil.rmtree(scratch, ignore_errors=True)
         _send(channel, ("exit", pid, os.waitstatus_to_exitcode(status)))
@@ -583,7 +604,7 @@ class ExerciseRun:
     imported: str | None = None  # a blocked module that got imported anyway
     not_vectorized: str | None = None  # the vectorization check's verdict
     vector_error: str | None = None  # what the function raised on the size-scaling inputs
-    cell_errors: dict[int, str] = field(default_factory=dict)  # cell index -> what went wrong
+    cell_errors: dict[int, str] = field(default_factory=dict)  # cell index -> "raised ValueError: ..."
     output: str = ""  # the tail of what the student's code printed
     landlocked: bool = False
 
@@ -600,8 +621,13 @@ _EOF, _TIMEOUT = object(), object()
 
 
 class _Zygote:
+    """The zygote process and our ends of its pipes. Spawned at once; ``wait_ready``
+    blocks until it has imported torch, so the grader can work in the meantime."""
+
     def __init__(self, guards_path: str, startup_seconds: float):
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+        self.owner = os.getpid()  # a forked copy of this object must not use the pipes
+        self.startup_seconds = startup_seconds
         self.workdir = tempfile.mkdtemp(prefix="convlab-zygote-")
         self.log = os.path.join(self.workdir, "zygote.log")
         with open(self.log, "wb") as log:
@@ -612,12 +638,24 @@ class _Zygote:
             )
         self.fd = self.proc.stdout.fileno()
         self.buffer = bytearray()
-        ready = self.receive(time.monotonic() + startup_seconds)
+        self.ready = False
+
+    def alive(self) -> bool:
+        return self.owner == os.getpid() and self.proc.poll() is None
+
+    def wait_ready(self) -> None:
+        if self.ready:
+            return
+        try:
+            ready = self.receive(time.monotonic() + self.startup_seconds)
+        except _Corrupt as exc:
+            ready = exc
         if not (isinstance(ready, tuple) and ready and ready[0] == "ready"):
             with open(self.log, errors="replace") as log:
                 detail = log.read()[-2000:]
             self.kill()
-            raise SandboxError(f"the sandbox process did not start:\n{detail}")
+            raise SandboxError(f"the sandbox process did not start ({ready!r:.80}):\n{detail}")
+        self.ready = True
 
     def command(self, message) -> bool:
         try:
@@ -657,6 +695,8 @@ class _Zygote:
             self.buffer += chunk
 
     def kill(self) -> None:
+        if self.owner != os.getpid():
+            return
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -679,6 +719,26 @@ class _Zygote:
         self.kill()
 
 
+# One zygote per grader process, shared by every Sandbox: starting one costs a torch import.
+# Reusing it is safe because student code never runs in it, only in its forked children.
+_SHARED: dict[str, _Zygote] = {}
+
+
+def _shared_zygote(guards_path: str, startup_seconds: float) -> _Zygote:
+    zygote = _SHARED.get(guards_path)
+    if zygote is None or not zygote.alive():
+        zygote = _SHARED[guards_path] = _Zygote(guards_path, startup_seconds)
+    return zygote
+
+
+@atexit.register
+def _close_shared() -> None:
+    for zygote in _SHARED.values():
+        if zygote.alive():
+            zygote.close()
+    _SHARED.clear()
+
+
 def _kill_group(pid: int | None) -> None:
     if pid:
         try:
@@ -689,6 +749,8 @@ def _kill_group(pid: int | None) -> None:
 
 def _ending(code: int, limits: Limits) -> str:
     """How a child ended, from its exit code (negative: the signal)."""
+    if code == _CHILD_FAILED:
+        return "broke the sandbox's own code (out of memory?)"
     if code >= 0:
         return f"ended the process (exit status {code}: os._exit or a crash)"
     name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
@@ -707,7 +769,8 @@ class Sandbox:
     the process in an earlier run are added too.
     """
 
-    def __init__(self, cells: list[Cell], limits: Limits | None = None, guards_path: str | None = None):
+    def __init__(self, cells: list[Cell], limits: Limits | None = None, guards_path: str | None = None,
+                 shared: bool = True):
         self.cells = list(cells)
         self.limits = limits or Limits()
         if guards_path is None:
@@ -718,17 +781,22 @@ class Sandbox:
         for cell in self.cells:
             problem = scan_source(cell.source)
             if problem:
-                self.cell_problems[cell.index] = f"it was not run: it uses {problem}"
+                self.cell_problems[cell.index] = f"was not run: it uses {problem}"
+        self.shared = shared
         self._zygote: _Zygote | None = None
         self._start()
 
     def _start(self) -> None:
-        self._zygote = _Zygote(self.guards_path, self.limits.startup_seconds)
+        if self.shared:
+            self._zygote = _shared_zygote(self.guards_path, self.limits.startup_seconds)
+        else:
+            self._zygote = _Zygote(self.guards_path, self.limits.startup_seconds)
 
     def close(self) -> None:
-        if self._zygote is not None:
+        """Stop this sandbox's own zygote (a shared one lives until the process exits)."""
+        if self._zygote is not None and not self.shared:
             self._zygote.close()
-            self._zygote = None
+        self._zygote = None
 
     def __enter__(self) -> "Sandbox":
         return self
@@ -748,7 +816,7 @@ class Sandbox:
                 return run
             kind, index, reason = stop
             if kind == "cell":
-                self.cell_problems[index] = f"it {reason}"
+                self.cell_problems[index] = reason
                 continue
             if kind == "case":
                 run.outcomes[index] = Outcome(failure=f"the call {reason}")
@@ -777,10 +845,10 @@ class Sandbox:
     def _attempt(self, run: ExerciseRun, calls, first: int, families, scaling):
         """One child from ``first`` on. None when it finished; else (phase, index, reason)
         for where it stopped (the phase being cell / case / vector / audit / setup)."""
-        zygote = self._zygote
-        if zygote is None or zygote.proc.poll() is not None:
+        if self._zygote is None or not self._zygote.alive():
             self._start()
-            zygote = self._zygote
+        zygote = self._zygote
+        zygote.wait_ready()
         cells = [(c.index, c.label, c.source) for c in self.cells if c.index not in self.cell_problems]
         job = {
             "cmd": "run", "name": run.name, "cells": cells,
@@ -841,7 +909,7 @@ class Sandbox:
                 deadline = time.monotonic() + seconds
             elif tag == "cell_done":
                 if body[1]:
-                    run.cell_errors[int(body[0])] = f"it raised {body[1]}"
+                    run.cell_errors[int(body[0])] = f"raised {body[1]}"
             elif tag == "missing":
                 run.missing = f"is a {body[0]}, not a function" if body[0] else "is not defined"
             elif tag == "case_done":
@@ -867,6 +935,9 @@ class Sandbox:
     def _restart(self) -> None:
         if self._zygote is not None:
             self._zygote.kill()
+            for key, zygote in list(_SHARED.items()):
+                if zygote is self._zygote:
+                    del _SHARED[key]
         self._zygote = None  # started again on the next attempt
 
 

@@ -128,7 +128,7 @@ def peak_extra_mib(fn, device) -> float | None:
     return max(peak, 0) / 1024
 
 
-CPU_PEAK = _return_freed_memory_to_the_os() and _cpu_peak_supported()
+CPU_PEAK = False  # set by main(): mallopt changes the whole process, not for importers
 
 
 # ------------------------------------------------------------------------- timing
@@ -248,6 +248,8 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=None, help="timed repetitions per implementation")
     parser.add_argument("--forward-only", action="store_true", help="skip forward+backward")
     args = parser.parse_args(argv)
+    global CPU_PEAK
+    CPU_PEAK = _return_freed_memory_to_the_os() and _cpu_peak_supported()
 
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device")

@@ -320,7 +320,8 @@ def _transposed_module(weight, stride, padding, output_padding):
      "F.conv_transpose2d"),
     (lambda x, w, b, s, p, op: getattr(torch, "conv_transpose2d")(x, w, b, s, p, op),
      "F.conv_transpose2d"),
-    (lambda x, w, b, s, p, op: _transposed_module(w, s, p, op).to(x.dtype)(x), "F.conv_transpose2d"),
+    (lambda x, w, b, s, p, op: _transposed_module(w, s, p, op).to(x.dtype)(x),
+     "F.conv_transpose2d"),
 ])
 def test_via_conv_forbids_torch_transposed_conv(call, named):
     def forbidden(x, weight, bias=None, stride=1, padding=0, output_padding=0):

@@ -21,8 +21,8 @@ def _close_figures():
 
 
 def test_all_lists_exactly_the_public_functions():
-    public = {n for n, v in vars(fig02).items()
-              if callable(v) and not n.startswith("_") and getattr(v, "__module__", "") == fig02.__name__}
+    public = {n for n, v in vars(fig02).items() if callable(v) and not n.startswith("_")
+              and getattr(v, "__module__", "") == fig02.__name__}
     assert set(fig02.__all__) == public
     assert all(hasattr(figures, name) for name in fig02.__all__)
 

@@ -267,6 +267,37 @@ def test_conv_transpose2d_matches_torch(conv, device):
     )
 
 
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+def test_strided_views_and_channels_last_inputs(transposed, device):
+    g = torch.Generator().manual_seed(1)
+    base = _randn((2, 7, 6, 3), g, device, requires_grad=False)  # NHWC
+    weight = _randn((3, 2, 3, 2) if transposed else (2, 3, 3, 2), g, device, requires_grad=False)
+    ours, theirs = (
+        (convlab.conv_transpose2d, F.conv_transpose2d) if transposed else (convlab.conv2d, F.conv2d)
+    )
+    args = dict(stride=2, padding=1, dilation=(1, 2))
+    for x in (
+        base.permute(0, 3, 1, 2),  # non-contiguous view
+        base.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last),
+        base.permute(0, 3, 1, 2)[:, :, ::2, 1:],  # strided slice
+    ):
+        assert_close(ours(x, weight, **args), theirs(x, weight, **args))
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+def test_double_backward(transposed, device):
+    g = torch.Generator().manual_seed(2)
+    x = _randn((2, 2, 4, 5), g, device)
+    weight = _randn((2, 3, 2, 3) if transposed else (3, 2, 2, 3), g, device)
+    bias = _randn((3,), g, device)
+    if transposed:
+        args = dict(stride=(2, 1), padding=(0, 1), output_padding=(1, 0), dilation=(1, 2))
+        fn = lambda x, w, b: convlab.conv_transpose2d(x, w, b, **args)  # noqa: E731
+    else:
+        fn = lambda x, w, b: convlab.conv2d(x, w, b, stride=(2, 1), padding=1, dilation=(1, 2))  # noqa: E731
+    assert torch.autograd.gradgradcheck(fn, (x, weight, bias))
+
+
 @LOOPS
 @given(conv=convs(dilation=False, output_padding=True, transposed=True))
 def test_conv_transpose2d_scatter_matches_torch_and_via_conv_twin(conv, device):

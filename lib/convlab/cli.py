@@ -1,6 +1,6 @@
 """The ``convlab`` command: the instructor's entry point.
 
-    convlab grade SUBMISSIONS --out DIR [--workers N]   grade a class (autograder/)
+    convlab grade SUBMISSIONS --out DIR [--workers N]   grade a class: a submitted/ folder or an LMS zip
     convlab demo                                       the whole pipeline on sample submissions
     convlab generate [ID ...]                          student notebooks from solutions/
 """
@@ -38,7 +38,11 @@ def main(argv=None) -> int:
     grade = sub.add_parser("grade", help="grade a folder or zip of submissions")
     grade.add_argument("submissions")
     grade.add_argument("--out", required=True)
-    grade.add_argument("--workers", type=int, default=1)
+    grade.add_argument("--workers", type=int, default=1, help="students graded at once (processes)")
+    grade.add_argument("--named-regexp", default=None,
+                       help="for an LMS zip of flat files: the regexp (groups student_id, file_id, "
+                            "optionally timestamp) that nbgrader zip_collect would use; the default "
+                            "matches <anything>_<student>_attempt_<timestamp>_<notebook>.ipynb")
     sub.add_parser("demo", help="generate, autograde the bundled example submissions, show grades")
     args = parser.parse_args(argv)
 
@@ -55,7 +59,7 @@ def main(argv=None) -> int:
             return 0
         return 1
     if args.command == "grade":
-        return grader_cli.grade_command(args.submissions, args.out, args.workers)
+        return grader_cli.grade_command(args.submissions, args.out, args.workers, args.named_regexp)
     return grader_cli.demo_command()
 
 

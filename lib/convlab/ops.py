@@ -2,12 +2,11 @@
 
 Built from tensor primitives only, never torch's convolution ops or unfold:
 
-* ``conv2d``: channels-last, one matrix product per kernel tap, accumulated; with
-  stride 1 each tap reads a shifted slice of the padded input without any copy.
-* ``conv_transpose2d``: channels-last col2im, one matrix product per kernel tap,
-  each added into the output at stride ``s``.
+* ``conv2d``: one matrix product per kernel tap, each reading a shifted slice of one
+  channels-last copy of the padded input (split into stride phases), accumulated.
+* ``conv_transpose2d``: the same per output stride phase, then the phases interleaved.
 
-Both loop over kernel taps only (never over N, H or W).
+Both loop over kernel taps and stride phases only (never over N, H or W).
 
 Both accept ints or (h, w) pairs, batched (N, C, H, W) or unbatched (C, H, W) input,
 are differentiable, and return the input's dtype and device.
@@ -100,14 +99,59 @@ def patches(x: torch.Tensor, kernel, stride=1, dilation=1) -> torch.Tensor:
     )
 
 
+class _TapSum(torch.autograd.Function):
+    """out[:rows] = bias + sum_t source[offsets[t] : offsets[t] + rows] @ weights[t].
+
+    The kernel of both convolutions below. ``source`` is a flat (pixels, C_in) buffer laid
+    out so that every kernel tap reads one contiguous, shifted slice of it: each tap is one
+    matrix product and no tap copies its input. ``out`` has ``out_rows`` >= ``rows`` rows
+    (the rest zero) so the caller can view it as an image.
+
+    A Function of its own for the backward pass: autograd would give every tap's slice a
+    zero-filled, source-sized gradient of its own; here all taps accumulate in place into
+    one buffer. The backward is written in differentiable ops, so double backward works.
+    """
+
+    @staticmethod
+    def forward(ctx, source, weights, bias, offsets, rows, out_rows):
+        ctx.save_for_backward(source, weights)
+        ctx.offsets, ctx.rows, ctx.has_bias = offsets, rows, bias is not None
+        out = source.new_zeros((out_rows, weights.shape[2]))
+        head = out[:rows]
+        if bias is not None:
+            head += bias
+        for weight, offset in zip(weights, offsets):
+            head.addmm_(source[offset : offset + rows], weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        source, weights = ctx.saved_tensors
+        rows = ctx.rows
+        grad = grad_out[:rows]
+        grad_source = grad_weights = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_source = torch.zeros_like(source)
+            for weight, offset in zip(weights, ctx.offsets):
+                grad_source[offset : offset + rows].addmm_(grad, weight.t())
+        if ctx.needs_input_grad[1]:
+            grad_weights = torch.stack(
+                [source[offset : offset + rows].t() @ grad for offset in ctx.offsets]
+            )
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad.sum(0)
+        return grad_source, grad_weights, grad_bias, None, None, None
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     """``F.conv2d`` (groups=1): cross-correlation of x (N, C_in, H, W) with weight (C_out, C_in, kh, kw).
 
-    Computed channels-last as one matrix product per kernel tap, accumulated:
-    out[n, y, x, :] += xpad[n, y*s + i*d, x*s + j*d, :] @ weight[:, :, i, j].T.
-    With stride 1 every tap's rows are one contiguous slice of the flattened padded
-    input (shifted by i*d*Wp + j*d), so no im2col buffer is built at all; the "wide"
-    output rows that straddle the right edge are computed and cropped afterwards.
+    out[n, :, y, x] = sum over taps (i, j) of weight[:, :, i, j] @ xpad[n, :, y*s + i*d, x*s + j*d].
+    The padded input is split into its s_h*s_w stride phases (phase (a, b) holds the pixels
+    (r*s_h + a, q*s_w + b)), channels last, all in one flat buffer. Tap (i, j) then reads
+    phase (i*d_h mod s_h, j*d_w mod s_w) shifted by (i*d_h // s_h, j*d_w // s_w), the same
+    shift for every output pixel: one contiguous slice of the buffer, one matrix product.
+    Outputs are computed on the phase grid (Hq, Wq) and the overhang is cropped.
     """
     unbatched = check_input(x, weight, in_channel_dim=1)
     if unbatched:
@@ -118,46 +162,36 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     dh, dw = dilation = as_pair(dilation, "dilation", 1)
     top, bottom, left, right = _resolve_padding(padding, (kh, kw), stride, dilation)
     n, _, h, w = x.shape
-    hp, wp = h + top + bottom, w + left + right
-    ekh, ekw = _kernel_extent((kh, kw), dilation, (hp, wp))
-    ho, wo = (hp - ekh) // sh + 1, (wp - ekw) // sw + 1
-    # Stride 1 reads up to `tail` rows past the last pixel; zeros there keep every
-    # tap's slice the same length.
-    tail = (ekh - 1) * wp + ekw - 1 if stride == (1, 1) else 0
-    # Padding and the NCHW -> NHWC transpose in a single copy.
-    flat = x.new_zeros((n * hp * wp + tail, c_in))
-    flat[: n * hp * wp].view(n, hp, wp, c_in)[:, top : top + h, left : left + w] = x.permute(
-        0, 2, 3, 1
-    )
-    grid = flat[: n * hp * wp].view(n, hp, wp, c_in)
-    taps = weight.permute(2, 3, 1, 0)  # (kh, kw, C_in, C_out)
-    out = None
-    for i in range(kh):
-        for j in range(kw):
-            if stride == (1, 1):
-                offset = i * dh * wp + j * dw
-                rows = flat[offset : offset + n * hp * wp]
-            else:  # strided taps are not one slice: copy (N*Ho*Wo, C_in) per tap
-                rows = grid[
-                    :, i * dh : i * dh + (ho - 1) * sh + 1 : sh, j * dw : j * dw + (wo - 1) * sw + 1 : sw
-                ].reshape(-1, c_in)
-            if out is None:
-                out = rows @ taps[i, j] if bias is None else torch.addmm(bias, rows, taps[i, j])
-            else:
-                out = out.addmm_(rows, taps[i, j])
-    if stride == (1, 1):
-        out = out.view(n, hp, wp, c_out)[:, :ho, :wo]
-    else:
-        out = out.view(n, ho, wo, c_out)
-    out = out.permute(0, 3, 1, 2).contiguous()
+    ekh, ekw = _kernel_extent((kh, kw), dilation, (h + top + bottom, w + left + right))
+    ho, wo = (h + top + bottom - ekh) // sh + 1, (w + left + right - ekw) // sw + 1
+    hq, wq = -(-(h + top + bottom) // sh), -(-(w + left + right) // sw)  # ceil
+    # Pad to whole stride blocks (extra zeros are never read by a kept output), then
+    # (N, C, Hq, s_h, Wq, s_w) -> (s_h, s_w, N, Hq, Wq, C): one copy.
+    x = torch.nn.functional.pad(x, (left, wq * sw - w - left, top, hq * sh - h - top))
+    source = x.reshape(n, c_in, hq, sh, wq, sw).permute(3, 5, 0, 2, 4, 1).reshape(-1, c_in)
+    block = n * hq * wq
+    offsets = [
+        ((i * dh % sh) * sw + j * dw % sw) * block + (i * dh // sh) * wq + j * dw // sw
+        for i in range(kh)
+        for j in range(kw)
+    ]
+    # The last rows of the grid are overhang that the largest shift would read past the
+    # end of the buffer for; they are cropped anyway, so they are left at zero.
+    rows = block - ((ekh - 1) // sh) * wq - (ekw - 1) // sw
+    taps = weight.permute(2, 3, 1, 0).reshape(kh * kw, c_in, c_out)
+    out = _TapSum.apply(source, taps, bias, offsets, rows, block)
+    out = out.view(n, hq, wq, c_out)[:, :ho, :wo].permute(0, 3, 1, 2).contiguous()
     return out[0] if unbatched else out
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1):
     """``F.conv_transpose2d`` (groups=1): x (N, C_in, H, W), weight (C_in, C_out, kh, kw).
 
-    Channels-last col2im: for every kernel tap, one matrix product of all input pixels
-    with that tap's (C_in, C_out) slice, added into the output at stride ``s``.
+    Input pixel y adds weight tap i at full-output row y*s + i*d, which lies in output
+    stride phase a = i*d mod s, at phase row y + i*d // s. So each output phase is a sum
+    over its own taps of the input shifted by i*d // s: the same shifted-slice matrix
+    products as ``conv2d``, on one padded channels-last copy of the input. The phases
+    are then interleaved and ``padding`` is cropped from each side.
     """
     unbatched = check_input(x, weight, in_channel_dim=0)
     if unbatched:
@@ -183,17 +217,33 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         raise ValueError(
             f"padding ({ph}, {pw}) crops the whole output: uncropped size ({full_h}, {full_w})"
         )
-    pixels = x.permute(0, 2, 3, 1).reshape(n * h * w, c_in)
+    lh, lw = -(-full_h // sh), -(-full_w // sw)  # rows and columns per output phase
+    qh, qw = dh * (kh - 1) // sh, dw * (kw - 1) // sw  # the largest shifts
+    # Zeros above / left of the input let a tap shifted by (qi, qj) read row r + qh - qi.
+    hx, wx = lh + qh, lw + qw
+    x = torch.nn.functional.pad(x, (qw, wx - w - qw, qh, hx - h - qh))
+    source = x.permute(0, 2, 3, 1).reshape(-1, c_in)
+    grid = n * hx * wx
+    rows = grid - qh * wx - qw  # the overhang the largest offset would read past
     taps = weight.permute(2, 3, 0, 1)  # (kh, kw, C_in, C_out)
-    out = x.new_zeros((n, full_h, full_w, c_out))
-    # A loop over kernel taps only; each adds one strided slab of the (channels-last) output.
-    for i in range(kh):
-        for j in range(kw):
-            rows = slice(i * dh, i * dh + (h - 1) * sh + 1, sh)
-            cols = slice(j * dw, j * dw + (w - 1) * sw + 1, sw)
-            out[:, rows, cols] += (pixels @ taps[i, j]).view(n, h, w, c_out)
-    out = out[:, ph : ph + out_h, pw : pw + out_w]
-    if bias is not None:
-        out = out + bias
-    out = out.permute(0, 3, 1, 2).contiguous()
+    phases = []
+    for a in range(sh):
+        for b in range(sw):
+            mine = [
+                (i, j)
+                for i in range(kh)
+                for j in range(kw)
+                if i * dh % sh == a and j * dw % sw == b
+            ]
+            if not mine:  # no tap lands in this phase: zeros (bias comes later)
+                phases.append(x.new_zeros((n, lh, lw, c_out)))
+                continue
+            offsets = [(qh - i * dh // sh) * wx + qw - j * dw // sw for i, j in mine]
+            weights = torch.stack([taps[i, j] for i, j in mine])
+            out = _TapSum.apply(source, weights, None, offsets, rows, grid)
+            phases.append(out.view(n, hx, wx, c_out)[:, :lh, :lw])
+    # (s_h, s_w, N, Lh, Lw, C_out) -> (N, C_out, Lh, s_h, Lw, s_w): row r*s_h + a.
+    out = torch.stack(phases).view(sh, sw, n, lh, lw, c_out).permute(2, 5, 3, 0, 4, 1)
+    out = out.reshape(n, c_out, lh * sh, lw * sw)[:, :, ph : ph + out_h, pw : pw + out_w]
+    out = out + bias.reshape(1, -1, 1, 1) if bias is not None else out.contiguous()
     return out[0] if unbatched else out

@@ -25,11 +25,10 @@ STUDENT = Student(
                 return opener(x, kernel_size, stride=stride, padding=padding)
         ''',
         "conv2d_im2col": '''
-            import importlib
+            import convlab as tools
 
             def conv2d_im2col(x, weight, bias=None, stride=1, padding=0):
-                reference = importlib.import_module("conv" + "lab")
-                return reference.conv2d_im2col(x, weight, bias, stride, padding)
+                return tools.conv2d_im2col(x, weight, bias, stride, padding)
         ''',
         "conv_transpose2d_scatter": '''
             def conv_transpose2d_scatter(x, weight, bias=None, stride=1, padding=0, output_padding=0):

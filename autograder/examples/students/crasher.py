@@ -22,11 +22,12 @@ STUDENT = Student(
                 while rows >= 0:  # off by a sign: never ends
                     rows += 1
         ''',
-        "insert_zeros": '''
+        "keras_deconv_output_length": '''
             import os
             import signal
 
-            def insert_zeros(x, stride):
+            def keras_deconv_output_length(input_length, filter_size, padding, stride,
+                                           output_padding=None, dilation=1):
                 os.kill(os.getpid(), signal.SIGKILL)
         ''',
         "overlap_counts": '''
@@ -37,10 +38,10 @@ STUDENT = Student(
         ''',
     },
     expect={
-        "conv_output_size": zero(),
-        "corr2d": zero(),
-        "conv_matrix": zero(),
-        "insert_zeros": zero(),
-        "overlap_counts": zero(),
+        "conv_output_size": zero("did not finish"),
+        "corr2d": zero("ended the process"),
+        "conv_matrix": zero("did not finish"),
+        "keras_deconv_output_length": zero("SIGKILL"),
+        "overlap_counts": zero("memory"),
     },
 )

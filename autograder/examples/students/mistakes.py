@@ -4,15 +4,15 @@ feedback names the slip."""
 from autograder.examples.spec import Student, partial
 
 STUDENT = Student(
-    about="makes the classic mistakes (padding on one side, flipped kernel, bias dropped, "
+    about="makes the classic mistakes (size formula off by one, flipped kernel, bias dropped, "
           "stride ignored, loops where vectorized code is asked, output_padding ignored, "
-          "kernel not flipped, off-by-one lengths): partial credit, each mistake named",
+          "kernel not flipped): partial credit, each mistake named",
     answers={
         "conv_output_size": '''
             def conv_output_size(n, k, stride=1, padding=0):
                 if k > n + 2 * padding:
                     raise ValueError(f"kernel {k} is larger than the padded input {n + 2 * padding}")
-                return (n + padding - k) // stride + 1  # padding counted once
+                return (n + 2 * padding - k) // stride  # the first window is not counted
         ''',
         "corr2d": '''
             def corr2d(x, kernel):
@@ -141,7 +141,7 @@ STUDENT = Student(
         ''',
     },
     expect={
-        "conv_output_size": partial("padding counted on one side only"),
+        "conv_output_size": partial("forgot the +1"),
         "corr2d": partial("kernel flipped"),
         "conv2d_loops": partial("bias dropped"),
         "im2col": partial("stride ignored"),

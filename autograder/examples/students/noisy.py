@@ -1,6 +1,6 @@
 """Correct answers that talk: stdout, stderr, warnings. None of it changes a score
 (nbgrader on its own would give 0 to a test cell that writes to stderr)."""
-from autograder.examples.spec import Student, add_cell, after_solution
+from autograder.examples.spec import Student, add_cell, after_solution, full
 
 STUDENT = Student(
     about="correct answers that print to stdout and stderr and raise warnings, plus a "
@@ -34,4 +34,5 @@ STUDENT = Student(
     edits={"01_convolution": [add_cell(
         "import sys\nprint('this notebook was run on my laptop', file=sys.stderr)",
         after="corr2d")]},
+    expect={"corr2d": full(), "conv_output_size": full(), "keras_deconv_output_length": full()},
 )

@@ -28,9 +28,17 @@ def _size(n, k, s, p, op, d, *, plus_one=1, n_times_s=False, dk=False, p_sides=2
     return start - p_sides * p + extent + op
 
 
-def _size_mistake(name, hint, **wrong):
+_SIZE_DEFAULTS = {"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1}
+
+
+def _size_mistake(name, hint, ignore=None, **wrong):
+    """A size mistake: argument ``ignore`` left at its default, or a term written wrong."""
     def produce(n, k, stride=1, padding=0, output_padding=0, dilation=1):
-        return _size(n, k, stride, padding, output_padding, dilation, **wrong)
+        args = {"stride": stride, "padding": padding, "output_padding": output_padding,
+                "dilation": dilation}
+        if ignore is not None:
+            args[ignore] = _SIZE_DEFAULTS[ignore]
+        return _size(n, k, *args.values(), **wrong)
 
     return Mistake(name, hint, produce)
 
@@ -46,7 +54,7 @@ register(Exercise(
         # output_padding=2 before =1: ignoring it then differs from forgetting the +1.
         Case((5, 2), {"stride": 3, "padding": 1, "output_padding": 2}),
         Case((4, 3), {"stride": 2, "padding": 1, "output_padding": 1},
-             note="... and 8 to 4: output_padding=1 picks 8"),
+             note="conv(k=3, s=2, p=1) maps 8 to 4 too: output_padding=1 picks 8"),
         Case((3, 3), {"stride": 2, "dilation": 2}, note="dilated kernel spans d(k-1)+1 = 5"),
         Case((4, 3), {"stride": 2, "output_padding": 2}, raises=ValueError,
              note="output_padding must be smaller than the stride (or the dilation)"),
@@ -58,19 +66,15 @@ register(Exercise(
         _size_mistake("n*s instead of (n-1)s", "n input pixels are n-1 strides apart: the last "
                       "kernel copy starts at (n-1)s.", n_times_s=True),
         _size_mistake("d*k instead of d(k-1)+1", "A dilated kernel has k taps with k-1 gaps of d: "
-                      "its extent is d(k-1) + 1, not d*k.", dk=True, plus_one=0),
+                      "its extent is d(k-1) + 1, not d*k.", dk=True),
         _size_mistake("padding subtracted once", "Padding crops p pixels from both ends: -2p.",
                       p_sides=1),
-        Mistake("output_padding ignored", "output_padding adds that many pixels at the end: "
-                "+ output_padding.",
-                lambda n, k, stride=1, padding=0, output_padding=0, dilation=1:
-                _size(n, k, stride, padding, 0, dilation)),
-        Mistake("dilation ignored", "With dilation d the kernel spans d(k-1) + 1 pixels.",
-                lambda n, k, stride=1, padding=0, output_padding=0, dilation=1:
-                _size(n, k, stride, padding, output_padding, 1)),
-        Mistake("stride ignored", "Input pixels land s apart in the output: (n-1)s.",
-                lambda n, k, stride=1, padding=0, output_padding=0, dilation=1:
-                _size(n, k, 1, padding, output_padding, dilation)),
+        _size_mistake("output_padding ignored", "output_padding adds that many pixels at the "
+                      "end: + output_padding.", ignore="output_padding"),
+        _size_mistake("dilation ignored", "With dilation d the kernel spans d(k-1) + 1 pixels.",
+                      ignore="dilation"),
+        _size_mistake("stride ignored", "Input pixels land s apart in the output: (n-1)s.",
+                      ignore="stride"),
     ],
 ))
 
@@ -150,18 +154,9 @@ def _transposed(x, weight, bias=None, stride=1, padding=0, output_padding=0, *,
     return out
 
 
-def _swap_channels(route):
-    def produce(x, weight, *args, **kwargs):
-        return route(x, weight.transpose(0, 1), *args, **kwargs)
-
-    return produce
-
-
-def _flip(route):
-    def produce(x, weight, *args, **kwargs):
-        return route(x, weight.flip(2, 3), *args, **kwargs)
-
-    return produce
+def _weight_changed(route, change):
+    """``route`` run with ``change(weight)``: a kernel flipped or not, channels swapped."""
+    return lambda x, weight, *args, **kwargs: route(x, change(weight), *args, **kwargs)
 
 
 def _variant(**wrong):
@@ -175,7 +170,7 @@ def _transposed_mistakes(reference) -> list[Mistake]:
                 "A transposed-conv weight is (C_in, C_out, kh, kw): input channel c adds "
                 "weight[c, o] into output channel o. A direct conv wants (C_out, C_in, kh, kw), "
                 "so the via-conv route needs weight.transpose(0, 1).",
-                _swap_channels(reference)),
+                _weight_changed(reference, lambda w: w.transpose(0, 1))),
         Mistake("padding ignored (or padded by k-1 instead of k-1-p)",
                 "padding p crops p rows/columns from each side of the full output; in the "
                 "via-conv route that is padding the zero-inserted input by k-1-p.",
@@ -203,8 +198,8 @@ def _transposed_mistakes(reference) -> list[Mistake]:
                     x, weight, bias, stride, padding, output_padding, place=1)),
         Mistake("bias dropped", "Add bias[o] to every pixel of output channel o.",
                 _variant(bias_times=0)),
-        Mistake("bias added twice", "Add the bias once, after everything is summed (not once "
-                "per route step).", _variant(bias_times=2)),
+        Mistake("bias added twice", "Add the bias once (F.conv2d(z, w, bias) already adds it).",
+                _variant(bias_times=2)),
     ]
 
 
@@ -241,7 +236,8 @@ register(Exercise(
     visible_cases=_transposed_cases,
     mistakes=[
         Mistake("kernel flipped", "The scatter adds value * kernel as it is: only the via-conv "
-                "route flips the kernel.", _flip(convlab.conv_transpose2d_scatter)),
+                "route flips the kernel.",
+                _weight_changed(convlab.conv_transpose2d_scatter, lambda w: w.flip(2, 3))),
         *_transposed_mistakes(convlab.conv_transpose2d_scatter),
     ],
 ))
@@ -288,10 +284,9 @@ register(Exercise(
     mistakes=[
         Mistake("kernel not flipped", "The conv that undoes the scatter reads the kernel back to "
                 "front: flip it in both spatial axes, weight.flip(2, 3).",
-                _flip(convlab.conv_transpose2d_via_conv)),
+                _weight_changed(convlab.conv_transpose2d_via_conv, lambda w: w.flip(2, 3))),
         Mistake("kernel flipped along one axis only", "Flip both spatial axes: weight.flip(2, 3).",
-                lambda x, weight, *args, **kwargs: convlab.conv_transpose2d_via_conv(
-                    x, weight.flip(3), *args, **kwargs)),
+                _weight_changed(convlab.conv_transpose2d_via_conv, lambda w: w.flip(3))),
         *_transposed_mistakes(convlab.conv_transpose2d_via_conv),
     ],
 ))
@@ -380,11 +375,13 @@ register(Exercise(
         Case((0, 2, 3), raises=ValueError, note="kernel size must be >= 1"),
     ],
     mistakes=[
-        Mistake("length n*s instead of (n-1)s + k", "The last kernel copy starts at (n-1)s and "
-                "covers k positions.", lambda k, stride, n: _counts(k, stride, n, length=n * stride)),
+        Mistake("length n*s instead of (n-1)s + k",
+                "The last kernel copy starts at (n-1)s and covers k positions.",
+                lambda k, stride, n: _counts(k, stride, n, length=n * stride)),
         Mistake("last input pixel missing (range(n - 1))", "All n input pixels place a copy.",
                 lambda k, stride, n: _counts(k, stride, n, pixels=n - 1)),
-        Mistake("one tap short (range(k - 1))", "Each copy covers k positions: i*s ... i*s + k - 1.",
+        Mistake("one tap short (range(k - 1))",
+                "Each copy covers k positions: i*s ... i*s + k - 1.",
                 lambda k, stride, n: _counts(k, stride, n, taps=k - 1)),
     ],
 ))

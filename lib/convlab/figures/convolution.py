@@ -290,7 +290,8 @@ def plot_im2col(x, kernel_size, stride=1, padding=0, column=0, im2col_fn=None):
     x = _plane(x, "x", 3)
     (kh, kw), (sh, sw) = as_pair(kernel_size, "kernel_size", 1), as_pair(stride, "stride", 1)
     ph, pw = as_pair(padding, "padding", 0)
-    cols = _plane((im2col_fn or im2col)(x[None], (kh, kw), (sh, sw), (ph, pw))[0], "im2col result", 2)
+    # stride and padding as the caller gave them: a student's im2col takes ints.
+    cols = _plane((im2col_fn or im2col)(x[None], kernel_size, stride, padding)[0], "im2col result", 2)
     c, taps = x.shape[0], kh * kw
     padded = torch.nn.functional.pad(x, (pw, pw, ph, ph))
     ho, wo = (padded.shape[1] - kh) // sh + 1, (padded.shape[2] - kw) // sw + 1

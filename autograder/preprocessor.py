@@ -1,0 +1,116 @@
+"""nbgrader preprocessors: the trusted grader in place of nbgrader's Execute.
+
+``TrustedGrade`` stands where ``Execute`` stands in ``Autograde.autograde_preprocessors``
+(see nbgrader_config.py). It never runs the notebook: it asks the gradebook which test
+cells the notebook has and what each is worth, grades the answers with
+``autograder.grader.grade_notebook`` and writes each test cell's outputs the way nbgrader's
+``SaveAutoGrades`` reads them (``nbgrader.utils.determine_grade``):
+
+* a stdout stream with the grader's message (what the feedback shows), then
+* an ``execute_result`` whose text/plain is the score: determine_grade takes a numeric
+  execute_result as partial credit, "0" included, and a test cell with no error and no
+  stderr output gets it.
+
+A test cell missing from the submission (deleted, or its metadata stripped so nbgrader no
+longer recognises it) is put back from the gradebook's copy of the source, after the
+answer cell it tests, so that SaveAutoGrades records its score too.
+"""
+from __future__ import annotations
+
+from nbconvert.exporters.exporter import ResourcesDict
+from nbformat.notebooknode import NotebookNode
+from nbformat.v4 import new_code_cell, new_output
+from traitlets import Bool
+
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
+
+__all__ = ["TrustedGrade", "FeedbackClearHiddenTests", "TestCell", "write_grades"]
+
+
+class TestCell:
+    """A test cell as the gradebook knows it: grade_id, points, source, checksum."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, grade_id: str, points: float, source: str, checksum: str | None = None):
+        self.grade_id, self.points, self.source, self.checksum = grade_id, float(points), source, checksum
+
+
+def _nbgrader(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _is_test_cell(cell) -> bool:
+    meta = _nbgrader(cell)
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _restored_cell(test: TestCell) -> NotebookNode:
+    meta = {"grade": True, "grade_id": test.grade_id, "locked": True, "points": test.points,
+            "schema_version": 3, "solution": False, "task": False}
+    if test.checksum:
+        meta["checksum"] = test.checksum
+    return new_code_cell(test.source, metadata={"deletable": False, "editable": False, "nbgrader": meta})
+
+
+def write_grades(nb: NotebookNode, tests: list[TestCell], grades) -> NotebookNode:
+    """Put each grade into its test cell's outputs, re-inserting missing test cells."""
+    by_id = {grade.grade_id: grade for grade in grades}
+    for test in tests:
+        present = [c for c in nb.cells if _is_test_cell(c) and _nbgrader(c).get("grade_id") == test.grade_id]
+        if present:
+            cell = present[-1]
+            note = ""
+        else:
+            cell = _restored_cell(test)
+            answers = [i for i, c in enumerate(nb.cells)
+                       if _nbgrader(c).get("solution") and _nbgrader(c).get("grade_id") == test.grade_id[5:]]
+            nb.cells.insert(answers[-1] + 1 if answers else len(nb.cells), cell)
+            note = "\n(This test cell was missing from your notebook; the grader put it back.)"
+        grade = by_id[test.grade_id]
+        cell.outputs = [
+            new_output("stream", name="stdout", text=f"{grade.message}{note}\n"),
+            new_output("execute_result", data={"text/plain": repr(float(grade.score))}, execution_count=1),
+        ]
+        cell.execution_count = 1
+    return nb
+
+
+class TrustedGrade(NbGraderPreprocessor):
+    """Grades the notebook with the trusted grader; never executes it."""
+
+    def test_cells(self, resources: ResourcesDict) -> list[TestCell]:
+        """The notebook's autograder-test cells, from the gradebook (the source version)."""
+        from nbgrader.api import Gradebook
+
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:
+            notebook = gb.find_notebook(info["notebook"], info["assignment"])
+            answers = {cell.name for cell in notebook.solution_cells}
+            sources = {cell.name: cell for cell in notebook.source_cells}
+            tests = []
+            for cell in notebook.grade_cells:
+                if cell.cell_type != "code" or cell.name in answers:
+                    continue  # manually graded answers are not the autograder's
+                source = sources.get(cell.name)
+                tests.append(TestCell(cell.name, cell.max_score, source.source if source else "",
+                                      source.checksum if source else None))
+        return sorted(tests, key=lambda t: t.grade_id)
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict):
+        from .grader import grade_notebook
+
+        tests = self.test_cells(resources)
+        assignment = resources["nbgrader"]["assignment"]
+        self.log.info("Trusted grader: %d test cells in %s", len(tests), resources["nbgrader"]["notebook"])
+        grades = grade_notebook(nb, assignment, {t.grade_id: t.points for t in tests})
+        for grade in grades:
+            self.log.info("  %s: %s / %s", grade.grade_id, grade.score, grade.max_score)
+        return write_grades(nb, tests, grades), resources
+
+
+class FeedbackClearHiddenTests(ClearHiddenTests):
+    """ClearHiddenTests for feedback pages: a safety net that never fails a student's
+    feedback because their own text contains the delimiter."""
+
+    enforce_metadata = Bool(False).tag(config=True)
