@@ -20,6 +20,7 @@ still gets one row per test cell, score 0, with a message saying why, and a feed
 """
 from __future__ import annotations
 
+import atexit
 import csv
 import html
 import logging
@@ -32,6 +33,7 @@ import tempfile
 import time
 import traceback
 import warnings
+import zipfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -97,21 +99,28 @@ def project_root() -> Path:
 
 # --- a scratch nbgrader course ---------------------------------------------------------
 
+def course_config(course_root: Path):
+    """The course's nbgrader config (as `nbgrader` at ``course_root`` reads it) and the
+    folder of its source notebooks."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
+    configured_root = Path(config.CourseDirectory.get("root", course_root))
+    return config, configured_root / config.CourseDirectory.get("source_directory", "source")
+
+
 class Workspace:
     """A scratch nbgrader course: the project's nbgrader config and source notebooks, with
     its own folders and gradebook. Running nbgrader's converters here is what
     ``nbgrader autograde`` / ``generate_feedback`` do at the course root."""
 
     def __init__(self, course_root: Path, path: Path, gradebook: Path | None = None):
-        from traitlets.config.loader import PyFileConfigLoader
         from nbgrader.coursedir import CourseDirectory
 
         _with_venv_on_path()
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        config = PyFileConfigLoader("nbgrader_config.py", path=str(course_root)).load_config()
-        configured_root = Path(config.CourseDirectory.get("root", course_root))
-        source = configured_root / config.CourseDirectory.get("source_directory", "source")
+        config, source = course_config(course_root)
         if not (self.path / "source").exists():
             (self.path / "source").symlink_to(source.resolve(), target_is_directory=True)
         if gradebook is not None:
@@ -190,6 +199,7 @@ class Course:
 
     @classmethod
     def prepare(cls, root: Path, scratch: Path, assignment_ids=None) -> "Course":
+        """Run ``nbgrader generate_assignment`` for each assignment into a scratch course."""
         from convlab.cli import ASSIGNMENTS
 
         template = Workspace(root, scratch)
@@ -210,9 +220,31 @@ class Course:
             raise ValueError(f"no assignment has source notebooks under {template.path / 'source'}")
         return cls(Path(root), template, assignments)
 
+    @classmethod
+    def load(cls, root: Path, assignment_ids=None) -> "Course":
+        """``prepare`` once per process and course state: a process that grades several
+        times (tests, benchmarks) pays for generate_assignment once."""
+        root = Path(root).resolve()
+        key = (root, tuple(assignment_ids or ()), _fingerprint(root))
+        if key not in _COURSES:
+            scratch = Path(tempfile.mkdtemp(prefix="convlab-course-"))
+            atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+            _COURSES[key] = cls.prepare(root, scratch / "template", assignment_ids)
+        return _COURSES[key]
+
     def notebook_owners(self) -> dict[str, str]:
         """Notebook name -> assignment id."""
         return {nb: a for a, notebooks in self.assignments.items() for nb in notebooks}
+
+
+_COURSES: dict[tuple, Course] = {}
+
+
+def _fingerprint(root: Path) -> tuple:
+    """What the template depends on: the config files and the source notebooks."""
+    files = [*root.glob("nbgrader_config.py"), *root.glob("*/nbgrader_config.py"),
+             *sorted(course_config(root)[1].rglob("*"))]
+    return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
 
 
 # --- grading one student's assignment (runs in a worker process) -------------------------
@@ -482,11 +514,13 @@ def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None
     submissions, out = Path(submissions), Path(out)
     if not submissions.exists():
         raise ValueError(f"{submissions} does not exist")
+    if not (submissions.is_dir() or zipfile.is_zipfile(submissions)):
+        raise ValueError(f"{submissions} is neither a folder nor a zip file")
     course_root = Path(course_root or project_root())
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="convlab-grade-") as scratch:
         scratch = Path(scratch)
-        course = Course.prepare(course_root, scratch / "template", assignment_ids)
+        course = Course.load(course_root, assignment_ids)
         intake = read_submissions(submissions, scratch / "intake", course.notebook_owners(),
                                   named_regexp)
         for line in intake.skipped:

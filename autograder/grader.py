@@ -33,6 +33,7 @@ from .sandbox import Cell, ExerciseRun, Limits, Sandbox
 __all__ = ["CellGrade", "grade_notebook", "answer_cells", "exercise_name"]
 
 TEST_PREFIX = "test_"
+SCALES = range(1, 9)  # input sizes the vectorization check may ask for
 
 
 @dataclass
@@ -166,8 +167,9 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     cases = hidden_cases.cases(name, devices)
     scaling = None
     if exercise.vectorized and exercise.scaling_case is not None:
-        small, large = exercise.scaling_case(1), exercise.scaling_case(3)
-        scaling = ((small.args, small.kwargs), (large.args, large.kwargs))
+        # loops_over_input picks two scales itself; offer it every small one.
+        scaling = {scale: (case.args, case.kwargs)
+                   for scale, case in ((s, exercise.scaling_case(s)) for s in SCALES)}
     run = sandbox.run(name, [(c.args, c.kwargs) for c in cases], exercise.forbidden, scaling)
     if run.missing:
         return 0.0, _unrunnable(name, cell, run, sandbox)

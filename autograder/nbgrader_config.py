@@ -41,6 +41,18 @@ c.Autograde.autograde_preprocessors = [
 # nbgrader's own re-insertion of deleted test cells fails when the cell before one is
 # missing too; TrustedGrade puts missing test cells back itself.
 c.OverwriteCells.add_missing_cells = False
+# A made-up grade cell would make CheckCellMetadata reject the whole notebook: such cells
+# become ordinary cells first (the default sanitize list, plus DropUnknownCells).
+from nbgrader.preprocessors import ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec  # noqa: E402
+
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteKernelspec,
+    OverwriteCells,
+    "autograder.preprocessor.DropUnknownCells",
+    CheckCellMetadata,
+]
 # Feedback: nbgrader's default list, plus a hidden-test scrub as a safety net (the hidden
 # cases live in autograder/hidden_cases.py, never in a notebook).
 c.GenerateFeedback.preprocessors = [

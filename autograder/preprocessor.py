@@ -24,7 +24,7 @@ from traitlets import Bool
 
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 
-__all__ = ["TrustedGrade", "FeedbackClearHiddenTests", "TestCell", "write_grades"]
+__all__ = ["TrustedGrade", "DropUnknownCells", "FeedbackClearHiddenTests", "TestCell", "write_grades"]
 
 
 class TestCell:
@@ -50,7 +50,9 @@ def _restored_cell(test: TestCell) -> NotebookNode:
             "schema_version": 3, "solution": False, "task": False}
     if test.checksum:
         meta["checksum"] = test.checksum
-    return new_code_cell(test.source, metadata={"deletable": False, "editable": False, "nbgrader": meta})
+    cell = new_code_cell(test.source, metadata={"deletable": False, "editable": False, "nbgrader": meta})
+    cell.id = f"restored-{test.grade_id}"[:64]  # not random: re-grading gives the same feedback
+    return cell
 
 
 def write_grades(nb: NotebookNode, tests: list[TestCell], grades) -> NotebookNode:
@@ -107,6 +109,32 @@ class TrustedGrade(NbGraderPreprocessor):
         for grade in grades:
             self.log.info("  %s: %s / %s", grade.grade_id, grade.score, grade.max_score)
         return write_grades(nb, tests, grades), resources
+
+
+class DropUnknownCells(NbGraderPreprocessor):
+    """Sanitize step after OverwriteCells: nbgrader metadata that would make
+    CheckCellMetadata reject the whole notebook (and so lose every exercise) is removed,
+    and the cell becomes an ordinary one. Two cases in nbgrader 0.9.6:
+
+    * DeduplicateIds leaves ``"nbgrader": {}`` on all but the last copy of a duplicated
+      cell (a student copy-pasted a test cell): no schema_version, so "old version";
+    * OverwriteCells removes the grade_id of a cell the gradebook does not know (a student
+      made one up): "does not have a grade_id".
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+
+        if "nbgrader" not in cell.get("metadata", {}):
+            return cell, resources
+        try:
+            if not _nbgrader(cell).get("grade_id"):
+                raise ValidationError("no grade_id")
+            MetadataValidator().validate_cell(cell)
+        except (ValidationError, ValueError, TypeError, KeyError) as exc:
+            self.log.warning("Cell %d: nbgrader metadata dropped (%s)", index, exc)
+            del cell.metadata["nbgrader"]
+        return cell, resources
 
 
 class FeedbackClearHiddenTests(ClearHiddenTests):

@@ -459,9 +459,9 @@ class _Child:
             self.send("case_done", k, kind, payload)
         if job["scaling"] is not None:
             self.send("phase", "vector", None)
-            small, large = (_Call(*call) for call in job["scaling"])
+            sizes = {scale: _Call(*call) for scale, call in job["scaling"].items()}
             try:
-                verdict, raised = self.loops_over_input(fn, lambda scale: small if scale == 1 else large), None
+                verdict, raised = self.loops_over_input(fn, sizes.__getitem__), None
             except BaseException as exc:
                 verdict, raised = None, _error_text(exc)
             self.send("vector_done", verdict, raised)
@@ -734,8 +734,7 @@ def _shared_zygote(guards_path: str, startup_seconds: float) -> _Zygote:
 @atexit.register
 def _close_shared() -> None:
     for zygote in _SHARED.values():
-        if zygote.alive():
-            zygote.close()
+        zygote.kill()  # it holds nothing worth a clean shutdown
     _SHARED.clear()
 
 
@@ -806,8 +805,9 @@ class Sandbox:
 
     def run(self, name: str, calls: list[tuple[tuple, dict]], families=(), scaling=None) -> ExerciseRun:
         """Call ``name`` (as the answer cells define it) on each (args, kwargs), under the
-        forbidden-call guard for ``families``; with ``scaling`` = (small, large) calls,
-        also run the vectorization check."""
+        forbidden-call guard for ``families``; with ``scaling`` = {scale: (args, kwargs)}
+        (the exercise's scaling_case at the scales ``loops_over_input`` asks for), also run
+        the vectorization check."""
         run = ExerciseRun(name, [None] * len(calls))
         first, hangs, crashes = 0, 0, 0
         while True:

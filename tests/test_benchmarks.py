@@ -25,5 +25,7 @@ def test_bench_conv_quick_runs_and_prints_every_row():
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         ours, theirs, ratio = (float(c) for c in cells[3:6])
-        assert ours > 0 and theirs > 0
-        assert abs(ratio - ours / theirs) <= 0.01 * ratio + 0.01
+        # The times are printed rounded to 0.01 ms, the ratio is of the unrounded times.
+        half = 0.005
+        upper = (ours + half) / (theirs - half) + half if theirs > half else float("inf")
+        assert (ours - half) / (theirs + half) - half <= ratio <= upper

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import io
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -93,12 +94,22 @@ def _solution_lines(solution) -> set[str]:
     return lines
 
 
+def _leaked(text: str, released: Path, solution: Path) -> list[str]:
+    released_text = "\n".join(c.source for c in nbformat.read(released, as_version=4).cells)
+    return [line for line in sorted(_solution_lines(solution))
+            if line in text and line not in released_text]
+
+
+def test_solution_lines_are_found_in_the_feedback_of_the_perfect_student(graded):
+    # The check below would pass vacuously if it could not see solution code at all.
+    out, _ = graded
+    for assignment, (released, solution) in course_notebooks(ROOT).items():
+        assert _leaked(_feedback_text(out, "perfect", assignment), released, solution)
+
+
 @pytest.mark.parametrize("student", ["untouched", "not_a_notebook", "empty_folder"])
 def test_feedback_of_a_student_without_the_solution_does_not_contain_it(graded, student):
     out, _ = graded
     for assignment, (released, solution) in course_notebooks(ROOT).items():
-        text = _feedback_text(out, student, assignment)
-        released_text = released.read_text()
-        leaked = [line for line in _solution_lines(solution)
-                  if line in text and line not in released_text]
+        leaked = _leaked(_feedback_text(out, student, assignment), released, solution)
         assert not leaked, (student, assignment, leaked[:3])

@@ -499,7 +499,8 @@ def test_atrous_conv2d_matches_dilated_conv_with_tf_padding(
             top, bottom = _tf_same(size[0], kernel[0], rate)
             left, right = _tf_same(size[1], kernel[1], rate)
             x = F.pad(x, (left, right, top, bottom))
-        out = F.conv2d(x, filters.permute(3, 2, 0, 1), dilation=rate)
+        # contiguous(): torch's CPU conv backward rejects a permuted weight
+        out = F.conv2d(x, filters.permute(3, 2, 0, 1).contiguous(), dilation=rate)
         return out.permute(0, 2, 3, 1)
 
     assert_matches(

@@ -166,9 +166,14 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     ho, wo = (h + top + bottom - ekh) // sh + 1, (w + left + right - ekw) // sw + 1
     hq, wq = -(-(h + top + bottom) // sh), -(-(w + left + right) // sw)  # ceil
     # Pad to whole stride blocks (extra zeros are never read by a kept output), then
-    # (N, C, Hq, s_h, Wq, s_w) -> (s_h, s_w, N, Hq, Wq, C): one copy.
-    x = torch.nn.functional.pad(x, (left, wq * sw - w - left, top, hq * sh - h - top))
-    source = x.reshape(n, c_in, hq, sh, wq, sw).permute(3, 5, 0, 2, 4, 1).reshape(-1, c_in)
+    # (N, C, Hq, s_h, Wq, s_w) -> (s_h, s_w, N, Hq, Wq, C). One expression, so the padded
+    # NCHW copy is freed before the products run.
+    source = (
+        torch.nn.functional.pad(x, (left, wq * sw - w - left, top, hq * sh - h - top))
+        .reshape(n, c_in, hq, sh, wq, sw)
+        .permute(3, 5, 0, 2, 4, 1)
+        .reshape(-1, c_in)
+    )
     block = n * hq * wq
     offsets = [
         ((i * dh % sh) * sw + j * dw % sw) * block + (i * dh // sh) * wq + j * dw // sw
@@ -221,8 +226,11 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     qh, qw = dh * (kh - 1) // sh, dw * (kw - 1) // sw  # the largest shifts
     # Zeros above / left of the input let a tap shifted by (qi, qj) read row r + qh - qi.
     hx, wx = lh + qh, lw + qw
-    x = torch.nn.functional.pad(x, (qw, wx - w - qw, qh, hx - h - qh))
-    source = x.permute(0, 2, 3, 1).reshape(-1, c_in)
+    source = (
+        torch.nn.functional.pad(x, (qw, wx - w - qw, qh, hx - h - qh))
+        .permute(0, 2, 3, 1)
+        .reshape(-1, c_in)
+    )
     grid = n * hx * wx
     rows = grid - qh * wx - qw  # the overhang the largest offset would read past
     taps = weight.permute(2, 3, 0, 1)  # (kh, kw, C_in, C_out)
@@ -236,7 +244,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
                 if i * dh % sh == a and j * dw % sw == b
             ]
             if not mine:  # no tap lands in this phase: zeros (bias comes later)
-                phases.append(x.new_zeros((n, lh, lw, c_out)))
+                phases.append(source.new_zeros((n, lh, lw, c_out)))
                 continue
             offsets = [(qh - i * dh // sh) * wx + qw - j * dw // sw for i, j in mine]
             weights = torch.stack([taps[i, j] for i, j in mine])

@@ -1,0 +1,236 @@
+"""``convlab grade``: inputs (folder, zip of the folder, LMS zip), outputs (grades.csv,
+feedback, summary), re-runs, and agreement with ``nbgrader autograde`` at a course root."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.cli import COLUMNS, grade, grade_command, read_grades
+from autograder.examples.build import build, course_notebooks
+from autograder.intake import read_submissions
+from convlab.cli import repo_root
+
+ROOT = repo_root()
+BIN = Path(sys.executable).parent
+NOTEBOOKS = {"01_convolution": "01_convolution", "02_transposed": "02_transposed"}
+# Partial credit, tampered test cells, a file that is no notebook, an empty folder.
+CLASS = ["mistakes", "test_tamper", "not_a_notebook", "empty_folder"]
+
+
+def _snapshot(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+# --- reading submissions (no grading) --------------------------------------------------
+
+def _zip(path: Path, files: dict[str, str | None]) -> Path:
+    """A zip with these members; None makes a folder entry."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            if text is None:
+                archive.writestr(zipfile.ZipInfo(name.rstrip("/") + "/"), "")
+            else:
+                archive.writestr(name, text)
+    return path
+
+
+def test_a_zipped_submitted_folder_under_a_wrapper_keeps_every_student(tmp_path):
+    source = _zip(tmp_path / "class.zip", {
+        "export/submitted/ada/01_convolution/01_convolution.ipynb": "{}",
+        "export/submitted/bob/02_transposed/02_transposed.ipynb": "{}",
+        "export/submitted/cy/": None,  # an empty folder is a student who submitted nothing
+        "__MACOSX/export/._junk": "x",
+    })
+    intake = read_submissions(source, tmp_path / "scratch", NOTEBOOKS)
+    assert intake.students == ["ada", "bob", "cy"]
+    assert (intake.root / "bob" / "02_transposed" / "02_transposed.ipynb").is_file()
+
+
+def test_lms_names_follow_zip_collect_and_keep_the_newest_duplicate(tmp_path):
+    inner = tmp_path / "inner.zip"
+    _zip(inner, {"ps_cy_attempt_2024-03-01-09-00-00_02_transposed.ipynb": "cy"})
+    source = _zip(tmp_path / "lms.zip", {
+        "ps_ada_attempt_2024-03-01-10-00-00_01_convolution.ipynb": "old",
+        "ps_ada_attempt_2024-03-02-10-00-00_01_convolution.ipynb": "new",
+        "ps_bob_attempt_2024-03-01-10-00-00_homework.ipynb": "not a course notebook",
+        "readme.txt": "instructions",
+    })
+    with zipfile.ZipFile(source, "a") as archive:
+        archive.write(inner, "batch/inner.zip")  # LMS exports nest zips
+    intake = read_submissions(source, tmp_path / "scratch", NOTEBOOKS)
+    assert intake.students == ["ada", "bob", "cy"]
+    root = intake.root
+    assert (root / "ada" / "01_convolution" / "01_convolution.ipynb").read_text() == "new"
+    assert (root / "cy" / "02_transposed" / "02_transposed.ipynb").read_text() == "cy"
+    assert list((root / "bob").iterdir()) == []
+    skipped = "\n".join(intake.skipped)
+    assert "readme.txt" in skipped and "homework" in skipped and "older duplicate" in skipped
+
+
+def test_a_custom_named_regexp_needs_student_and_file_groups(tmp_path):
+    source = _zip(tmp_path / "c.zip", {"ada--01_convolution.ipynb": "{}"})
+    intake = read_submissions(source, tmp_path / "a", NOTEBOOKS,
+                              r".*/(?P<student_id>[a-z]+)--(?P<file_id>\w+)")
+    assert (intake.root / "ada" / "01_convolution" / "01_convolution.ipynb").is_file()
+    with pytest.raises(ValueError, match="student_id and file_id"):
+        read_submissions(source, tmp_path / "b", NOTEBOOKS, r".*/(?P<student_id>[a-z]+)--.*")
+
+
+def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
+    assert grade_command(str(tmp_path / "missing"), str(tmp_path / "out")) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "class").mkdir()
+    assert grade_command(str(tmp_path / "class"), str(tmp_path / "out"), workers=0) == 2
+    assert "--workers" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("no")
+    assert grade_command(str(tmp_path / "notes.txt"), str(tmp_path / "out")) == 2
+
+
+# --- grading a small class ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """The class graded once by the installed ``convlab grade`` command."""
+    base = tmp_path_factory.mktemp("grade")
+    build(base / "submitted", CLASS, root=ROOT)
+    result = subprocess.run(
+        [BIN / "convlab", "grade", base / "submitted", "--out", base / "out", "--workers", "2"],
+        capture_output=True, text=True, timeout=600,
+    )
+    return base, result, _snapshot(base / "out")
+
+
+def _test_cells() -> dict[str, list[tuple[str, float]]]:
+    found = {}
+    for assignment, (released, _) in course_notebooks(ROOT).items():
+        nb = nbformat.read(released, as_version=4)
+        found[assignment] = [(c.metadata.nbgrader.grade_id, float(c.metadata.nbgrader.points))
+                             for c in nb.cells if c.cell_type == "code"
+                             and c.metadata.get("nbgrader", {}).get("grade")
+                             and not c.metadata.nbgrader.get("solution")]
+    return found
+
+
+@pytest.mark.slow
+def test_convlab_grade_exits_0_and_prints_a_summary(first_run):
+    _, result, _ = first_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("student"))
+    for assignment in course_notebooks(ROOT):
+        assert assignment in header
+    for student in CLASS:
+        assert any(line.startswith(student) for line in lines), result.stdout
+    assert "[1/" in result.stderr  # progress
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_grades_csv_has_one_row_per_student_and_test_cell(first_run):
+    base, _, _ = first_run
+    with open(base / "out" / "grades.csv", newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        assert tuple(next(reader)) == COLUMNS
+        rows = list(reader)
+    tests = _test_cells()
+    expected = [(s, a, g, p) for s in sorted(CLASS) for a, cells in tests.items() for g, p in cells]
+    assert [(r[0], r[1], r[2], float(r[4])) for r in rows] == expected
+    for student, assignment, grade_id, score, max_score, message in rows:
+        assert 0 <= float(score) <= float(max_score), (student, grade_id, score)
+        assert message, (student, grade_id)
+    by_student = {}
+    for row in read_grades(base / "out" / "grades.csv"):
+        by_student.setdefault(row.student_id, []).append(row)
+    assert all(r.score == 0 for s in ("not_a_notebook", "empty_folder") for r in by_student[s])
+    assert 0 < sum(r.score for r in by_student["mistakes"]) < sum(r.max_score for r in by_student["mistakes"])
+
+
+@pytest.mark.slow
+def test_one_feedback_page_per_student_and_assignment(first_run):
+    base, _, snapshot = first_run
+    pages = sorted(name for name in snapshot if name.startswith("feedback"))
+    assert pages == sorted(f"feedback/{s}/{a}/{a}.html" for s in CLASS for a in course_notebooks(ROOT))
+    page = (base / "out" / "feedback" / "not_a_notebook" / "01_convolution" / "01_convolution.html")
+    assert "not a readable Jupyter notebook" in page.read_text()
+
+
+@pytest.mark.slow
+def test_regrading_the_class_zipped_into_the_same_folder_changes_nothing(first_run, tmp_path):
+    # Both idempotence (same DIR again: nothing duplicated, nothing changed) and the zip
+    # input (the submitted/ folder zipped under a wrapper folder, empty folder included).
+    base, _, snapshot = first_run
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for path in sorted((base / "submitted").rglob("*")):
+            name = "download/submitted/" + str(path.relative_to(base / "submitted"))
+            out.write(path, name + ("/" if path.is_dir() else ""))
+    grade(archive, base / "out", 2, progress=io.StringIO(), report=io.StringIO())
+    assert _snapshot(base / "out") == snapshot
+
+
+@pytest.mark.slow
+def test_an_lms_zip_is_graded_like_the_folder(first_run, tmp_path):
+    base, _, _ = first_run
+    notebook = base / "submitted" / "mistakes" / "01_convolution" / "01_convolution.ipynb"
+    archive = _zip(tmp_path / "lms.zip", {
+        "hw1_mistakes_attempt_2024-05-01-08-00-00_01_convolution.ipynb": "an earlier upload",
+        "hw1_mistakes_attempt_2024-05-02-08-00-00_01_convolution.ipynb": notebook.read_text(),
+    })
+    rows = grade(archive, tmp_path / "out", 1, progress=io.StringIO(), report=io.StringIO())
+    folder_rows = [r for r in read_grades(base / "out" / "grades.csv")
+                   if r.student_id == "mistakes" and r.assignment == "01_convolution"]
+    assert [(r.grade_id, r.score, r.message) for r in rows] == \
+        [(r.grade_id, r.score, r.message) for r in folder_rows]
+
+
+def _course_root(tmp_path: Path) -> Path:
+    """A course folder like the repo root, writing only under ``tmp_path``."""
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "solutions").symlink_to(ROOT / "solutions")
+    (course / "nbgrader_config.py").write_text(
+        f"c = get_config()\n"
+        f"load_subconfig({str(ROOT / 'nbgrader_config.py')!r})\n"
+        f"c.CourseDirectory.root = {str(course)!r}\n"
+        f"c.CourseDirectory.db_url = 'sqlite:///{course / 'gradebook.db'}'\n"
+        "c.CourseDirectory.release_directory = 'release'\n"
+        "c.CourseDirectory.submitted_directory = 'submitted'\n"
+        "c.CourseDirectory.autograded_directory = 'autograded'\n"
+        "c.CourseDirectory.feedback_directory = 'feedback'\n"
+    )
+    return course
+
+
+@pytest.mark.slow
+def test_nbgrader_autograde_at_the_course_root_gives_the_same_scores(first_run, tmp_path):
+    from nbgrader.api import Gradebook, MissingEntry
+
+    base, _, _ = first_run
+    course = _course_root(tmp_path)
+    shutil.copytree(base / "submitted", course / "submitted")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    for assignment in course_notebooks(ROOT):
+        for command in (["generate_assignment", assignment, "--force"],
+                        ["autograde", assignment, "--force"]):
+            # autograde exits 1 for the file that is not a notebook; the others are graded.
+            subprocess.run([BIN / "nbgrader", *command], cwd=course, env=env,
+                           capture_output=True, timeout=600)
+    ours = read_grades(base / "out" / "grades.csv")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "convlab") as gb:
+        for row in ours:
+            try:
+                theirs = gb.find_grade(row.grade_id, row.assignment, row.assignment, row.student_id)
+            except MissingEntry:  # nbgrader skips a student with no folder for the assignment
+                assert row.score == 0, row
+                continue
+            assert theirs.score == pytest.approx(row.score, abs=1e-4), row
+            assert theirs.max_score == row.max_score, row

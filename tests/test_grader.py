@@ -1,0 +1,386 @@
+"""The trusted grader: scores, messages, hidden cases, and its place in nbgrader.
+
+Submissions are the course's own notebooks (solutions/, notebooks/) with answer cells
+swapped for the variant under test; the last tests run the real ``nbgrader autograde``.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import nbformat
+import pytest
+import torch
+
+from autograder import hidden_cases
+from autograder.grader import CellGrade, answer_cells, grade_notebook
+from autograder.preprocessor import TestCell, write_grades
+from autograder.sandbox import Limits
+from convlab.checks import REGISTRY, evaluate
+from convlab.cli import repo_root
+
+pytestmark = pytest.mark.slow
+
+ROOT = repo_root()
+ASSIGNMENTS = ("01_convolution", "02_transposed")
+LIMITS = Limits(cell_seconds=3, case_seconds=2, memory_mb=400)
+
+
+def _read(kind: str, assignment: str):
+    return nbformat.read(ROOT / kind / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def _meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def points_of(nb) -> dict[str, float]:
+    return {_meta(c)["grade_id"]: float(_meta(c)["points"]) for c in nb.cells
+            if _meta(c).get("grade") and not _meta(c).get("solution")}
+
+
+def variant(assignment: str, answers: dict[str, str] | None = None, drop=(), kind="solutions"):
+    """The ``kind`` notebook with some answer cells replaced and some cells dropped."""
+    nb = copy.deepcopy(_read(kind, assignment))
+    for cell in nb.cells:
+        if _meta(cell).get("grade_id") in (answers or {}):
+            cell.source = textwrap.dedent(answers[_meta(cell)["grade_id"]])
+    nb.cells = [c for c in nb.cells if _meta(c).get("grade_id") not in drop]
+    return nb
+
+
+def grade(nb, assignment="01_convolution", points=None) -> dict[str, CellGrade]:
+    points = points or points_of(_read("solutions", assignment))
+    return {g.grade_id: g for g in grade_notebook(nb, assignment, points, limits=LIMITS)}
+
+
+def passed_in_process(name: str, fn) -> tuple[int, int]:
+    """How many hidden cases ``fn`` passes, judged right here (no sandbox)."""
+    exercise, cases = REGISTRY[name], hidden_cases.cases(name)
+    passed = 0
+    for case in cases:
+        try:
+            result = evaluate(exercise, case, got=fn(*case.clone().args, **case.clone().kwargs))
+        except Exception as exc:
+            result = evaluate(exercise, case, error=exc)
+        passed += result.passed
+    return passed, len(cases)
+
+
+# --- the course's own notebooks ---------------------------------------------------------
+
+@pytest.fixture(scope="module", params=ASSIGNMENTS)
+def course_grades(request):
+    assignment = request.param
+    points = points_of(_read("solutions", assignment))
+    return (assignment, points, grade(_read("solutions", assignment), assignment),
+            grade(_read("notebooks", assignment), assignment))
+
+
+def test_reference_solutions_get_full_marks(course_grades):
+    assignment, points, solutions, _ = course_grades
+    assert set(solutions) == set(points) and points
+    for grade_id, result in solutions.items():
+        assert result.score == result.max_score == points[grade_id], result.message
+        assert "all" in result.message and "hidden cases pass" in result.message
+
+
+def test_released_stubs_get_zero_saying_not_implemented(course_grades):
+    _, points, _, stubs = course_grades
+    for grade_id, result in stubs.items():
+        assert result.score == 0 and result.max_score == points[grade_id]
+        assert "not implemented" in result.message, result.message
+
+
+def test_every_exercise_of_the_course_has_hidden_cases(course_grades):
+    assignment, points, _, _ = course_grades
+    names = {grade_id[len("test_"):] for grade_id in points}
+    assert names <= hidden_cases.HIDDEN
+    assert all(REGISTRY[name].assignment == assignment for name in names)
+
+
+# --- messages and partial credit ----------------------------------------------------------
+
+FLIPPED = '''
+def corr2d(x, kernel):
+    kernel = kernel.flip(0, 1)
+    h, w = x.shape
+    kh, kw = kernel.shape
+    if kh > h or kw > w:
+        raise ValueError("kernel larger than the input")
+    out = x.new_zeros((h - kh + 1, w - kw + 1))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = (x[i:i + kh, j:j + kw] * kernel).sum()
+    return out
+'''
+
+# Right for square kernels only: uses kh for both axes.
+SQUARE_ONLY = FLIPPED.replace("    kernel = kernel.flip(0, 1)\n", "").replace("kh, kw = kernel.shape", "kh = kw = kernel.shape[0]")
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    """One submission, one problem per exercise."""
+    nb = variant("01_convolution", {
+        "corr2d": FLIPPED,
+        "conv_output_size": "def conv_output_size(n, k, stride=1, padding=0):\n    return (n + 2 * padding - k) // stride\n",
+        "conv2d_loops": "def conv2d_loops(x, weight, bias=None, stride=1, padding=0):\n"
+                        "    return F.conv2d(x, weight, bias, stride, padding)\n",
+        "im2col": '''
+            def im2col(x, kernel_size, stride=1, padding=0):
+                kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+                x = F.pad(x, (padding, padding, padding, padding))
+                n, c, h, w = x.shape
+                if kh > h or kw > w:
+                    raise ValueError("kernel larger than the padded input")
+                cols = []
+                for i in range(0, h - kh + 1, stride):      # a loop over output rows ...
+                    for j in range(0, w - kw + 1, stride):  # ... and columns: not vectorized
+                        cols.append(x[:, :, i:i + kh, j:j + kw].reshape(n, -1))
+                return torch.stack(cols, dim=-1)
+        ''',
+        "conv2d_im2col": "import convlab\nconv2d_im2col = convlab.conv2d_im2col\n",
+    })
+    return grade(nb)
+
+
+def test_named_mistake_is_named(mixed):
+    result = mixed["test_corr2d"]
+    assert result.score < result.max_score
+    assert "kernel flipped" in result.message
+    assert "First failing case:\ncorr2d(" in result.message and "expected" in result.message
+    size = mixed["test_conv_output_size"]
+    assert size.score == 0 and "forgot the +1" in size.message
+
+
+def test_partial_credit_is_points_times_the_fraction_passed():
+    nb = variant("01_convolution", {"corr2d": SQUARE_ONLY})
+    result = grade(nb)["test_corr2d"]
+    namespace = {"torch": torch}
+    exec(SQUARE_ONLY, namespace)
+    passed, total = passed_in_process("corr2d", namespace["corr2d"])
+    assert 0 < passed < total
+    assert result.score == pytest.approx(result.max_score * passed / total, abs=1e-4)
+    assert f"{passed} of {total} hidden cases pass" in result.message
+
+
+def test_forbidden_call_scores_zero_naming_the_call(mixed):
+    result = mixed["test_conv2d_loops"]
+    assert result.score == 0
+    assert "conv2d_loops calls convolution" in result.message and "forbids" in result.message
+
+
+def test_reference_library_in_an_answer_scores_zero(mixed):
+    result = mixed["test_conv2d_im2col"]
+    assert result.score == 0 and "convlab" in result.message and "was not run" in result.message
+
+
+def test_right_values_but_not_vectorized_get_half(mixed):
+    result = mixed["test_im2col"]
+    assert result.score == pytest.approx(result.max_score / 2)
+    assert "not vectorized" in result.message and "grows with the input" in result.message
+
+
+def test_message_shows_one_case_never_the_list(mixed):
+    for result in mixed.values():
+        assert result.message.count("\ncorr2d(") + result.message.count("\nim2col(") <= 1
+
+
+# --- bad submissions cost only the exercises they touch ---------------------------------------
+
+def test_hangs_crashes_and_bombs_cost_only_their_exercise():
+    nb = variant("01_convolution", {
+        "conv_output_size": "while True:\n    try:\n        pass\n    except BaseException:\n        pass\n",
+        "corr2d": "import os\ndef corr2d(x, kernel):\n    os._exit(1)\n",
+        "conv2d_loops": "def conv2d_loops(x, weight, bias=None, stride=1, padding=0):\n    while True:\n        pass\n",
+        "conv2d_im2col": "def conv2d_im2col(x, weight, bias=None, stride=1, padding=0):\n"
+                         "    hoard = []\n    while True:\n        hoard.append(bytearray(10**7))\n",
+    })
+    grades = grade(nb)
+    assert grades["test_conv_output_size"].score == 0
+    assert "did not finish within 3 s" in grades["test_conv_output_size"].message
+    assert grades["test_corr2d"].score == 0 and "exit status 1" in grades["test_corr2d"].message
+    assert grades["test_conv2d_loops"].score == 0
+    assert "did not finish within 2 s" in grades["test_conv2d_loops"].message
+    assert grades["test_conv2d_im2col"].score == 0 and "MemoryError" in grades["test_conv2d_im2col"].message
+    untouched = grades["test_im2col"]
+    assert untouched.score == untouched.max_score, untouched.message
+
+
+def test_missing_answer_cell_syntax_error_and_renamed_function():
+    nb = variant("01_convolution", {
+        "corr2d": "def corr2d(x, kernel:\n    return x\n",
+        "conv2d_loops": "def conv2d_loop(x, weight, bias=None, stride=1, padding=0):\n    return x\n",
+    }, drop=("im2col",))
+    grades = grade(nb)
+    assert grades["test_corr2d"].score == 0 and "SyntaxError" in grades["test_corr2d"].message
+    assert grades["test_conv2d_loops"].score == 0 and "is not defined" in grades["test_conv2d_loops"].message
+    assert grades["test_im2col"].score == 0 and "missing" in grades["test_im2col"].message
+    assert grades["test_conv_output_size"].score == grades["test_conv_output_size"].max_score
+
+
+def test_answer_cell_with_stripped_metadata_is_still_found():
+    nb = variant("01_convolution")
+    for cell in nb.cells:
+        if _meta(cell).get("grade_id") == "corr2d":
+            cell.metadata = {}
+    cells, owner = answer_cells(nb, {"corr2d"})
+    assert owner["corr2d"].label.startswith("#")
+    result = grade(nb)["test_corr2d"]
+    assert result.score == result.max_score, result.message
+
+
+def test_monkeypatching_cells_outside_the_answers_change_nothing():
+    nb = variant("01_convolution", {"corr2d": FLIPPED})
+    nb.cells.insert(1, nbformat.v4.new_code_cell(
+        "import convlab.checks as checks\nimport torch\n"
+        "torch.allclose = lambda *a, **k: True\nchecks.check = lambda *a, **k: None\n"))
+    assert grade(nb)["test_corr2d"].score == grade(variant("01_convolution", {"corr2d": FLIPPED}))["test_corr2d"].score
+
+
+def test_unknown_test_cell_is_reported_not_crashed():
+    nb = variant("01_convolution")
+    result = grade_notebook(nb, "01_convolution", {"test_something_else": 1.0}, limits=LIMITS)
+    assert result == [CellGrade("test_something_else", 1.0, 1.0, result[0].message)]
+    assert "not graded by the trusted grader" in result[0].message
+
+
+# --- hidden cases ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(hidden_cases.HIDDEN))
+def test_hidden_cases_are_many_varied_fixed_and_not_the_visible_ones(name):
+    cases = hidden_cases.cpu_cases(name)
+    again = hidden_cases.cpu_cases(name)
+    assert [c.describe(name) for c in cases] == [c.describe(name) for c in again]
+    assert 20 <= len(cases) <= 40
+    assert any(c.raises is ValueError for c in cases) and sum(c.raises is None for c in cases) >= 18
+    visible = {c.describe(name) for c in REGISTRY[name].visible_cases()}
+    assert sum(c.describe(name) in visible for c in cases) <= 1
+    tensors = [v for c in cases for v in list(c.args) + list(c.kwargs.values()) if isinstance(v, torch.Tensor)]
+    for t in tensors:
+        assert t.numel() <= 2 * 4 * 12 * 12
+    if tensors:
+        assert {t.dtype for t in tensors} == {torch.float32, torch.float64}
+    passed, total = passed_in_process(name, REGISTRY[name].reference)
+    assert passed == total
+
+
+def test_hidden_cases_live_only_in_the_autograder():
+    probe = hidden_cases.cpu_cases("corr2d")[0].args[0]
+    text = " ".join(repr(v) for v in probe.flatten()[:3].tolist())
+    for path in list((ROOT / "notebooks").rglob("*.ipynb")) + list((ROOT / "lib").rglob("*.py")):
+        content = path.read_text()
+        assert "hidden_cases" not in content and text not in content, path
+
+
+def test_cuda_cases_are_added_only_when_cuda_is_available(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert hidden_cases.default_devices() == ["cpu"]
+    assert len(hidden_cases.cases("corr2d")) == len(hidden_cases.cpu_cases("corr2d"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert hidden_cases.default_devices() == ["cpu", "cuda"]
+    # "meta" stands in for a GPU here: tensor cases are repeated there, size cases are not.
+    cpu = hidden_cases.cpu_cases("corr2d")
+    both = hidden_cases.cases("corr2d", devices=["cpu", "meta"])
+    assert len(both) == 2 * len(cpu)
+    assert {v.device.type for c in both[len(cpu):] for v in c.args} == {"meta"}
+    assert len(hidden_cases.cases("conv_output_size", devices=["cpu", "meta"])) == len(
+        hidden_cases.cpu_cases("conv_output_size"))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_reference_passes_on_cuda():
+    result = grade(_read("solutions", "01_convolution"))
+    assert all(g.score == g.max_score and "cpu and cuda" in g.message for g in result.values())
+
+
+# --- nbgrader -------------------------------------------------------------------------------
+
+def test_outputs_are_scored_by_nbgraders_own_rule():
+    from nbgrader.utils import determine_grade
+
+    nb = variant("01_convolution", drop=("test_corr2d",))
+    tests = [TestCell("test_conv_output_size", 2, "check_conv_output_size(conv_output_size)"),
+             TestCell("test_corr2d", 3, "check_corr2d(corr2d)")]
+    grades = [CellGrade("test_conv_output_size", 0.5, 2, "1 of 4"), CellGrade("test_corr2d", 0.0, 3, "0 of 4")]
+    write_grades(nb, tests, grades)
+    cells = {_meta(c)["grade_id"]: (i, c) for i, c in enumerate(nb.cells) if _meta(c).get("grade")}
+    assert determine_grade(cells["test_conv_output_size"][1]) == (0.5, 2.0)
+    assert determine_grade(cells["test_corr2d"][1]) == (0.0, 3.0)
+    assert cells["test_corr2d"][1].outputs[0].text.startswith("0 of 4")
+    assert "put it back" in cells["test_corr2d"][1].outputs[0].text
+    answer = next(i for i, c in enumerate(nb.cells) if _meta(c).get("grade_id") == "corr2d")
+    assert cells["test_corr2d"][0] == answer + 1
+    nbformat.validate(nb)
+
+
+def _nbgrader(course, *args):
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_nbgrader_autograde_gives_the_trusted_scores(tmp_path):
+    """A course folder like the repo's: its two config files and one assignment."""
+    course = tmp_path / "course"
+    (course / "autograder").mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copy(ROOT / "autograder" / "nbgrader_config.py", course / "autograder")
+    shutil.copytree(ROOT / "solutions" / "01_convolution", course / "solutions" / "01_convolution")
+    _nbgrader(course, "generate_assignment", "01_convolution")
+
+    # Alice: one partly right answer, a deleted test cell, an edited one, a copy-pasted one,
+    # a made-up grade cell, and an answer deleted with its test.
+    alice = variant("01_convolution", {"corr2d": SQUARE_ONLY}, drop=("test_conv2d_loops", "im2col", "test_im2col"))
+    test_corr2d = next(c for c in alice.cells if _meta(c).get("grade_id") == "test_corr2d")
+    pasted = copy.deepcopy(test_corr2d)
+    pasted.id = "pasted-copy"
+    alice.cells.insert(3, pasted)
+    test_corr2d.source = "pass  # the student edited the test"
+    alice.cells.append(nbformat.v4.new_code_cell("print('free points')", metadata={"nbgrader": {
+        "grade": True, "grade_id": "test_bonus", "locked": True, "points": 100, "schema_version": 3,
+        "solution": False, "task": False}}))
+    submissions = {"alice": alice, "bob": nbformat.read(course / "notebooks" / "01_convolution" /
+                                                        "01_convolution.ipynb", as_version=4)}
+    for student, nb in submissions.items():
+        folder = course / "autograder" / "work" / "submitted" / student / "01_convolution"
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / "01_convolution.ipynb")
+    _nbgrader(course, "autograde", "01_convolution")
+    _nbgrader(course, "generate_feedback", "01_convolution")
+
+    from nbgrader.api import Gradebook
+
+    points = points_of(_read("solutions", "01_convolution"))
+    scores = {}
+    with Gradebook(f"sqlite:///{course / 'autograder' / 'work' / 'gradebook.db'}") as gb:
+        for student in submissions:
+            graded = gb.find_submission_notebook("01_convolution", "01_convolution", student)
+            autograded = [g for g in graded.grades if g.name in points]  # not the written answers
+            assert len(autograded) == len(points) and not any(g.needs_manual_grade for g in autograded)
+            scores[student] = {g.name: g.score for g in autograded}
+    for student, nb in submissions.items():
+        expected = grade(nb)
+        assert scores[student] == {k: expected[k].score for k in points}, student
+    assert 0 < scores["alice"]["test_corr2d"] < points["test_corr2d"]
+    assert scores["alice"]["test_conv2d_loops"] == points["test_conv2d_loops"]
+    assert scores["alice"]["test_im2col"] == 0
+    assert sum(scores["bob"].values()) == 0
+
+    autograded = nbformat.read(course / "autograder" / "work" / "autograded" / "alice" / "01_convolution" /
+                               "01_convolution.ipynb", as_version=4)
+    tests = {_meta(c)["grade_id"]: c for c in autograded.cells if _meta(c).get("grade") and not _meta(c).get("solution")}
+    assert set(tests) == set(points)  # the deleted test cell is back
+    assert tests["test_corr2d"].source == "check_corr2d(corr2d)"  # nbgrader restored the edited one
+    assert "hidden cases pass" in tests["test_corr2d"].outputs[0].text
+    feedback = (course / "autograder" / "work" / "feedback" / "alice" / "01_convolution" /
+                "01_convolution.html").read_text()
+    assert "hidden cases pass" in feedback and "hidden_cases" not in feedback
