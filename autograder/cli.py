@@ -21,6 +21,7 @@ still gets one row per test cell, score 0, with a message saying why, and a feed
 from __future__ import annotations
 
 import atexit
+import contextlib
 import csv
 import html
 import logging
@@ -189,6 +190,32 @@ def test_cells(notebook: nbformat.NotebookNode) -> tuple[TestCell, ...]:
     return tuple(cells)
 
 
+def alembic_head() -> str:
+    """The gradebook schema version nbgrader stamps a new gradebook with."""
+    import nbgrader.api
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(nbgrader.api.__file__).parent / "alembic"))
+    return ScriptDirectory.from_config(config).get_current_head()
+
+
+@contextlib.contextmanager
+def _alembic_head_in_process():
+    """nbgrader learns that version by running the `alembic` executable, a subprocess
+    that costs seconds of start-up; alembic's API gives the same answer in-process."""
+    import nbgrader.api
+
+    original = nbgrader.api.get_alembic_version
+    head = alembic_head()
+    nbgrader.api.get_alembic_version = lambda: head
+    try:
+        yield
+    finally:
+        nbgrader.api.get_alembic_version = original
+
+
 @dataclass
 class Course:
     """What the grader knows about the course, from a template scratch course."""
@@ -207,7 +234,8 @@ class Course:
         for assignment in assignment_ids or ASSIGNMENTS:
             if not (template.path / "source" / assignment).is_dir():
                 continue  # announced in the contract, not written yet
-            result = template.generate(assignment)
+            with _alembic_head_in_process():
+                result = template.generate(assignment)
             if not result["success"]:
                 raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n"
                                    f"{result.get('log', '')}{result.get('error', '')}")
@@ -411,6 +439,13 @@ def _worker_context():
     return context
 
 
+def _start_fork_server() -> None:
+    if _worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def _run_jobs(jobs: list[Job], workers: int, initargs: tuple, progress) -> list[Result]:
     """Grade ``jobs`` on ``workers`` processes. Jobs caught in a pool whose worker died
     are graded again one by one, each in a fresh process; a job that kills even that
@@ -518,6 +553,7 @@ def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None
         raise ValueError(f"{submissions} is neither a folder nor a zip file")
     course_root = Path(course_root or project_root())
     out.mkdir(parents=True, exist_ok=True)
+    _start_fork_server()  # it imports what workers need while the course is prepared
     with tempfile.TemporaryDirectory(prefix="convlab-grade-") as scratch:
         scratch = Path(scratch)
         course = Course.load(course_root, assignment_ids)

@@ -81,25 +81,23 @@ def answer_cells(nb, names) -> tuple[list[Cell], dict[str, Cell]]:
     Those are the nbgrader solution cells; for a name no solution cell defines (metadata
     stripped, the function moved), also the last other code cell that defines it.
     """
-    code = [(i, c) for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"]
+    code = {i: _python(c.get("source", "")) for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"}
     chosen: dict[int, Cell] = {}
     owner: dict[str, Cell] = {}
-    for i, cell in code:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+    for i, source in code.items():
+        meta = nb.cells[i].get("metadata", {}).get("nbgrader", {})
         if meta.get("solution"):
             grade_id = meta.get("grade_id")
-            label = f"'{grade_id}'" if grade_id else f"#{i + 1}"
-            chosen[i] = Cell(i, label, _python(cell.get("source", "")))
+            chosen[i] = Cell(i, f"'{grade_id}'" if grade_id else f"#{i + 1}", source)
             if grade_id in names:
                 owner[grade_id] = chosen[i]
     for name in names:
         if any(_defines(cell.source, name) for cell in chosen.values()):
             continue
-        defining = [i for i, cell in code if _defines(_python(cell.get("source", "")), name)]
+        defining = [i for i, source in code.items() if _defines(source, name)]
         if defining:
             i = defining[-1]
-            chosen[i] = Cell(i, f"#{i + 1}", _python(nb.cells[i].get("source", "")))
-            owner[name] = chosen[i]
+            chosen[i] = owner[name] = Cell(i, f"#{i + 1}", code[i])
     return [chosen[i] for i in sorted(chosen)], owner
 
 
@@ -200,7 +198,7 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     if scaling is not None and passed:
         if run.not_vectorized:
             fraction /= 2
-            lines.append(f"Half marks: {name} gives right values but is not vectorized: {run.not_vectorized}")
+            lines.append(f"Score halved: {name} is not vectorized: {run.not_vectorized}")
         elif run.vector_error:
             lines.append(f"(The vectorization check could not run: {run.vector_error}.)")
     if passed < len(results) and "NameError" in first.message:

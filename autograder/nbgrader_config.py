@@ -23,9 +23,13 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
     GetGrades,
     IgnorePattern,
     LimitOutput,
+    OverwriteCells,
+    OverwriteKernelspec,
     SaveAutoGrades,
 )
 
@@ -41,10 +45,9 @@ c.Autograde.autograde_preprocessors = [
 # nbgrader's own re-insertion of deleted test cells fails when the cell before one is
 # missing too; TrustedGrade puts missing test cells back itself.
 c.OverwriteCells.add_missing_cells = False
-# A made-up grade cell would make CheckCellMetadata reject the whole notebook: such cells
-# become ordinary cells first (the default sanitize list, plus DropUnknownCells).
-from nbgrader.preprocessors import ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec  # noqa: E402
-
+# A copy-pasted or made-up grade cell would make CheckCellMetadata reject the whole
+# notebook: such cells become ordinary cells first (the default sanitize list, plus
+# DropUnknownCells).
 c.Autograde.sanitize_preprocessors = [
     ClearOutput,
     DeduplicateIds,

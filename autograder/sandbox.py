@@ -7,10 +7,11 @@ compares those values with the reference in its own process.
 Processes::
 
     grader (Sandbox)  --commands-->  zygote  --fork-->  child (one per exercise run)
-          ^                                               |
-          +------------- framed messages -----------------+
+          ^   ^                         |                 |
+          |   +---- status (child pid, how it ended) -----+  (no child holds this pipe)
+          +------------- data: framed messages -----------+
 
-* The **zygote** (``python -I sandbox.py GUARDS``) imports torch once and never runs
+* The **zygote** (``python -I sandbox.py GUARDS STATUS_FD``) imports torch once and never runs
   student code; for each exercise it forks a **child**, waits for it and reports how it
   ended. It never imports ``convlab``: the forbidden-call guards are loaded from their file
   under another name, so the reference library is not in the child's memory to be found.
@@ -20,10 +21,15 @@ Processes::
   cannot be imported), then calls the function on each case under
   ``convlab.checks.guards.ForbiddenCalls`` and streams one message per phase.
 * The **grader** side (``Sandbox``) reads those messages with a deadline per phase and
-  kills the child's process group when one passes. A cell that hangs or kills the process
-  is left out of every later run; a case that hangs or kills it fails and the run resumes
-  at the next case; a dead or babbling zygote is replaced. Everything the grader reads is
-  unpickled with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists.
+  kills the child's process group when one passes. What the zygote reports about a child
+  comes on a pipe of its own, which children close at once, so a child cannot forge it;
+  a child that writes garbage or lies on the data channel only spoils its own run.
+  A cell that hangs or kills the process is left out of every later run; a case that
+  hangs or kills it fails and the run resumes at the next case; a dead zygote is
+  replaced. Everything the grader reads is unpickled with
+  ``torch.load(weights_only=True)``: tensors, numbers, strings, lists.
+* One zygote serves every Sandbox of the grader process (``_SHARED``): student code only
+  ever runs in its forked children, so nothing of one submission reaches the next.
 
 Every answer cell's source is also scanned before it runs (``scan_source``): one that
 names the reference library or the guards' machinery (dispatch modes, tracing hooks,
@@ -164,7 +170,7 @@ def _restore(value):
 # The static scan
 # --------------------------------------------------------------------------------------
 
-_REFERENCE = "the reference library (convlab) or the grader"
+_REFERENCE = "the reference library or the grader"
 _GUARD = "torch's dispatch machinery, which the forbidden-call guard relies on"
 _TRACING = "Python's tracing hooks, which the vectorization check relies on"
 _ESCAPE = "threads, subprocesses or ctypes, which run code where the guard cannot see it"
@@ -366,6 +372,11 @@ class _Child:
         tempfile.tempdir = self.scratch
         sys.dont_write_bytecode = True
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
+        if self.job.get("cuda"):
+            # CUDA opens its device files and maps its memory now, before the limits below
+            # (Landlock would refuse the device files; the driver's mappings are not the answer's).
+            warm = torch.ones(2, 2, device="cuda")
+            (warm @ warm).sum().item()
         # RLIMIT_DATA (not RLIMIT_AS): torch reserves far more address space than it uses.
         data = _vm_data() + int(limits["memory_mb"]) * 2**20
         resource.setrlimit(resource.RLIMIT_DATA, (data, data))
@@ -434,7 +445,6 @@ class _Child:
 
     def run(self) -> None:
         job = self.job
-        self.send("hello", os.getpid())
         self.send("setup", self.isolate(job["limits"]))
         ns = self.namespace()
         for index, label, source in job["cells"]:
@@ -520,8 +530,10 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _zygote(guards_path: str) -> None:
-    """Read run commands on stdin, fork a child for each, report its end on stdout."""
+def _zygote(guards_path: str, status: int) -> None:
+    """Read run commands on stdin, fork a child for each, report on the ``status`` pipe
+    which child it is and how it ended. Children write their data to stdout (the data
+    channel); they cannot write to ``status``, so what it says about them is true."""
     import math  # noqa: F401  (preloaded for every child's prelude)
     import numpy  # noqa: F401
     import torch.nn.functional  # noqa: F401
@@ -529,7 +541,7 @@ def _zygote(guards_path: str) -> None:
     guards = _load_guards(guards_path)
     channel = os.dup(1)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # a stray print must not enter the channel
-    _send(channel, ("ready", os.getpid()))
+    _send(status, ("ready", os.getpid()))
     while True:
         header = _read_exactly(0, _HEADER.size)
         if header is None:
@@ -540,18 +552,21 @@ def _zygote(guards_path: str) -> None:
         job = _decode(data)
         if job.get("cmd") != "run":
             return
-        scratch = tempfile.mkdtemp(prefix="convlab-sandbox-")
+        # Inside the zygote's own folder, which the grader removes even when it kills us.
+        scratch = tempfile.mkdtemp(prefix="scratch-", dir=os.getcwd())
         pid = os.fork()
         if pid == 0:
             try:
-                os.setsid()
+                os.close(status)
                 os.close(0)
+                os.setsid()
                 _Child(job, scratch, guards, channel).run()
             finally:
                 os._exit(_CHILD_FAILED)
-        _, status = os.waitpid(pid, 0)
+        _send(status, ("child", pid))
+        _, code = os.waitpid(pid, 0)
         shutil.rmtree(scratch, ignore_errors=True)
-        _send(channel, ("exit", pid, os.waitstatus_to_exitcode(status)))
+        _send(status, ("exit", pid, os.waitstatus_to_exitcode(code)))
 
 
 # --------------------------------------------------------------------------------------
@@ -617,12 +632,45 @@ class _Corrupt(Exception):
     pass
 
 
-_EOF, _TIMEOUT = object(), object()
+_EOF, _TIMEOUT = "eof", "timeout"
+
+
+class _Stream:
+    """Our end of a pipe of frames, with what has been read but not yet decoded."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buffer = fd, bytearray()
+
+    def pop(self):
+        """The next complete message in the buffer, or None. _Corrupt if it is not ours."""
+        if len(self.buffer) < _HEADER.size:
+            return None
+        size = _HEADER.unpack_from(self.buffer)[0]
+        if size > _MAX_MESSAGE:
+            raise _Corrupt(f"a {size}-byte frame")
+        if len(self.buffer) < _HEADER.size + size:
+            return None
+        data = bytes(self.buffer[_HEADER.size:_HEADER.size + size])
+        del self.buffer[:_HEADER.size + size]
+        try:
+            message = _decode(data)
+        except Exception as exc:
+            raise _Corrupt(f"{type(exc).__name__}: {exc}") from None
+        if not (isinstance(message, tuple) and message and isinstance(message[0], str)):
+            raise _Corrupt(f"an unexpected message {message!r:.100}")
+        return message
+
+    def fill(self) -> bool:
+        """Read what the pipe has; False at end of file."""
+        chunk = os.read(self.fd, 2**20)
+        self.buffer += chunk
+        return bool(chunk)
 
 
 class _Zygote:
-    """The zygote process and our ends of its pipes. Spawned at once; ``wait_ready``
-    blocks until it has imported torch, so the grader can work in the meantime."""
+    """The zygote process and our ends of its pipes: commands (its stdin), the children's
+    data (its stdout), its own status reports (a third pipe no child holds). Spawned at
+    once; ``wait_ready`` blocks until it has imported torch."""
 
     def __init__(self, guards_path: str, startup_seconds: float):
         env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
@@ -630,14 +678,18 @@ class _Zygote:
         self.startup_seconds = startup_seconds
         self.workdir = tempfile.mkdtemp(prefix="convlab-zygote-")
         self.log = os.path.join(self.workdir, "zygote.log")
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-I", os.path.abspath(__file__), guards_path],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                cwd=self.workdir, env=env, start_new_session=True, close_fds=True,
-            )
-        self.fd = self.proc.stdout.fileno()
-        self.buffer = bytearray()
+        status_read, status_write = os.pipe()
+        try:
+            with open(self.log, "wb") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-I", os.path.abspath(__file__), guards_path, str(status_write)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, pass_fds=(status_write,),
+                    cwd=self.workdir, env=env, start_new_session=True, close_fds=True,
+                )
+        finally:
+            os.close(status_write)
+        self.data = _Stream(self.proc.stdout.fileno())
+        self.status = _Stream(status_read)
         self.ready = False
 
     def alive(self) -> bool:
@@ -649,8 +701,8 @@ class _Zygote:
         try:
             ready = self.receive(time.monotonic() + self.startup_seconds)
         except _Corrupt as exc:
-            ready = exc
-        if not (isinstance(ready, tuple) and ready and ready[0] == "ready"):
+            ready = ("data", exc)
+        if ready[0] != "status" or ready[1][0] != "ready":
             with open(self.log, errors="replace") as log:
                 detail = log.read()[-2000:]
             self.kill()
@@ -666,33 +718,47 @@ class _Zygote:
             return False
 
     def receive(self, deadline: float):
-        """The next message, _TIMEOUT at ``deadline``, _EOF when the zygote is gone.
-        Raises _Corrupt when the stream is not made of our frames."""
+        """("status" | "data", message), or (_TIMEOUT,) at ``deadline``, or (_EOF,) when
+        the zygote is gone. Status reports come first. _Corrupt for a bad data frame
+        (the status pipe going bad ends the zygote: _EOF)."""
         while True:
-            if len(self.buffer) >= _HEADER.size:
-                size = _HEADER.unpack_from(self.buffer)[0]
-                if size > _MAX_MESSAGE:
-                    raise _Corrupt(f"a {size}-byte frame")
-                if len(self.buffer) >= _HEADER.size + size:
-                    data = bytes(self.buffer[_HEADER.size:_HEADER.size + size])
-                    del self.buffer[:_HEADER.size + size]
-                    try:
-                        message = _decode(data)
-                    except Exception as exc:
-                        raise _Corrupt(f"{type(exc).__name__}: {exc}") from None
-                    if not (isinstance(message, tuple) and message and isinstance(message[0], str)):
-                        raise _Corrupt(f"an unexpected message {message!r:.100}")
-                    return message
+            try:
+                message = self.status.pop()
+            except _Corrupt:
+                return (_EOF,)
+            if message is not None:
+                return ("status", message)
+            message = self.data.pop()
+            if message is not None:
+                return ("data", message)
             left = deadline - time.monotonic()
             if left <= 0:
-                return _TIMEOUT
-            ready, _, _ = select.select([self.fd], [], [], left)
+                return (_TIMEOUT,)
+            ready, _, _ = select.select([self.status.fd, self.data.fd], [], [], left)
             if not ready:
-                return _TIMEOUT
-            chunk = os.read(self.fd, 2**20)
-            if not chunk:
-                return _EOF
-            self.buffer += chunk
+                return (_TIMEOUT,)
+            for fd in ready:
+                stream = self.status if fd == self.status.fd else self.data
+                if not stream.fill():
+                    return (_EOF,)
+
+    def drain(self) -> list:
+        """The data messages already written (the child is gone); _Corrupt as above."""
+        messages = []
+        while True:
+            message = self.data.pop()
+            if message is not None:
+                messages.append(message)
+                continue
+            ready, _, _ = select.select([self.data.fd], [], [], 0)
+            if not ready or not self.data.fill():
+                return messages
+
+    def discard(self) -> None:
+        """Throw away whatever is left of the data channel (after garbage)."""
+        while select.select([self.data.fd], [], [], 0)[0] and self.data.fill():
+            pass
+        self.data.buffer.clear()
 
     def kill(self) -> None:
         if self.owner != os.getpid():
@@ -706,6 +772,10 @@ class _Zygote:
                 stream.close()
             except OSError:
                 pass
+        try:
+            os.close(self.status.fd)
+        except OSError:
+            pass
         self.proc.wait()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -738,6 +808,16 @@ def _close_shared() -> None:
     _SHARED.clear()
 
 
+def _uses_cuda(value) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.device.type == "cuda"
+    if isinstance(value, (list, tuple)):
+        return any(_uses_cuda(v) for v in value)
+    if isinstance(value, dict):
+        return any(_uses_cuda(v) for v in value.values())
+    return False
+
+
 def _kill_group(pid: int | None) -> None:
     if pid:
         try:
@@ -758,6 +838,56 @@ def _ending(code: int, limits: Limits) -> str:
     if -code == signal.SIGKILL:
         return "was killed (SIGKILL: it killed itself, or ran out of memory)"
     return f"crashed the process ({name})"
+
+
+class _RunState:
+    """What one child has told the grader so far."""
+
+    def __init__(self, run: ExerciseRun, limits: Limits):
+        self.run, self.limits = run, limits
+        self.pid: int | None = None
+        self.phase: tuple = ("setup", None)
+        self.seconds = limits.setup_seconds
+        self.finished = False
+        self.new_phase = False
+
+    def take(self, message: tuple) -> None:
+        """Record one data message (IndexError / TypeError / ValueError when malformed)."""
+        run, tag, body = self.run, message[0], message[1:]
+        self.new_phase = tag in ("phase", "end")
+        if tag == "setup":
+            run.landlocked = bool(body[0])
+        elif tag == "phase":
+            self.phase = (str(body[0]), body[1])
+            self.seconds = {"cell": self.limits.cell_seconds, "case": self.limits.case_seconds,
+                            "vector": self.limits.vector_seconds}.get(self.phase[0], self.limits.setup_seconds)
+        elif tag == "cell_done":
+            if body[1]:
+                run.cell_errors[int(body[0])] = f"raised {body[1]}"
+        elif tag == "missing":
+            run.missing = f"is a {body[0]}, not a function" if body[0] else "is not defined"
+        elif tag == "case_done":
+            k, kind, payload = int(body[0]), body[1], body[2]
+            if not 0 <= k < len(run.outcomes):
+                raise ValueError(f"case {k}")
+            if kind == "value":
+                run.outcomes[k] = Outcome(value=_restore(payload))
+            elif kind == "error":
+                run.outcomes[k] = Outcome(error=str(payload))
+            else:
+                run.outcomes[k] = Outcome(forbidden=str(payload))
+        elif tag == "vector_done":
+            run.not_vectorized, run.vector_error = body[0], body[1]
+        elif tag == "tampered":
+            run.tampered = str(body[0])
+        elif tag == "imported":
+            run.imported = str(body[0])
+        elif tag == "end":
+            run.output = str(body[0])
+            self.finished = True
+            self.seconds = self.limits.setup_seconds
+        else:
+            raise ValueError(f"unknown message {tag!r}")
 
 
 class Sandbox:
@@ -849,88 +979,85 @@ class Sandbox:
             self._start()
         zygote = self._zygote
         zygote.wait_ready()
+        zygote.discard()  # whatever an earlier child left half-written
         cells = [(c.index, c.label, c.source) for c in self.cells if c.index not in self.cell_problems]
         job = {
             "cmd": "run", "name": run.name, "cells": cells,
             "calls": [(k, calls[k]) for k in range(first, len(calls))],
-            "families": families, "scaling": scaling,
+            "families": families, "scaling": scaling, "cuda": _uses_cuda(calls),
             "limits": {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds},
         }
         if not zygote.command(job):
             self._restart()
             return ("setup", None, "could not send the job")
-        phase, index, pid = ("setup", None), None, None
+        state = _RunState(run, self.limits)
         deadline = time.monotonic() + self.limits.setup_seconds
-        finished = False
         while True:
             try:
-                message = zygote.receive(deadline)
+                received = zygote.receive(deadline)
             except _Corrupt as exc:
-                _kill_group(pid)
-                self._restart()
-                return (*phase, f"wrote garbage into the grader's channel ({exc})")
-            if message is _TIMEOUT:
-                if finished:  # the child said all it had to; only its exit report is late
-                    _kill_group(pid)
-                    self._restart()
+                return self._stop(state, f"wrote garbage into the grader's channel ({exc})", garbage=True)
+            if received[0] == _TIMEOUT:
+                if state.finished:  # the child said all it had to; its exit report is late
+                    self._stop(state, "")
                     return None
-                if pid is None:  # the child never said hello: the zygote is stuck
-                    self._restart()
-                    return (*phase, "did not start")
-                _kill_group(pid)
-                seconds = {"cell": self.limits.cell_seconds, "case": self.limits.case_seconds,
-                           "vector": self.limits.vector_seconds}.get(phase[0], self.limits.setup_seconds)
-                reason = f"did not finish within {seconds:g} s (an infinite loop?)"
-                # Wait for the zygote to report the kill, so the channel is clean again.
-                after = zygote.receive(time.monotonic() + 10)
-                while isinstance(after, tuple) and after[0] != "exit":
-                    after = zygote.receive(time.monotonic() + 10)
-                if not (isinstance(after, tuple) and after[0] == "exit"):
-                    self._restart()
-                return (*phase, reason)
-            if message is _EOF:
-                _kill_group(pid)
+                return self._stop(state, f"did not finish within {state.seconds:g} s (an infinite loop?)")
+            if received[0] == _EOF:
+                _kill_group(state.pid)
                 self._restart()
-                return (*phase, "ended the sandbox (its parent process was killed)")
-            tag, body = message[0], message[1:]
-            if tag == "exit":
-                _kill_group(pid)  # anything the child left behind in its group
-                if finished:
-                    return None
-                return (*phase, _ending(int(body[1]), self.limits))
-            if tag == "hello":
-                pid = int(body[0])
-            elif tag == "setup":
-                run.landlocked = bool(body[0])
-            elif tag == "phase":
-                phase = (body[0], body[1])
-                seconds = {"cell": self.limits.cell_seconds, "case": self.limits.case_seconds,
-                           "vector": self.limits.vector_seconds}.get(body[0], self.limits.setup_seconds)
-                deadline = time.monotonic() + seconds
-            elif tag == "cell_done":
-                if body[1]:
-                    run.cell_errors[int(body[0])] = f"raised {body[1]}"
-            elif tag == "missing":
-                run.missing = f"is a {body[0]}, not a function" if body[0] else "is not defined"
-            elif tag == "case_done":
-                k, kind, payload = int(body[0]), body[1], body[2]
-                if 0 <= k < len(run.outcomes):
-                    if kind == "value":
-                        run.outcomes[k] = Outcome(value=_restore(payload))
-                    elif kind == "error":
-                        run.outcomes[k] = Outcome(error=str(payload))
-                    else:
-                        run.outcomes[k] = Outcome(forbidden=str(payload))
-            elif tag == "vector_done":
-                run.not_vectorized, run.vector_error = body[0], body[1]
-            elif tag == "tampered":
-                run.tampered = str(body[0])
-            elif tag == "imported":
-                run.imported = str(body[0])
-            elif tag == "end":
-                run.output = str(body[0])
-                finished = True
-                deadline = time.monotonic() + self.limits.setup_seconds
+                return (*state.phase, "ended the sandbox (its parent process was killed)")
+            source, message = received
+            if source == "status":
+                if message[0] == "child":
+                    state.pid = int(message[1])
+                elif message[0] == "exit":
+                    return self._ended(state, int(message[2]))
+                continue
+            try:
+                state.take(message)
+            except (IndexError, TypeError, ValueError) as exc:
+                return self._stop(state, f"wrote garbage into the grader's channel ({exc!r:.80})", garbage=True)
+            if state.new_phase:
+                deadline = time.monotonic() + state.seconds
+
+    def _ended(self, state: "_RunState", code: int):
+        """The zygote says the child is gone: read what it wrote last, then judge."""
+        _kill_group(state.pid)  # anything it left behind in its process group
+        try:
+            for message in self._zygote.drain():
+                state.take(message)
+        except (_Corrupt, IndexError, TypeError, ValueError) as exc:
+            self._zygote.discard()
+            return (*state.phase, f"wrote garbage into the grader's channel ({exc!r:.80})")
+        if state.finished:
+            return None
+        return (*state.phase, _ending(code, self.limits))
+
+    def _stop(self, state: "_RunState", reason: str, garbage: bool = False):
+        """Kill the child, wait for the zygote to report it, and leave the channel clean."""
+        _kill_group(state.pid)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                received = self._zygote.receive(deadline)
+            except _Corrupt:
+                garbage = True
+                continue
+            if received[0] in (_TIMEOUT, _EOF):
+                self._restart()
+                break
+            if received[0] == "status" and received[1][0] == "child" and state.pid is None:
+                state.pid = int(received[1][1])
+                _kill_group(state.pid)
+            elif received[0] == "status" and received[1][0] == "exit":
+                break
+        if self._zygote is not None and not garbage:
+            try:
+                for message in self._zygote.drain():
+                    state.take(message)
+            except (_Corrupt, IndexError, TypeError, ValueError):
+                pass  # the next attempt starts from a clean channel anyway
+        return (*state.phase, reason)
 
     def _restart(self) -> None:
         if self._zygote is not None:
@@ -942,4 +1069,4 @@ class Sandbox:
 
 
 if __name__ == "__main__":
-    _zygote(sys.argv[1])
+    _zygote(sys.argv[1], int(sys.argv[2]))

@@ -6,7 +6,9 @@
 
 For every case the two implementations are first checked to agree, then timed
 interleaved (library, torch, library, ...) so both see the same machine load; the
-table gives median milliseconds and ratio = library / torch from the same run.
+table gives median milliseconds and ratio = library / torch from the same run, and
+the ratio of the fastest calls ("best-of"), which other processes on a shared machine
+disturb least.
 
 Peak memory is *measured*, per call, as the extra memory the call needed at its peak:
 on CUDA ``torch.cuda.max_memory_allocated`` minus what was allocated before; on CPU the
@@ -171,7 +173,8 @@ def check_agree(case: Case, device) -> None:
         torch.testing.assert_close(ours(), theirs(), rtol=1e-4, atol=1e-3)
 
 
-def median_ms(fn_a, fn_b, device, reps: int, warmup: int) -> tuple[float, float]:
+def time_ms(fn_a, fn_b, device, reps: int, warmup: int) -> tuple[list[float], list[float]]:
+    """Wall-clock milliseconds of ``reps`` calls each, interleaved a, b, a, b, ..."""
     for _ in range(warmup):
         fn_a(), fn_b()
     times = ([], [])
@@ -182,7 +185,7 @@ def median_ms(fn_a, fn_b, device, reps: int, warmup: int) -> tuple[float, float]
             fn()
             _sync(device)
             out.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return times
 
 
 def describe(case: Case) -> str:
@@ -200,7 +203,7 @@ def run(cases, devices, modes, reps, warmup):
                 backward = mode == "fwd+bwd"
                 ours, theirs, _ = make_calls(case, device, backward)
                 with torch.set_grad_enabled(backward):
-                    t_ours, t_theirs = median_ms(ours, theirs, device, reps, warmup)
+                    t_ours, t_theirs = time_ms(ours, theirs, device, reps, warmup)
                     m_ours = peak_extra_mib(ours, device)
                     m_theirs = peak_extra_mib(theirs, device)
                 rows.append((describe(case), device.type, mode, t_ours, t_theirs, m_ours, m_theirs))
@@ -212,8 +215,9 @@ def run(cases, devices, modes, reps, warmup):
 
 
 HEADER = (
-    "| case | device | mode | convlab ms | torch ms | ratio | convlab peak MiB | torch peak MiB |\n"
-    "|---|---|---|---:|---:|---:|---:|---:|"
+    "| case | device | mode | convlab ms | torch ms | ratio | best-of ratio "
+    "| convlab peak MiB | torch peak MiB |\n"
+    "|---|---|---|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -223,9 +227,10 @@ def _mib(v):
 
 def _format_row(row) -> str:
     name, device, mode, t_ours, t_theirs, m_ours, m_theirs = row
+    ours, theirs = statistics.median(t_ours), statistics.median(t_theirs)
     return (
-        f"| {name} | {device} | {mode} | {t_ours:.2f} | {t_theirs:.2f} | {t_ours / t_theirs:.2f} "
-        f"| {_mib(m_ours)} | {_mib(m_theirs)} |"
+        f"| {name} | {device} | {mode} | {ours:.2f} | {theirs:.2f} | {ours / theirs:.2f} "
+        f"| {min(t_ours) / min(t_theirs):.2f} | {_mib(m_ours)} | {_mib(m_theirs)} |"
     )
 
 
@@ -238,6 +243,14 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def load_average() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 def main(argv=None) -> int:
@@ -268,8 +281,11 @@ def main(argv=None) -> int:
           f"median of {reps} (after {warmup} warm-up)")
     print("peak memory: " + ("CPU: peak-RSS rise (VmHWM); " if CPU_PEAK else "CPU: n/a; ")
           + "CUDA: max_memory_allocated rise\n")
+    # Other processes on the machine skew both columns; the load average says how much.
+    print(f"load average before: {load_average()}\n")
     print(HEADER, flush=True)
     run(cases, devices, modes, reps, warmup)
+    print(f"\nload average after: {load_average()}")
     return 0
 
 

@@ -2,11 +2,12 @@
 
     .venv/bin/python benchmarks/grading_speed.py [--students 20] [--out benchmarks/GRADING.md]
 
-Every number is the wall-clock time of a whole ``convlab grade`` run, as an instructor
-waits for it: course setup (nbgrader generate_assignment into a scratch gradebook),
-starting the worker processes, nbgrader autograde + the trusted grader + feedback for each
-student and assignment, and writing the outputs. The "fixed cost" row is that run on a
-class whose only student submitted nothing, so nothing is autograded.
+Every number is the wall-clock time of a whole ``convlab grade`` command, run as a fresh
+process, as an instructor waits for it: Python start-up and imports, course setup (nbgrader
+generate_assignment into a scratch gradebook), starting the worker processes, nbgrader
+autograde + the trusted grader + feedback for each student and assignment, and writing the
+outputs. The "fixed cost" row is that command on a class whose only student submitted
+nothing, so nothing is autograded.
 
 The class is built from the example students (autograder/examples), cycling through the
 kinds a real class has: full solutions, classic mistakes, untouched stubs, noisy right
@@ -16,16 +17,16 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import io
 import os
 import platform
+import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from autograder.cli import grade
 from autograder.examples.build import build, course_notebooks
 from convlab.cli import repo_root
 
@@ -40,10 +41,19 @@ def _class(source: Path, dest: Path, size: int) -> Path:
     return dest
 
 
-def _timed(submissions: Path, out: Path, workers: int) -> float:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(submissions: Path, out: Path, workers: int) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds of the command and its processes, the machine's
+    1-minute load average just before)."""
+    load, cpu = os.getloadavg()[0], _cpu()
     start = time.perf_counter()
-    grade(submissions, out, workers, progress=io.StringIO(), report=io.StringIO())
-    return time.perf_counter() - start
+    subprocess.run([Path(sys.executable).parent / "convlab", "grade", submissions, "--out", out,
+                    "--workers", str(workers)], check=True, capture_output=True)
+    return time.perf_counter() - start, _cpu() - cpu, load
 
 
 def _machine() -> str:
@@ -79,31 +89,31 @@ def main(argv=None) -> int:
             shutil.copytree(tmp / "examples" / kind, folder / kind)
             return folder
 
-        fixed = _timed(single("empty_folder"), tmp / "out-fixed", 1)
-        results.append(("fixed cost (1 student, nothing submitted)", 1, 1, fixed))
-        print(f"fixed cost: {fixed:.1f} s", flush=True)
-        one = _timed(single("perfect"), tmp / "out-one", 1)
-        results.append((f"1 full submission ({', '.join(assignments)})", 1, 1, one))
-        print(f"one full submission: {one:.1f} s", flush=True)
+        runs = [("fixed cost (1 student, nothing submitted)", single("empty_folder"), 1, 1),
+                (f"1 full submission ({', '.join(assignments)})", single("perfect"), 1, 1)]
         klass = _class(tmp / "examples", tmp / "class", args.students)
-        for workers in (1, 2):
-            seconds = _timed(klass, tmp / f"out-class-{workers}", workers)
-            results.append((f"class of {args.students}", args.students, workers, seconds))
-            print(f"{args.students} students, {workers} worker(s): {seconds:.1f} s", flush=True)
+        runs += [(f"class of {args.students}", klass, args.students, w) for w in (1, 2)]
+        for i, (label, folder, students, workers) in enumerate(runs):
+            seconds, cpu, load = _timed(folder, tmp / f"out-{i}", workers)
+            results.append((label, students, workers, seconds, cpu, load))
+            print(f"{label}, {workers} worker(s): {seconds:.1f} s, {cpu:.1f} CPU s "
+                  f"(load {load:.1f})", flush=True)
 
     lines = [
         "# Grading speed",
         "",
         f"Measured {datetime.date.today()} by `benchmarks/grading_speed.py` on: {_machine()}.",
-        "Other processes shared the machine; times are single runs, wall clock, for a whole",
-        "`convlab grade` (setup, workers, nbgrader autograde + trusted grader + feedback, outputs).",
+        "Each row is one `convlab grade` command, wall clock, start-up to outputs; CPU s is the",
+        "CPU time of the command and every process it started. Other processes shared the",
+        "machine: load is its 1-minute load average just before the run (2.0 = both cores",
+        "already busy), which caps what a second worker can add.",
         "",
-        "| run | students | workers | seconds | seconds per student | students per minute |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| run | students | workers | seconds | CPU s | seconds per student | students per minute | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, students, workers, seconds in results:
-        lines.append(f"| {label} | {students} | {workers} | {seconds:.1f} | "
-                     f"{seconds / students:.1f} | {60 * students / seconds:.1f} |")
+    for label, students, workers, seconds, cpu, load in results:
+        lines.append(f"| {label} | {students} | {workers} | {seconds:.1f} | {cpu:.1f} | "
+                     f"{seconds / students:.1f} | {60 * students / seconds:.1f} | {load:.1f} |")
     speedup = results[2][3] / results[3][3]
     lines += ["", f"Speed-up of 2 workers over 1 on the class: {speedup:.2f}x.", ""]
     args.out.write_text("\n".join(lines))

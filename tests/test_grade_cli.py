@@ -234,3 +234,12 @@ def test_nbgrader_autograde_at_the_course_root_gives_the_same_scores(first_run, 
                 continue
             assert theirs.score == pytest.approx(row.score, abs=1e-4), row
             assert theirs.max_score == row.max_score, row
+
+
+def test_the_in_process_gradebook_version_is_the_one_nbgrader_asks_alembic_for(monkeypatch):
+    from nbgrader.api import get_alembic_version
+
+    from autograder.cli import alembic_head
+
+    monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    assert alembic_head() == get_alembic_version()

@@ -274,6 +274,35 @@ def test_a_forged_message_in_the_channel_costs_only_that_call(tmp_path):
     assert all(o.error is None for o in good.outcomes)
 
 
+@pytest.mark.parametrize("forgery", [
+    '("exit", os.getpid(), 0)',  # the zygote's word, on the children's channel
+    '("case_done",)',  # malformed
+    '("end", "done early")',  # a well-formed lie: the run is over
+])
+def test_forged_frames_cannot_end_a_run_early_or_leak_into_the_next(forgery):
+    forger = f"""
+    import io, os, struct
+
+    def corr2d(x, kernel):
+        buffer = io.BytesIO()
+        torch.save({forgery}, buffer)
+        frame = struct.pack("<Q", len(buffer.getvalue())) + buffer.getvalue()
+        half = struct.pack("<Q", 10**8) + b"xx"  # a frame that never completes
+        for fd in range(3, 40):
+            try:
+                os.write(fd, frame + half)
+            except OSError:
+                pass
+        return x
+    """
+    with sandbox(forger, GOOD.replace("corr2d", "good")) as sb:
+        result = sb.run("corr2d", CALLS[:2], CONV)
+        good = sb.run("good", CALLS, CONV)
+    assert all(o is None or o.value is None for o in result.outcomes)
+    assert all(o.error is None for o in good.outcomes)
+    torch.testing.assert_close(good.outcomes[0].value, convlab.corr2d(*CALLS[0][0]))
+
+
 def test_writes_outside_the_scratch_folder_do_not_matter(tmp_path):
     outside = tmp_path / "escape.txt"
     writer = GOOD.replace("    return out", f'''    for path in ({str(outside)!r}, "../escape.txt", "scratch_is_fine.txt"):
