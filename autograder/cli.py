@@ -84,14 +84,6 @@ class Result:
     problems: list[str]                      # why a notebook scored 0 without being graded
 
 
-def _with_venv_on_path() -> None:
-    # nbgrader creates a gradebook by running the `alembic` executable found on PATH,
-    # which a venv's python run without activation does not have there.
-    bindir = os.path.dirname(sys.executable)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-
-
 def project_root() -> Path:
     from convlab.cli import repo_root
 
@@ -118,7 +110,6 @@ class Workspace:
     def __init__(self, course_root: Path, path: Path, gradebook: Path | None = None):
         from nbgrader.coursedir import CourseDirectory
 
-        _with_venv_on_path()
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         config, source = course_config(course_root)
@@ -561,9 +552,13 @@ def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None
                                   named_regexp)
         for line in intake.skipped:
             print(f"skipped {line}", file=progress)
+        # DIR may sit inside SUBMISSIONS (grading in place): its folders are no students.
+        ours = {out.resolve(), (out / "feedback").resolve()}
+        students = [s for s in intake.students if (intake.root / s).resolve() not in ours]
         submitted = {
-            student: {p.name for p in (intake.root / student).iterdir() if p.is_dir()}
-            for student in intake.students
+            student: {p.name for p in (intake.root / student).iterdir()
+                      if p.is_dir() and not p.name.startswith(".")}
+            for student in students
         }
         for student, folders in submitted.items():
             for name in sorted(folders - set(course.assignments)):
@@ -576,9 +571,9 @@ def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None
             Job(student, assignment,
                 intake.root / student / assignment if assignment in submitted[student] else None,
                 course.assignments[assignment], stage / student / assignment)
-            for student in sorted(intake.students) for assignment in assignments
+            for student in sorted(students) for assignment in assignments
         ]
-        print(f"Grading {len(intake.students)} students x {len(assignments)} assignments "
+        print(f"Grading {len(students)} students x {len(assignments)} assignments "
               f"on {workers} worker(s)", file=progress, flush=True)
         results = _run_jobs(jobs, workers, (course_root, course.template.gradebook, scratch),
                             progress) if jobs else []

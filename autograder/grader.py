@@ -234,9 +234,12 @@ def grade_notebook(nb, assignment: str, points: dict[str, float], limits: Limits
             max_score = float(max_score)
             name = gradable.get(grade_id)
             if name is None:
-                grades.append(CellGrade(grade_id, max_score, max_score,
+                # Zero, never free points: a test cell the grader cannot check is the
+                # instructor's to fix (add hidden cases), and the message says so.
+                grades.append(CellGrade(grade_id, 0.0, max_score,
                                         f"{grade_id} is not graded by the trusted grader (no hidden cases "
-                                        f"for it in {assignment}): full marks."))
+                                        f"for it in {assignment}): 0 until the instructor adds them to "
+                                        "autograder/hidden_cases.py."))
                 continue
             score, message = _grade_exercise(sandbox, REGISTRY[name], max_score, owner.get(name), devices)
             grades.append(CellGrade(grade_id, score, max_score, message))

@@ -19,7 +19,6 @@ import argparse
 import datetime
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -41,19 +40,22 @@ def _class(source: Path, dest: Path, size: int) -> Path:
     return dest
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def _busy() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)  # idle and iowait are not busy
 
 
 def _timed(submissions: Path, out: Path, workers: int) -> tuple[float, float, float]:
-    """(wall seconds, CPU seconds of the command and its processes, the machine's
-    1-minute load average just before)."""
-    load, cpu = os.getloadavg()[0], _cpu()
+    """(wall seconds, the machine's 1-minute load average just before, the fraction of
+    the machine's CPU time that was busy during the run, whoever used it)."""
+    load, (busy, total) = os.getloadavg()[0], _busy()
     start = time.perf_counter()
     subprocess.run([Path(sys.executable).parent / "convlab", "grade", submissions, "--out", out,
                     "--workers", str(workers)], check=True, capture_output=True)
-    return time.perf_counter() - start, _cpu() - cpu, load
+    seconds = time.perf_counter() - start
+    busy_after, total_after = _busy()
+    return seconds, load, (busy_after - busy) / max(total_after - total, 1)
 
 
 def _machine() -> str:
@@ -94,26 +96,27 @@ def main(argv=None) -> int:
         klass = _class(tmp / "examples", tmp / "class", args.students)
         runs += [(f"class of {args.students}", klass, args.students, w) for w in (1, 2)]
         for i, (label, folder, students, workers) in enumerate(runs):
-            seconds, cpu, load = _timed(folder, tmp / f"out-{i}", workers)
-            results.append((label, students, workers, seconds, cpu, load))
-            print(f"{label}, {workers} worker(s): {seconds:.1f} s, {cpu:.1f} CPU s "
-                  f"(load {load:.1f})", flush=True)
+            seconds, load, busy = _timed(folder, tmp / f"out-{i}", workers)
+            results.append((label, students, workers, seconds, load, busy))
+            print(f"{label}, {workers} worker(s): {seconds:.1f} s (load before {load:.1f}, "
+                  f"machine busy {busy:.0%})", flush=True)
 
     lines = [
         "# Grading speed",
         "",
         f"Measured {datetime.date.today()} by `benchmarks/grading_speed.py` on: {_machine()}.",
-        "Each row is one `convlab grade` command, wall clock, start-up to outputs; CPU s is the",
-        "CPU time of the command and every process it started. Other processes shared the",
-        "machine: load is its 1-minute load average just before the run (2.0 = both cores",
-        "already busy), which caps what a second worker can add.",
         "",
-        "| run | students | workers | seconds | CPU s | seconds per student | students per minute | load |",
+        "Each row is one `convlab grade` command, wall clock, start-up to outputs. Other",
+        "processes shared the machine: \"load\" is its 1-minute load average just before the run",
+        "(2.0 = both cores already busy) and \"busy\" the share of its CPU time in use during the",
+        "run, by anyone; a second worker only helps while a core is free.",
+        "",
+        "| run | students | workers | seconds | seconds per student | students per minute | load | busy |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, students, workers, seconds, cpu, load in results:
-        lines.append(f"| {label} | {students} | {workers} | {seconds:.1f} | {cpu:.1f} | "
-                     f"{seconds / students:.1f} | {60 * students / seconds:.1f} | {load:.1f} |")
+    for label, students, workers, seconds, load, busy in results:
+        lines.append(f"| {label} | {students} | {workers} | {seconds:.1f} | {seconds / students:.1f} "
+                     f"| {60 * students / seconds:.1f} | {load:.1f} | {busy:.0%} |")
     speedup = results[2][3] / results[3][3]
     lines += ["", f"Speed-up of 2 workers over 1 on the class: {speedup:.2f}x.", ""]
     args.out.write_text("\n".join(lines))

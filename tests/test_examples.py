@@ -11,10 +11,11 @@ import nbformat
 import pytest
 
 from autograder import hidden_cases
-from autograder.cli import grade
+from autograder.cli import grade, read_grades
 from autograder.demo import check_expectations
 from autograder.examples.build import build, course_notebooks, load_students
 from convlab.cli import repo_root
+from grading_once import once
 
 pytestmark = pytest.mark.slow
 
@@ -22,14 +23,17 @@ ROOT = repo_root()
 STUDENTS = sorted(load_students())
 
 
+def _grade_every_example(folder):
+    build(folder / "submitted", root=ROOT)
+    grade(folder / "submitted", folder / "out", workers=2,
+          progress=io.StringIO(), report=io.StringIO())
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """Every example student, built from the current notebooks and graded once."""
-    base = tmp_path_factory.mktemp("examples")
-    build(base / "submitted", root=ROOT)
-    rows = grade(base / "submitted", base / "out", workers=2,
-                 progress=io.StringIO(), report=io.StringIO())
-    return base / "out", rows
+    out = once(tmp_path_factory, "examples", _grade_every_example) / "out"
+    return out, read_grades(out / "grades.csv")
 
 
 @pytest.mark.parametrize("name", STUDENTS)

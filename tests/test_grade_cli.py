@@ -18,6 +18,7 @@ from autograder.cli import COLUMNS, grade, grade_command, read_grades
 from autograder.examples.build import build, course_notebooks
 from autograder.intake import read_submissions
 from convlab.cli import repo_root
+from grading_once import once
 
 ROOT = repo_root()
 BIN = Path(sys.executable).parent
@@ -97,15 +98,35 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
 
 # --- grading a small class ----------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory):
-    """The class graded once by the installed ``convlab grade`` command."""
-    base = tmp_path_factory.mktemp("grade")
-    build(base / "submitted", CLASS, root=ROOT)
+@pytest.mark.slow
+def test_an_empty_class_graded_in_place_twice_gives_a_header_only_csv(tmp_path):
+    klass = tmp_path / "class"
+    klass.mkdir()
+    for _ in range(2):  # the second run must not take DIR (inside the class) for a student
+        rows = grade(klass, klass / "graded", progress=io.StringIO(), report=io.StringIO())
+        assert rows == []
+    lines = (klass / "graded" / "grades.csv").read_text().splitlines()
+    assert lines == [",".join(COLUMNS)]
+
+
+def _grade_the_class(folder):
+    build(folder / "submitted", CLASS, root=ROOT)
     result = subprocess.run(
-        [BIN / "convlab", "grade", base / "submitted", "--out", base / "out", "--workers", "2"],
+        [BIN / "convlab", "grade", folder / "submitted", "--out", folder / "out", "--workers", "2"],
         capture_output=True, text=True, timeout=600,
     )
+    (folder / "returncode").write_text(str(result.returncode))
+    (folder / "stdout").write_text(result.stdout)
+    (folder / "stderr").write_text(result.stderr)
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    """The class graded once by the installed ``convlab grade`` command (read-only)."""
+    base = once(tmp_path_factory, "grade_cli", _grade_the_class)
+    result = subprocess.CompletedProcess(
+        "convlab grade", int((base / "returncode").read_text()),
+        (base / "stdout").read_text(), (base / "stderr").read_text())
     return base, result, _snapshot(base / "out")
 
 
@@ -168,13 +189,14 @@ def test_regrading_the_class_zipped_into_the_same_folder_changes_nothing(first_r
     # Both idempotence (same DIR again: nothing duplicated, nothing changed) and the zip
     # input (the submitted/ folder zipped under a wrapper folder, empty folder included).
     base, _, snapshot = first_run
+    out = shutil.copytree(base / "out", tmp_path / "out")  # the first run's DIR, as it was
     archive = tmp_path / "class.zip"
-    with zipfile.ZipFile(archive, "w") as out:
+    with zipfile.ZipFile(archive, "w") as zipped:
         for path in sorted((base / "submitted").rglob("*")):
             name = "download/submitted/" + str(path.relative_to(base / "submitted"))
-            out.write(path, name + ("/" if path.is_dir() else ""))
-    grade(archive, base / "out", 2, progress=io.StringIO(), report=io.StringIO())
-    assert _snapshot(base / "out") == snapshot
+            zipped.write(path, name + ("/" if path.is_dir() else ""))
+    grade(archive, out, 2, progress=io.StringIO(), report=io.StringIO())
+    assert _snapshot(out) == snapshot
 
 
 @pytest.mark.slow
