@@ -470,8 +470,12 @@ def _run_jobs(jobs: list[Job], workers: int, initargs: tuple, progress) -> list[
 
 
 def _lost(job: Job, why: str) -> Result:
-    rows = [Row(job.student, job.assignment, t.grade_id, 0.0, t.points,
-                f"The autograder failed on this submission ({why}).")
+    """Zero rows and a feedback page for a job the workers could not finish."""
+    problem = f"The autograder failed on this submission ({why})."
+    job.feedback_dir.mkdir(parents=True, exist_ok=True)
+    for notebook in job.notebooks:
+        (job.feedback_dir / f"{notebook}.html").write_text(_problem_page(job, notebook, problem))
+    rows = [Row(job.student, job.assignment, t.grade_id, 0.0, t.points, problem)
             for tests in job.notebooks.values() for t in tests]
     return Result(rows, 0.0, [why])
 

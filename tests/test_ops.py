@@ -21,8 +21,8 @@ import convlab
 
 # Small on purpose: a few dozen shapes per op find every indexing bug we have seen,
 # and the whole library suite must stay within a few minutes on 2 cores.
-FAST = settings(max_examples=30, deadline=None)
-LOOPS = settings(max_examples=15, deadline=None)  # Python loops over pixels: slower
+FAST = settings(max_examples=40, deadline=None)
+LOOPS = settings(max_examples=20, deadline=None)  # Python loops over pixels: slower
 
 DTYPE = torch.float64
 
@@ -235,9 +235,7 @@ def test_corr2d_matches_torch_and_conv2d_twin(size, kernel, seed, device):
 @given(conv=convs(dilation=False, batched=True), kernel_as_int=st.booleans())
 def test_im2col_matches_unfold(conv, kernel_as_int, device):
     inputs, g = conv.arrays(device)
-    if kernel_as_int:  # a square kernel the input must still fit
-        conv.kernel = (min(conv.kernel),) * 2
-    kernel = conv.kernel[0] if kernel_as_int else conv.kernel
+    kernel = min(conv.kernel) if kernel_as_int else conv.kernel  # the input fits either
     assert_matches(
         lambda x: convlab.im2col(x, kernel, conv.stride, conv.padding),
         lambda x: F.unfold(x, kernel, padding=conv.padding, stride=conv.stride),
@@ -259,6 +257,24 @@ def test_conv_transpose2d_matches_torch(conv, device):
         output_padding=conv.output_padding,
         dilation=conv.dilation,
     )
+    assert_matches(
+        lambda x, weight, bias: convlab.conv_transpose2d(x, weight, bias, **args),
+        lambda x, weight, bias: F.conv_transpose2d(x, weight, bias, **args),
+        inputs,
+        g,
+    )
+
+
+@pytest.mark.parametrize("stride, dilation", [(2, 2), (3, 3), ((2, 3), (4, 1)), (1, 2)])
+def test_conv_transpose2d_output_phases_no_tap_reaches(stride, dilation, device):
+    # Dilation a multiple of the stride leaves whole rows / columns that only the bias reaches.
+    g = torch.Generator().manual_seed(3)
+    inputs = {
+        "x": _randn((2, 3, 4, 5), g, device),
+        "weight": _randn((3, 2, 3, 2), g, device),
+        "bias": _randn((2,), g, device),
+    }
+    args = dict(stride=stride, padding=1, dilation=dilation)
     assert_matches(
         lambda x, weight, bias: convlab.conv_transpose2d(x, weight, bias, **args),
         lambda x, weight, bias: F.conv_transpose2d(x, weight, bias, **args),

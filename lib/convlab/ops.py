@@ -100,12 +100,13 @@ def patches(x: torch.Tensor, kernel, stride=1, dilation=1) -> torch.Tensor:
 
 
 class _TapSum(torch.autograd.Function):
-    """out[:rows] = bias + sum_t source[offsets[t] : offsets[t] + rows] @ weights[t].
+    """out = bias + sum over taps t of, added at rows out[dst[t] : dst[t] + rows]:
+    source[src[t] : src[t] + rows] @ weights[t].
 
     The kernel of both convolutions below. ``source`` is a flat (pixels, C_in) buffer laid
-    out so that every kernel tap reads one contiguous, shifted slice of it: each tap is one
-    matrix product and no tap copies its input. ``out`` has ``out_rows`` >= ``rows`` rows
-    (the rest zero) so the caller can view it as an image.
+    out so that every kernel tap reads one contiguous, shifted slice of it and adds one
+    contiguous slice of ``out`` (out_rows, C_out): each tap is one matrix product, and no
+    tap copies its input.
 
     A Function of its own for the backward pass: autograd would give every tap's slice a
     zero-filled, source-sized gradient of its own; here all taps accumulate in place into
@@ -113,34 +114,32 @@ class _TapSum(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, source, weights, bias, offsets, rows, out_rows):
+    def forward(ctx, source, weights, bias, src, dst, rows, out_rows):
         ctx.save_for_backward(source, weights)
-        ctx.offsets, ctx.rows, ctx.has_bias = offsets, rows, bias is not None
+        ctx.taps, ctx.rows, ctx.has_bias = list(zip(src, dst)), rows, bias is not None
         out = source.new_zeros((out_rows, weights.shape[2]))
-        head = out[:rows]
         if bias is not None:
-            head += bias
-        for weight, offset in zip(weights, offsets):
-            head.addmm_(source[offset : offset + rows], weight)
+            out += bias
+        for weight, (s, d) in zip(weights, ctx.taps):
+            out[d : d + rows].addmm_(source[s : s + rows], weight)
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
         source, weights = ctx.saved_tensors
         rows = ctx.rows
-        grad = grad_out[:rows]
         grad_source = grad_weights = grad_bias = None
         if ctx.needs_input_grad[0]:
             grad_source = torch.zeros_like(source)
-            for weight, offset in zip(weights, ctx.offsets):
-                grad_source[offset : offset + rows].addmm_(grad, weight.t())
+            for weight, (s, d) in zip(weights, ctx.taps):
+                grad_source[s : s + rows].addmm_(grad_out[d : d + rows], weight.t())
         if ctx.needs_input_grad[1]:
             grad_weights = torch.stack(
-                [source[offset : offset + rows].t() @ grad for offset in ctx.offsets]
+                [source[s : s + rows].t() @ grad_out[d : d + rows] for s, d in ctx.taps]
             )
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_bias = grad.sum(0)
-        return grad_source, grad_weights, grad_bias, None, None, None
+            grad_bias = grad_out.sum(0)
+        return grad_source, grad_weights, grad_bias, None, None, None, None
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
@@ -181,10 +180,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
         for j in range(kw)
     ]
     # The last rows of the grid are overhang that the largest shift would read past the
-    # end of the buffer for; they are cropped anyway, so they are left at zero.
+    # end of the buffer for; they are cropped anyway, so no tap computes them.
     rows = block - ((ekh - 1) // sh) * wq - (ekw - 1) // sw
     taps = weight.permute(2, 3, 1, 0).reshape(kh * kw, c_in, c_out)
-    out = _TapSum.apply(source, taps, bias, offsets, rows, block)
+    out = _TapSum.apply(source, taps, bias, offsets, [0] * len(offsets), rows, block)
     out = out.view(n, hq, wq, c_out)[:, :ho, :wo].permute(0, 3, 1, 2).contiguous()
     return out[0] if unbatched else out
 
@@ -196,7 +195,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     stride phase a = i*d mod s, at phase row y + i*d // s. So each output phase is a sum
     over its own taps of the input shifted by i*d // s: the same shifted-slice matrix
     products as ``conv2d``, on one padded channels-last copy of the input. The phases
-    are then interleaved and ``padding`` is cropped from each side.
+    are then interleaved and ``padding`` is cropped from each side. A phase no tap lands
+    in (dilation a multiple of the stride) is left at the bias.
     """
     unbatched = check_input(x, weight, in_channel_dim=0)
     if unbatched:
@@ -233,25 +233,16 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     )
     grid = n * hx * wx
     rows = grid - qh * wx - qw  # the overhang the largest offset would read past
-    taps = weight.permute(2, 3, 0, 1)  # (kh, kw, C_in, C_out)
-    phases = []
-    for a in range(sh):
-        for b in range(sw):
-            mine = [
-                (i, j)
-                for i in range(kh)
-                for j in range(kw)
-                if i * dh % sh == a and j * dw % sw == b
-            ]
-            if not mine:  # no tap lands in this phase: zeros (bias comes later)
-                phases.append(source.new_zeros((n, lh, lw, c_out)))
-                continue
-            offsets = [(qh - i * dh // sh) * wx + qw - j * dw // sw for i, j in mine]
-            weights = torch.stack([taps[i, j] for i, j in mine])
-            out = _TapSum.apply(source, weights, None, offsets, rows, grid)
-            phases.append(out.view(n, hx, wx, c_out)[:, :lh, :lw])
+    # Output phase (a, b) gets its own block of the output buffer, each laid out as the
+    # padded input is, so a tap (i, j) reads the input at one shift and adds to its
+    # phase's block at one offset.
+    taps = [(i, j) for i in range(kh) for j in range(kw)]
+    src = [(qh - i * dh // sh) * wx + qw - j * dw // sw for i, j in taps]
+    dst = [((i * dh % sh) * sw + j * dw % sw) * grid for i, j in taps]
+    weights = weight.permute(2, 3, 0, 1).reshape(kh * kw, c_in, c_out)
+    out = _TapSum.apply(source, weights, bias, src, dst, rows, sh * sw * grid)
     # (s_h, s_w, N, Lh, Lw, C_out) -> (N, C_out, Lh, s_h, Lw, s_w): row r*s_h + a.
-    out = torch.stack(phases).view(sh, sw, n, lh, lw, c_out).permute(2, 5, 3, 0, 4, 1)
+    out = out.view(sh, sw, n, hx, wx, c_out)[:, :, :, :lh, :lw].permute(2, 5, 3, 0, 4, 1)
     out = out.reshape(n, c_out, lh * sh, lw * sw)[:, :, ph : ph + out_h, pw : pw + out_w]
-    out = out + bias.reshape(1, -1, 1, 1) if bias is not None else out.contiguous()
+    out = out.contiguous()
     return out[0] if unbatched else out
