@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -273,6 +274,11 @@ _WORKSPACE: Workspace | None = None
 
 def _start_worker(course_root: Path, gradebook: Path, scratch: Path) -> None:
     global _WORKSPACE
+    # Ctrl-C is for the parent, which stops the workers; a worker that caught it would
+    # record it as the student's failure and move on to the next student.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Stopped by the parent (SIGTERM): unwind, so that the sandbox's exit handlers run.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     # nbgrader and SQLAlchemy talk a lot; what matters reaches the rows and messages.
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)
@@ -282,8 +288,9 @@ def _start_worker(course_root: Path, gradebook: Path, scratch: Path) -> None:
 def _unreadable(path: Path) -> str | None:
     """Why ``path`` is not a notebook nbgrader can read, or None."""
     try:
-        notebook = nbformat.read(path, as_version=4)
-        nbformat.validate(notebook)
+        # Not nbformat.validate: a notebook with a structural slip (a code cell without
+        # outputs, ...) is still the student's work, and nbgrader reads it.
+        nbformat.read(path, as_version=4)
     except Exception as exc:  # any reason is the student's, and goes in the message
         text = str(exc).strip().splitlines()
         return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
@@ -447,19 +454,27 @@ def _run_jobs(jobs: list[Job], workers: int, initargs: tuple, progress) -> list[
     def run(indices: list[int], processes: int) -> list[int]:
         """Grade ``indices``; return those lost to a dead worker."""
         lost = []
+        before = set(multiprocessing.active_children())
         with ProcessPoolExecutor(max_workers=processes, mp_context=context,
                                  initializer=_start_worker, initargs=initargs) as pool:
             futures = {pool.submit(grade_submission, jobs[i]): i for i in indices}
-            for future in as_completed(futures):
-                i = futures[future]
-                try:
-                    results[i] = future.result()
-                except BrokenProcessPool:
-                    lost.append(i)
-                    continue
-                except Exception as exc:  # a bug of ours: the student is still graded
-                    results[i] = _lost(jobs[i], f"{type(exc).__name__}: {exc}")
-                _report(progress, len(results), len(jobs), jobs[i], results[i])
+            try:
+                for future in as_completed(futures):
+                    i = futures[future]
+                    try:
+                        results[i] = future.result()
+                    except BrokenProcessPool:
+                        lost.append(i)
+                        continue
+                    except Exception as exc:  # a bug of ours: the student is still graded
+                        results[i] = _lost(jobs[i], f"{type(exc).__name__}: {exc}")
+                    _report(progress, len(results), len(jobs), jobs[i], results[i])
+            except KeyboardInterrupt:
+                # Leaving the block would wait for every queued student: stop now.
+                pool.shutdown(wait=False, cancel_futures=True)
+                for worker in set(multiprocessing.active_children()) - before:
+                    worker.terminate()
+                raise
         return lost
 
     for i in run(list(range(len(jobs))), min(workers, len(jobs))):
@@ -594,12 +609,16 @@ def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None
 
 def grade_command(submissions: str, out: str, workers: int = 1,
                   named_regexp: str | None = None) -> int:
-    """``convlab grade``: exit 0 when every submission was graded, 2 on bad arguments."""
+    """``convlab grade``: exit 0 when every submission was graded, 2 on bad arguments,
+    130 when interrupted (Ctrl-C)."""
     try:
         grade(submissions, out, workers, named_regexp=named_regexp or DEFAULT_NAMED_REGEXP)
     except ValueError as exc:
         print(f"convlab grade: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nconvlab grade: interrupted; {out} was left as it was", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -15,10 +15,15 @@ notebooks as they change.
         expect={"corr2d": zero("kernel flipped")},
     )
 
-Every exercise not named in ``answers`` gets the solution's answer (``base="solution"``)
-or is left as the stub (``base="stub"``); every exercise not named in ``expect`` is
-expected to score what its base scores (full for the solution, zero for the stub), or 0
-where an edit makes the whole notebook ungradable.
+An answer is the answer cell's whole source, or ``SOLUTION`` (the solution notebook's
+answer), ``STUB`` (the cell as released) or ``after_solution(code)`` (the solution, then
+``code``, which may wrap what it defines). Every exercise not named in ``answers`` gets
+``SOLUTION`` (``base="solution"``, the default) or ``STUB`` (``base="stub"``).
+
+``expect`` says, per exercise, ``full()``, ``zero(...)`` or ``partial(...)``, with phrases
+the grader's message must contain. Exercises not named there are expected to score full
+marks with ``SOLUTION``, 0 with ``STUB``, and 0 wherever an edit makes the whole notebook
+ungradable (``not_a_notebook``, ``omit``, ``rename``); any other answer must be named.
 """
 from __future__ import annotations
 

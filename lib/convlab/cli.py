@@ -36,13 +36,16 @@ def main(argv=None) -> int:
     gen = sub.add_parser("generate", help="build the student notebooks from solutions/")
     gen.add_argument("ids", nargs="*", default=list(ASSIGNMENTS))
     grade = sub.add_parser("grade", help="grade a folder or zip of submissions")
-    grade.add_argument("submissions")
-    grade.add_argument("--out", required=True)
-    grade.add_argument("--workers", type=int, default=1, help="students graded at once (processes)")
-    grade.add_argument("--named-regexp", default=None,
-                       help="for an LMS zip of flat files: the regexp (groups student_id, file_id, "
-                            "optionally timestamp) that nbgrader zip_collect would use; the default "
-                            "matches <anything>_<student>_attempt_<timestamp>_<notebook>.ipynb")
+    grade.add_argument("submissions", help="nbgrader's submitted/ folder "
+                       "(<student>/<assignment>/<notebook>.ipynb), or a zip of one, or an LMS zip")
+    grade.add_argument("--out", required=True, metavar="DIR",
+                       help="gets grades.csv and feedback/<student>/<assignment>/<notebook>.html")
+    grade.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="students graded at once, one process each (default 1)")
+    grade.add_argument("--named-regexp", default=None, metavar="RE",
+                       help="how an LMS zip names its files, as for nbgrader zip_collect: groups "
+                            "student_id, file_id (the notebook) and optionally timestamp; default: "
+                            "<anything>_<student>_attempt_<timestamp>_<notebook>.ipynb")
     sub.add_parser("demo", help="generate, autograde the bundled example submissions, show grades")
     args = parser.parse_args(argv)
 

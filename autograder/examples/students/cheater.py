@@ -42,11 +42,11 @@ STUDENT = Student(
         ''',
     },
     expect={
-        "corr2d": zero("conv"),
-        "conv2d_loops": zero("conv"),
-        "im2col": zero("unfold"),
-        "conv2d_im2col": zero("convlab"),
-        "conv_transpose2d_scatter": zero("conv"),
-        "conv_transpose2d_via_conv": zero("conv"),
+        "corr2d": zero("calls convolution", "forbids"),
+        "conv2d_loops": zero("calls convolution", "forbids"),
+        "im2col": zero("F.unfold", "forbids"),
+        "conv2d_im2col": zero("`convlab`", "not run"),
+        "conv_transpose2d_scatter": zero("calls convolution", "forbids"),
+        "conv_transpose2d_via_conv": zero("calls F.conv_transpose2d", "forbids"),
     },
 )
