@@ -45,10 +45,12 @@ c.Autograde.autograde_preprocessors = [
 # nbgrader's own re-insertion of deleted test cells fails when the cell before one is
 # missing too; TrustedGrade puts missing test cells back itself.
 c.OverwriteCells.add_missing_cells = False
-# A copy-pasted or made-up grade cell would make CheckCellMetadata reject the whole
-# notebook: such cells become ordinary cells first (the default sanitize list, plus
-# DropUnknownCells).
+# Malformed nbgrader metadata (no grade_id, an old schema_version) would make nbgrader
+# reject the whole notebook, and so would a copy-pasted or made-up grade cell after
+# DeduplicateIds / OverwriteCells: such cells become ordinary cells, before and after
+# those steps (the grader finds stripped answer cells by their `def`).
 c.Autograde.sanitize_preprocessors = [
+    "autograder.preprocessor.DropUnknownCells",
     ClearOutput,
     DeduplicateIds,
     OverwriteKernelspec,

@@ -120,10 +120,14 @@ class DropUnknownCells(NbGraderPreprocessor):
       cell (a student copy-pasted a test cell): no schema_version, so "old version";
     * OverwriteCells removes the grade_id of a cell the gradebook does not know (a student
       made one up): "does not have a grade_id".
+
+    It also runs first, so a cell with no grade_id or an old or new schema_version (hand-edited
+    metadata) does not crash DeduplicateIds or the schema check before it gets here.
     """
 
     def preprocess_cell(self, cell, resources, index):
         from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+        from nbgrader.nbgraderformat.common import SchemaMismatchError
 
         if "nbgrader" not in cell.get("metadata", {}):
             return cell, resources
@@ -131,7 +135,7 @@ class DropUnknownCells(NbGraderPreprocessor):
             if not _nbgrader(cell).get("grade_id"):
                 raise ValidationError("no grade_id")
             MetadataValidator().validate_cell(cell)
-        except (ValidationError, ValueError, TypeError, KeyError) as exc:
+        except (ValidationError, SchemaMismatchError, ValueError, TypeError, KeyError) as exc:
             self.log.warning("Cell %d: nbgrader metadata dropped (%s)", index, exc)
             del cell.metadata["nbgrader"]
         return cell, resources

@@ -1,6 +1,9 @@
 """How fast ``convlab grade`` grades: one full submission, then a class of 20 on 1 and 2 workers.
 
-    .venv/bin/python benchmarks/grading_speed.py [--students 20] [--out benchmarks/GRADING.md]
+    .venv/bin/python benchmarks/grading_speed.py [--students 20] [--out benchmarks/RESULTS.md]
+
+The results replace the "Grading speed" section of the output file (between its
+marker comments), or are appended to it when it has none.
 
 Every number is the wall-clock time of a whole ``convlab grade`` command, run as a fresh
 process, as an instructor waits for it: Python start-up and imports, course setup (nbgrader
@@ -75,10 +78,25 @@ def _machine() -> str:
             f"nbgrader {nbgrader.__version__}")
 
 
+BEGIN, END = "<!-- grading-speed: begin -->", "<!-- grading-speed: end -->"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Put ``section`` (which starts with BEGIN and ends with END) into ``path`` in place of
+    the previous one, so the conv benchmark's results beside it stay as they are."""
+    text = path.read_text() if path.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
+    path.write_text(text)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=repo_root() / "benchmarks" / "GRADING.md")
+    parser.add_argument("--out", type=Path, default=repo_root() / "benchmarks" / "RESULTS.md")
     args = parser.parse_args(argv)
     assignments = list(course_notebooks(repo_root()))
     results = []
@@ -102,7 +120,8 @@ def main(argv=None) -> int:
                   f"machine busy {busy:.0%})", flush=True)
 
     lines = [
-        "# Grading speed",
+        BEGIN,
+        "## Grading speed",
         "",
         f"Measured {datetime.date.today()} by `benchmarks/grading_speed.py` on: {_machine()}.",
         "",
@@ -118,8 +137,8 @@ def main(argv=None) -> int:
         lines.append(f"| {label} | {students} | {workers} | {seconds:.1f} | {seconds / students:.1f} "
                      f"| {60 * students / seconds:.1f} | {load:.1f} | {busy:.0%} |")
     speedup = results[2][3] / results[3][3]
-    lines += ["", f"Speed-up of 2 workers over 1 on the class: {speedup:.2f}x.", ""]
-    args.out.write_text("\n".join(lines))
+    lines += ["", f"Speed-up of 2 workers over 1 on the class: {speedup:.2f}x.", END]
+    write_section(args.out, "\n".join(lines))
     print("\n".join(lines))
     return 0
 

@@ -152,6 +152,19 @@ def strip_metadata() -> Edit:
     return Edit("strip all metadata", apply)
 
 
+def edit_metadata(cell: str, **changes) -> Edit:
+    """Hand-edit the nbgrader metadata of the cell with grade_id ``cell``: a key set to
+    None is deleted."""
+    def change(nb, i):
+        meta = nb.cells[i].metadata["nbgrader"]
+        for key, value in changes.items():
+            if value is None:
+                meta.pop(key, None)
+            else:
+                meta[key] = value
+    return _cell_edit(f"edit metadata {changes} of", cell, change)
+
+
 def not_a_notebook(text: str) -> Edit:
     """Submit ``text`` under the notebook's name."""
     return Edit("replace the file by text", lambda nb: text, ungradable=True)
