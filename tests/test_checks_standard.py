@@ -19,21 +19,9 @@ import torch.nn.functional as F
 
 import convlab
 from convlab.checks import REGISTRY, check, run_case
+from check_helpers import fails_naming, passes
 
 EXERCISES_01 = convlab.EXERCISES["01_convolution"]
-
-
-def passes(name, fn):
-    check(name, fn, quiet=True)
-
-
-def fails_naming(name, fn, *phrases):
-    with pytest.raises(AssertionError) as info:
-        check(name, fn, quiet=True)
-    message = str(info.value)
-    for phrase in phrases:
-        assert phrase in message, f"{phrase!r} not in:\n{message}"
-    return message
 
 
 def pair(v):

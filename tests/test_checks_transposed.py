@@ -14,19 +14,7 @@ import torch.nn.functional as F
 
 import convlab
 from convlab.checks import REGISTRY, check
-
-
-def passes(name, fn):
-    check(name, fn, quiet=True)
-
-
-def fails_naming(name, fn, *phrases):
-    with pytest.raises(AssertionError) as info:
-        check(name, fn, quiet=True)
-    message = str(info.value)
-    for phrase in phrases:
-        assert phrase in message, f"{phrase!r} not in:\n{message}"
-    return message
+from check_helpers import fails_naming, passes
 
 
 # --- conv_transpose_output_size -------------------------------------------------------
