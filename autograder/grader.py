@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import nbformat
 
 from convlab.checks import REGISTRY
-from convlab.checks.core import Case, CaseResult, Exercise, evaluate
+from convlab.checks.core import Case, CaseResult, Exercise, evaluate, first_failure
 from convlab.checks.guards import FAMILY_TEXT
 
 from . import hidden_cases
@@ -186,7 +186,7 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     if passed == len(results):
         lines.append(f"{name}: all {len(results)} hidden cases pass ({on}).")
     else:
-        first = next(r for r in results if not r.passed)
+        first = first_failure(exercise, results)
         if first.message.startswith(f"{name} is not implemented yet"):
             lines.append(f"{first.message}.")
         else:

@@ -106,3 +106,26 @@ def test_case_clone_protects_the_reference_from_in_place_edits():
     copy = case.clone()
     copy.args[0].zero_()
     assert torch.equal(case.args[0], torch.ones(3))
+
+
+def test_first_failure_names_the_mistake_that_explains_every_failing_case():
+    from convlab.checks.core import Exercise, Mistake, evaluate, first_failure
+
+    # On the first case both mistakes give the same output; only "doubled" fits the second.
+    exercise = Exercise(
+        name="scale",
+        assignment="test",
+        reference=lambda x: x * 3,
+        visible_cases=lambda: [],
+        mistakes=[
+            Mistake("squared", "hint a", lambda x: x * x * 3),
+            Mistake("doubled", "hint b", lambda x: x * 6),
+        ],
+    )
+    cases = [Case((torch.tensor([2.0]),)), Case((torch.tensor([5.0]),))]
+    results = [evaluate(exercise, c, got=c.args[0] * 6) for c in cases]
+    assert results[0].mistake == "squared"  # alone, the first case is ambiguous
+    chosen = first_failure(exercise, results)
+    assert chosen.mistake == "doubled" and "Likely mistake: doubled. hint b" in chosen.message
+    assert "squared" not in chosen.message
+    assert first_failure(exercise, [evaluate(exercise, cases[0], got=torch.tensor([6.0]))]) is None

@@ -32,6 +32,7 @@ __all__ = [
     "describe_value",
     "compare_outputs",
     "evaluate",
+    "first_failure",
 ]
 
 
@@ -110,6 +111,10 @@ class CaseResult:
     passed: bool
     message: str = ""
     mistake: str | None = None  # name of the matched Mistake, if any
+    # Every named mistake whose output matches, and the message without the mistake line:
+    # ``first_failure`` uses them to name the mistake that explains all failing cases.
+    candidates: tuple[str, ...] = ()
+    detail: str = ""
 
 
 @dataclass
@@ -217,16 +222,47 @@ def _is_zeros_like(expected, got) -> bool:
     )
 
 
-def diagnose(exercise: Exercise, case: Case, got) -> Mistake | None:
-    """The first named mistake whose output ``got`` matches, if any."""
+def matching_mistakes(exercise: Exercise, case: Case, got) -> list[Mistake]:
+    """Every named mistake whose output on ``case`` equals ``got``, in catalogue order."""
+    found = []
     for mistake in exercise.mistakes:
         try:
             wrong = mistake.produce(*case.clone().args, **case.clone().kwargs)
         except Exception:  # the mistake does not apply to this case
             continue
         if compare_outputs(wrong, got, exercise.rtol, exercise.atol) is None:
-            return mistake
-    return None
+            found.append(mistake)
+    return found
+
+
+def diagnose(exercise: Exercise, case: Case, got) -> Mistake | None:
+    """The first named mistake whose output ``got`` matches, if any."""
+    found = matching_mistakes(exercise, case, got)
+    return found[0] if found else None
+
+
+def _with_mistake(detail: str, mistake: Mistake) -> str:
+    return f"{detail}\n  Likely mistake: {mistake.name}. {mistake.hint}"
+
+
+def first_failure(exercise: Exercise, results: list[CaseResult]) -> CaseResult | None:
+    """The first failing result, naming the mistake that matches the most failing cases.
+
+    One case can fit two mistakes (a symmetric kernel hides a flip, equal channel counts
+    hide swapped weight axes); across all failing cases usually only one fits every time.
+    """
+    failing = [r for r in results if not r.passed]
+    if not failing:
+        return None
+    first = failing[0]
+    if not first.candidates:
+        return first
+    votes = {name: sum(name in r.candidates for r in failing) for name in first.candidates}
+    best = max(first.candidates, key=lambda name: votes[name])  # ties: catalogue order
+    if best == first.mistake:
+        return first
+    mistake = next(m for m in exercise.mistakes if m.name == best)
+    return CaseResult(False, _with_mistake(first.detail, mistake), best, first.candidates, first.detail)
 
 
 def evaluate(exercise: Exercise, case: Case, got=None, error: BaseException | str | None = None,
@@ -260,7 +296,8 @@ def evaluate(exercise: Exercise, case: Case, got=None, error: BaseException | st
     message = f"{call}\n  {diff}"
     if _is_zeros_like(expected, got):
         return CaseResult(False, message + "\n  Your output is all zeros: nothing is computed yet.", "zeros")
-    mistake = diagnose(exercise, case, got)
-    if mistake is not None:
-        return CaseResult(False, f"{message}\n  Likely mistake: {mistake.name}. {mistake.hint}", mistake.name)
-    return CaseResult(False, message)
+    found = matching_mistakes(exercise, case, got)
+    if found:
+        return CaseResult(False, _with_mistake(message, found[0]), found[0].name,
+                          tuple(m.name for m in found), message)
+    return CaseResult(False, message, detail=message)
