@@ -9,6 +9,8 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.convlab-installed
 PYTEST_ARGS ?=
+# Jupyter refuses to run as root (containers often are) unless told to.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: lab demo test venv assignments benchmark clean
 
@@ -23,7 +25,7 @@ $(STAMP): pyproject.toml
 
 # The server's root is the course root, so nbgrader's formgrader finds nbgrader_config.py.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/convlab demo

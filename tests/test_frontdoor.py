@@ -55,3 +55,44 @@ def test_nbgrader_reads_the_course_config_from_the_repo_root():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["solutions", "notebooks", "convlab"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_make_lab_serves_the_course_with_the_formgrader():
+    import json
+    import os
+    import signal
+    import time
+    import urllib.request
+
+    port = _free_port()
+    args = f"--no-browser --port={port} --ServerApp.ip=127.0.0.1 --IdentityProvider.token=convlab"
+    if os.geteuid() == 0:
+        args += " --allow-root"
+    server = subprocess.Popen(["make", "--no-print-directory", "lab", f"LAB_ARGS={args}"], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/contents/notebooks?token=convlab", timeout=5) as r:
+                    listing = json.load(r)
+                break
+            except OSError:
+                assert server.poll() is None, "make lab exited"
+                assert time.monotonic() < deadline, "JupyterLab did not answer within 90 s"
+                time.sleep(1)
+        assert {"01_convolution", "02_transposed"} <= {item["name"] for item in listing["content"]}
+        with urllib.request.urlopen(f"{base}/formgrader?token=convlab", timeout=10) as r:
+            assert r.status == 200
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
