@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .shapes import as_pair, same_padding
+from .shapes import as_pair, conv_transpose_output_size, same_padding
 
 __all__ = ["conv2d", "conv_transpose2d", "patches", "check_input", "check_bias"]
 
@@ -207,21 +207,17 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     ph, pw = as_pair(padding, "padding", 0)
     oph, opw = as_pair(output_padding, "output_padding", 0)
     dh, dw = as_pair(dilation, "dilation", 1)
-    for op, s, d, axis in ((oph, sh, dh, "height"), (opw, sw, dw, "width")):
-        if op >= s and op >= d:
-            raise ValueError(
-                f"output_padding ({op}) must be smaller than either stride ({s}) or "
-                f"dilation ({d}) ({axis})"
-            )
     n, _, h, w = x.shape
-    # The uncropped ("full") output, then padding crops p from each side.
-    full_h = (h - 1) * sh + dh * (kh - 1) + 1 + oph
-    full_w = (w - 1) * sw + dw * (kw - 1) + 1 + opw
-    out_h, out_w = full_h - 2 * ph, full_w - 2 * pw
-    if out_h < 1 or out_w < 1:
-        raise ValueError(
-            f"padding ({ph}, {pw}) crops the whole output: uncropped size ({full_h}, {full_w})"
-        )
+    # The size formula validates output_padding and the crop; the uncropped ("full")
+    # output is the cropped one plus padding on each side.
+    sizes = []
+    for axis, args in (("height", (h, kh, sh, ph, oph, dh)), ("width", (w, kw, sw, pw, opw, dw))):
+        try:
+            sizes.append(conv_transpose_output_size(*args))
+        except ValueError as exc:
+            raise ValueError(f"{exc} ({axis})") from None
+    out_h, out_w = sizes
+    full_h, full_w = out_h + 2 * ph, out_w + 2 * pw
     lh, lw = -(-full_h // sh), -(-full_w // sw)  # rows and columns per output phase
     qh, qw = dh * (kh - 1) // sh, dw * (kw - 1) // sw  # the largest shifts
     # Zeros above / left of the input let a tap shifted by (qi, qj) read row r + qh - qi.
