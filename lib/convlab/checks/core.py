@@ -235,12 +235,6 @@ def matching_mistakes(exercise: Exercise, case: Case, got) -> list[Mistake]:
     return found
 
 
-def diagnose(exercise: Exercise, case: Case, got) -> Mistake | None:
-    """The first named mistake whose output ``got`` matches, if any."""
-    found = matching_mistakes(exercise, case, got)
-    return found[0] if found else None
-
-
 def _with_mistake(detail: str, mistake: Mistake) -> str:
     return f"{detail}\n  Likely mistake: {mistake.name}. {mistake.hint}"
 
