@@ -67,6 +67,10 @@ class Row:
     score: float
     max_score: float
     message: str
+    # The grader's typed verdict (grader.STATUSES) and the named mistakes: what reports
+    # decide on. Not in grades.csv, whose columns are the course contract's.
+    status: str = ""
+    mistakes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -308,10 +312,22 @@ def cell_message(cell) -> str:
     return "".join(parts).strip()
 
 
-def _messages(path: Path) -> dict[str, str]:
+def cell_record(cell) -> dict:
+    """The trusted grader's typed record in a test cell (preprocessor.GRADE_MIME), or {}."""
+    from .preprocessor import GRADE_MIME
+
+    for output in cell.get("outputs", []):
+        if output.output_type == "execute_result" and GRADE_MIME in output.get("data", {}):
+            record = output["data"][GRADE_MIME]
+            return record if isinstance(record, dict) else {}
+    return {}
+
+
+def _messages(path: Path) -> dict[str, tuple[str, dict]]:
+    """grade_id -> (message, typed record) for each test cell of an autograded notebook."""
     notebook = nbformat.read(path, as_version=4)
     return {
-        cell.metadata["nbgrader"]["grade_id"]: cell_message(cell)
+        cell.metadata["nbgrader"]["grade_id"]: (cell_message(cell), cell_record(cell))
         for cell in notebook.cells
         if cell.cell_type == "code" and "grade_id" in cell.metadata.get("nbgrader", {})
     }
@@ -377,9 +393,12 @@ def _autograde(ws: Workspace, job: Job, gradable: list[str],
         messages = _messages(autograded)
         scores = ws.scores(job.assignment, job.student, notebook)
         for test in job.notebooks[notebook]:
-            message = messages.get(test.grade_id, "This test cell is missing from the notebook.")
+            message, record = messages.get(test.grade_id, ("This test cell is missing from the notebook.",
+                                                           {"status": "missing"}))
             rows.append(Row(job.student, job.assignment, test.grade_id,
-                            scores.get(test.grade_id, 0.0), test.points, message))
+                            scores.get(test.grade_id, 0.0), test.points, message,
+                            str(record.get("status", "error")),
+                            tuple(str(m) for m in record.get("mistakes", ()))))
         page = ws.folder("feedback", job.student, job.assignment) / f"{notebook}.html"
         if page.is_file():
             shutil.copyfile(page, job.feedback_dir / f"{notebook}.html")
@@ -407,7 +426,7 @@ def grade_submission(job: Job) -> Result:
         for test in job.notebooks[notebook]:
             if test.grade_id not in graded:
                 rows.append(Row(job.student, job.assignment, test.grade_id, 0.0, test.points,
-                                problem))
+                                problem, "error"))
         page = job.feedback_dir / f"{notebook}.html"
         if not page.exists():
             page.write_text(_problem_page(job, notebook, problem))
@@ -490,7 +509,7 @@ def _lost(job: Job, why: str) -> Result:
     job.feedback_dir.mkdir(parents=True, exist_ok=True)
     for notebook in job.notebooks:
         (job.feedback_dir / f"{notebook}.html").write_text(_problem_page(job, notebook, problem))
-    rows = [Row(job.student, job.assignment, t.grade_id, 0.0, t.points, problem)
+    rows = [Row(job.student, job.assignment, t.grade_id, 0.0, t.points, problem, "error")
             for tests in job.notebooks.values() for t in tests]
     return Result(rows, 0.0, [why])
 

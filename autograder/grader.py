@@ -30,10 +30,25 @@ from convlab.checks.guards import FAMILY_TEXT
 from . import hidden_cases
 from .sandbox import Cell, ExerciseRun, Limits, Sandbox
 
-__all__ = ["CellGrade", "grade_notebook", "answer_cells", "exercise_name"]
+__all__ = ["STATUSES", "CellGrade", "grade_notebook", "answer_cells", "exercise_name"]
 
 TEST_PREFIX = "test_"
 SCALES = range(1, 9)  # input sizes the vectorization check may ask for
+
+
+# What happened to one exercise, for decisions and reports (never read from a message):
+STATUSES = (
+    "passed",           # every hidden case passes
+    "failed",           # some hidden cases fail (partial credit; ``mistakes`` names why)
+    "not_implemented",  # the stub, still raising NotImplementedError
+    "missing",          # nothing to call: no answer, renamed, or its cell failed
+    "forbidden",        # a forbidden op, the reference library, or the grader's machinery
+    "tampered",         # the answer tried to inspect or change the sandbox's machinery
+    "crashed",          # the sandbox process died (os._exit, a signal, out of memory)
+    "timeout",          # a cell or case ran past its time limit
+    "ungraded",         # the grader has no hidden cases for this test cell
+    "error",            # the grader itself failed on this notebook (the run went on)
+)
 
 
 @dataclass
@@ -42,6 +57,17 @@ class CellGrade:
     score: float
     max_score: float
     message: str
+    status: str = "passed"
+    mistakes: tuple[str, ...] = ()   # named mistakes that explain the failing cases
+    passed: int = 0                  # hidden cases passed / run
+    total: int = 0
+    not_vectorized: bool = False     # the score was halved for a loop over the input
+
+    def record(self) -> dict:
+        """The JSON form written into the autograded notebook (see preprocessor.GRADE_MIME)."""
+        return {"grade_id": self.grade_id, "score": self.score, "max_score": self.max_score,
+                "status": self.status, "mistakes": list(self.mistakes), "passed": self.passed,
+                "total": self.total, "not_vectorized": self.not_vectorized}
 
 
 def exercise_name(grade_id: str) -> str | None:
@@ -154,14 +180,18 @@ def _notes(run: ExerciseRun, sandbox: Sandbox, own: Cell | None) -> list[str]:
 
 
 def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell: Cell | None,
-                    devices) -> tuple[float, str]:
+                    devices, grade_id: str) -> CellGrade:
     name = exercise.name
+
+    def zero(status: str, message: str) -> CellGrade:
+        return CellGrade(grade_id, 0.0, max_score, message, status)
+
     if cell is None:
-        return 0.0, _unrunnable(name, None, None, sandbox)
+        return zero("missing", _unrunnable(name, None, None, sandbox))
     problem = sandbox.cell_problems.get(cell.index)
     if problem and problem.startswith("was not run: it uses"):
-        return 0.0, (f"{name}: 0 points. Your {_cell_name(cell)} {problem}. "
-                     "Answers may use torch, but not the reference library or the grader's machinery.")
+        return zero("forbidden", f"{name}: 0 points. Your {_cell_name(cell)} {problem}. "
+                                 "Answers may use torch, but not the reference library or the grader's machinery.")
     cases = hidden_cases.cases(name, devices)
     scaling = None
     if exercise.vectorized and exercise.scaling_case is not None:
@@ -170,24 +200,32 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
                    for scale, case in ((s, exercise.scaling_case(s)) for s in SCALES)}
     run = sandbox.run(name, [(c.args, c.kwargs) for c in cases], exercise.forbidden, scaling)
     if run.missing:
-        return 0.0, _unrunnable(name, cell, run, sandbox)
+        message = _unrunnable(name, cell, run, sandbox)
+        return zero("not_implemented" if "not implemented yet" in message else "missing", message)
     if run.tampered:
-        return 0.0, f"{name}: 0 points: {run.tampered}."
+        return zero("tampered", f"{name}: 0 points: {run.tampered}.")
     if run.imported:
-        return 0.0, f"{name}: 0 points: your answers import {run.imported}. Write it yourself: calling convlab is forbidden."
+        return zero("forbidden", f"{name}: 0 points: your answers import {run.imported}. "
+                                 "Write it yourself: calling convlab is forbidden.")
     forbidden = next((o.forbidden for o in run.outcomes if o is not None and o.forbidden), None)
     if forbidden:
-        return 0.0, f"{name}: 0 points. {_forbidden_message(exercise, forbidden)}"
+        return zero("forbidden", f"{name}: 0 points. {_forbidden_message(exercise, forbidden)}")
 
     results = [_judge(exercise, case, outcome) for case, outcome in zip(cases, run.outcomes)]
     passed = sum(r.passed for r in results)
     on = " and ".join(sorted({_device(c) for c in cases}))
-    lines = []
+    lines, mistakes, status = [], (), "passed"
     if passed == len(results):
         lines.append(f"{name}: all {len(results)} hidden cases pass ({on}).")
     else:
         first = first_failure(exercise, results)
+        status = "failed"
+        mistakes = tuple(m for m in (first.mistake,) if m)
+        failures = [o.failure for o in run.outcomes if o is not None and o.failure]
+        if failures and not passed:
+            status = "timeout" if any("did not finish" in f for f in failures) else "crashed"
         if first.message.startswith(f"{name} is not implemented yet"):
+            status = "not_implemented"
             lines.append(f"{first.message}.")
         else:
             lines.append(f"{name}: {passed} of {len(results)} hidden cases pass ({on}). First failing case:")
@@ -195,16 +233,18 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
             if "MemoryError" in first.message:
                 lines.append(f"  (The grader gives your code {sandbox.limits.memory_mb} MiB of memory.)")
     fraction = passed / len(results)
+    halved = False
     if scaling is not None and passed:
         if run.not_vectorized:
             fraction /= 2
+            halved = True
             lines.append(f"Score halved: {name} is not vectorized: {run.not_vectorized}")
         elif run.vector_error:
             lines.append(f"(The vectorization check could not run: {run.vector_error}.)")
     if passed < len(results) and "NameError" in first.message:
         lines += _notes(run, sandbox, cell)
     score = min(max_score, round(max_score * fraction, 4))
-    return score, "\n".join(lines)
+    return CellGrade(grade_id, score, max_score, "\n".join(lines), status, mistakes, passed, len(results), halved)
 
 
 def _device(case: Case) -> str:
@@ -239,10 +279,10 @@ def grade_notebook(nb, assignment: str, points: dict[str, float], limits: Limits
                 grades.append(CellGrade(grade_id, 0.0, max_score,
                                         f"{grade_id} is not graded by the trusted grader (no hidden cases "
                                         f"for it in {assignment}): 0 until the instructor adds them to "
-                                        "autograder/hidden_cases.py."))
+                                        "autograder/hidden_cases/.", "ungraded"))
                 continue
-            score, message = _grade_exercise(sandbox, REGISTRY[name], max_score, owner.get(name), devices)
-            grades.append(CellGrade(grade_id, score, max_score, message))
+            grades.append(_grade_exercise(sandbox, REGISTRY[name], max_score, owner.get(name), devices,
+                                          grade_id))
     finally:
         if sandbox is not None:
             sandbox.close()

@@ -59,7 +59,7 @@ c.Autograde.sanitize_preprocessors = [
     CheckCellMetadata,
 ]
 # Feedback: nbgrader's default list, plus a hidden-test scrub as a safety net (the hidden
-# cases live in autograder/hidden_cases.py, never in a notebook).
+# cases live in autograder/hidden_cases/, never in a notebook).
 c.GenerateFeedback.preprocessors = [
     GetGrades,
     CSSHTMLHeaderPreprocessor,

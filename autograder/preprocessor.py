@@ -24,7 +24,13 @@ from traitlets import Bool
 
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 
-__all__ = ["TrustedGrade", "DropUnknownCells", "FeedbackClearHiddenTests", "TestCell", "write_grades"]
+__all__ = ["GRADE_MIME", "TrustedGrade", "DropUnknownCells", "FeedbackClearHiddenTests", "TestCell", "write_grades"]
+
+
+# The typed grade record (``CellGrade.record()``) travels in the test cell's execute_result
+# beside text/plain: nbgrader reads the score from text/plain, ``convlab grade`` reads the
+# record, and HTML exports skip a mime type they do not know.
+GRADE_MIME = "application/vnd.convlab.grade+json"
 
 
 class TestCell:
@@ -72,7 +78,8 @@ def write_grades(nb: NotebookNode, tests: list[TestCell], grades) -> NotebookNod
         grade = by_id[test.grade_id]
         cell.outputs = [
             new_output("stream", name="stdout", text=f"{grade.message}{note}\n"),
-            new_output("execute_result", data={"text/plain": repr(float(grade.score))}, execution_count=1),
+            new_output("execute_result", execution_count=1,
+                       data={"text/plain": repr(float(grade.score)), GRADE_MIME: grade.record()}),
         ]
         cell.execution_count = 1
     return nb

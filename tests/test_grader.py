@@ -246,7 +246,7 @@ def test_monkeypatching_cells_outside_the_answers_change_nothing():
 def test_unknown_test_cell_is_reported_not_crashed_and_gives_no_free_points():
     nb = variant("01_convolution")
     result = grade_notebook(nb, "01_convolution", {"test_something_else": 1.0}, limits=LIMITS)
-    assert result == [CellGrade("test_something_else", 0.0, 1.0, result[0].message)]
+    assert result == [CellGrade("test_something_else", 0.0, 1.0, result[0].message, "ungraded")]
     assert "not graded by the trusted grader" in result[0].message
 
 

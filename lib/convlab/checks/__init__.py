@@ -5,7 +5,7 @@ with a message that names the first failing case, expected vs got, and the known
 mistake the output matches. The trusted grader uses the same ``Exercise`` records
 (``REGISTRY``) with its own hidden cases.
 """
-from . import standard, transposed  # noqa: F401  (fill the registry)
+from . import atrous, gridding, hdc, standard, transposed  # noqa: F401  (fill the registry)
 from .core import REGISTRY, Case, CaseResult, Exercise, Mistake, compare_outputs, evaluate
 from .runner import check, devices, run_case, use_or_reference
 

@@ -1,0 +1,2 @@
+"""Hidden cases of 04_gridding."""
+from __future__ import annotations

@@ -1,0 +1,103 @@
+"""Hidden cases of 02_transposed."""
+from __future__ import annotations
+
+from convlab.checks.core import Case
+
+from . import Draw, call, generator
+
+
+@generator("conv_transpose_output_size")
+def _conv_transpose_output_size(draw: Draw) -> list[Case]:
+    cases = []
+    while len(cases) < 26:
+        n, k, s, d = draw.int(1, 12), draw.int(1, 6), draw.int(1, 4), draw.choice([1, 1, 2, 3])
+        op = draw.int(0, max(s, d) - 1)
+        p = draw.int(0, 3)
+        if (n - 1) * s - 2 * p + d * (k - 1) + op + 1 >= 1:
+            cases.append(call(draw, (n, k), [("stride", s, 1), ("padding", p, 0),
+                                              ("output_padding", op, 0), ("dilation", d, 1)]))
+    for _ in range(3):
+        s, d = draw.int(1, 3), draw.int(1, 2)
+        cases.append(Case((draw.int(2, 6), draw.int(1, 4)),
+                          {"stride": s, "output_padding": max(s, d) + draw.int(0, 1), "dilation": d},
+                          raises=ValueError, note="output_padding not smaller than stride or dilation"))
+    cases.append(Case((1, 2), {"padding": 2}, raises=ValueError, note="padding crops the whole output"))
+    return cases
+
+
+@generator("keras_deconv_output_length")
+def _keras_deconv_output_length(draw: Draw) -> list[Case]:
+    cases = []
+    for _ in range(28):
+        length = None if draw.chance(0.1) else draw.int(1, 16)
+        padding = draw.choice(["same", "valid", "full"])
+        output_padding = None if draw.chance(0.5) else draw.int(0, 2)
+        cases.append(call(draw, (length, draw.int(1, 6), padding, draw.int(1, 4)),
+                           [("output_padding", output_padding, None),
+                            ("dilation", draw.choice([1, 1, 2, 3]), 1)]))
+    for mode in ("causal", "SAMEISH"):
+        cases.append(Case((draw.int(2, 8), 3, mode, 2), raises=ValueError, note="unknown padding mode"))
+    return cases
+
+
+@generator("overlap_counts")
+def _overlap_counts(draw: Draw) -> list[Case]:
+    cases = [Case((draw.int(1, 7), draw.int(1, 4), draw.int(1, 9))) for _ in range(20)]
+    cases += [Case((0, 2, 4), raises=ValueError, note="kernel size must be >= 1"),
+              Case((3, 0, 4), raises=ValueError, note="stride must be >= 1")]
+    return cases
+
+
+@generator("conv_matrix")
+def _conv_matrix(draw: Draw) -> list[Case]:
+    cases = []
+    for _ in range(18):
+        h, w = draw.int(1, 7), draw.int(1, 7)
+        kh, kw = draw.int(1, h), draw.int(1, w)
+        cases.append(Case((draw.tensor(kh, kw, dtype=draw.dtype()), (h, w))))
+    cases.append(Case((draw.tensor(3, 2), (2, 4)), raises=ValueError, note="kernel taller than the input"))
+    cases.append(Case((draw.tensor(2, 5), (3, 4)), raises=ValueError, note="kernel wider than the input"))
+    return cases
+
+
+def _transposed_cases(draw: Draw, count: int) -> list[Case]:
+    """(x, weight, bias=None, stride=1, padding=0, output_padding=0), weight (C_in, C_out, kh, kw)."""
+    cases = []
+    while len(cases) < count:
+        n, c_in, c_out = draw.int(1, 2), draw.int(1, 3), draw.int(1, 3)
+        h, w = draw.int(1, 6), draw.int(1, 6)
+        kh, kw = draw.int(1, 4), draw.int(1, 4)
+        stride = draw.choice([1, 2, 2, 3])
+        padding = draw.choice([0, 0, 1, 2])
+        output_padding = draw.int(0, stride - 1)
+        if min((h - 1) * stride + kh, (w - 1) * stride + kw) + output_padding - 2 * padding < 1:
+            continue
+        dtype = draw.dtype()
+        bias = draw.tensor(c_out, dtype=dtype) if draw.chance(0.5) else None
+        cases.append(call(draw, (draw.tensor(n, c_in, h, w, dtype=dtype), draw.tensor(c_in, c_out, kh, kw, dtype=dtype)),
+                           [("bias", bias, None), ("stride", stride, 1), ("padding", padding, 0),
+                            ("output_padding", output_padding, 0)]))
+    stride = draw.int(1, 3)
+    cases.append(Case((draw.tensor(1, 2, 3, 3), draw.tensor(2, 2, 3, 3)),
+                      {"stride": stride, "output_padding": stride}, raises=ValueError,
+                      note="output_padding must be smaller than the stride"))
+    return cases
+
+
+@generator("insert_zeros")
+def _insert_zeros(draw: Draw) -> list[Case]:
+    cases = [Case((draw.tensor(draw.int(1, 2), draw.int(1, 4), draw.int(1, 8), draw.int(1, 8),
+                               dtype=draw.dtype()), draw.int(1, 4))) for _ in range(20)]
+    cases.append(Case((draw.tensor(1, 2, 3, 3), 0), raises=ValueError, note="stride must be >= 1"))
+    cases.append(Case((draw.tensor(3, 4), 2), raises=ValueError, note="x must be (N, C, H, W)"))
+    return cases
+
+
+@generator("conv_transpose2d_scatter")
+def _conv_transpose2d_scatter(draw: Draw) -> list[Case]:
+    return _transposed_cases(draw, 21)
+
+
+@generator("conv_transpose2d_via_conv")
+def _conv_transpose2d_via_conv(draw: Draw) -> list[Case]:
+    return _transposed_cases(draw, 21)
