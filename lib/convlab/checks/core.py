@@ -138,6 +138,22 @@ class Exercise:
     atol: float = 1e-6
     # The result's kind: "tensor", "int", "float", "bool", "int_list", "tuple_list", "module".
     returns: str = "tensor"
+    # How a case calls the answer, where not plainly ``fn(*args, **kwargs)``: a function of
+    # ``convlab.checks.adapters`` (by name), called as ``adapter(fn, *args, **kwargs)``. The
+    # sandbox loads that file on its own, so a case's arguments stay plain data (tensors,
+    # numbers, lists) and the adapter builds what cannot cross a process boundary (a model
+    # from its description, a module from a class). The reference and the mistakes are
+    # called through the same adapter.
+    adapter: str | None = None
+
+    def call(self, fn, case: "Case"):
+        """``fn`` called on a fresh copy of ``case``, through the exercise's adapter."""
+        case = case.clone()
+        if self.adapter is None:
+            return fn(*case.args, **case.kwargs)
+        from . import adapters
+
+        return getattr(adapters, self.adapter)(fn, *case.args, **case.kwargs)
 
 
 REGISTRY: dict[str, Exercise] = {}
@@ -227,7 +243,7 @@ def matching_mistakes(exercise: Exercise, case: Case, got) -> list[Mistake]:
     found = []
     for mistake in exercise.mistakes:
         try:
-            wrong = mistake.produce(*case.clone().args, **case.clone().kwargs)
+            wrong = exercise.call(mistake.produce, case)
         except Exception:  # the mistake does not apply to this case
             continue
         if compare_outputs(wrong, got, exercise.rtol, exercise.atol) is None:
@@ -283,7 +299,7 @@ def evaluate(exercise: Exercise, case: Case, got=None, error: BaseException | st
             return CaseResult(False, f"{exercise.name} is not implemented yet (it raises NotImplementedError)")
         return CaseResult(False, f"{call}\n  raised {text}")
     if expected is None:
-        expected = exercise.reference(*case.clone().args, **case.clone().kwargs)
+        expected = exercise.call(exercise.reference, case)
     diff = compare_outputs(expected, got, exercise.rtol, exercise.atol)
     if diff is None:
         return CaseResult(True)
