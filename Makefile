@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Jupyter refuses to run as root (containers often are) unless told to.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab demo test venv assignments benchmark clean
+.PHONY: lab demo test venv assignments release benchmark clean
 
 venv: $(STAMP)
 
@@ -23,9 +23,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
 
-# The server's root is the course root, so nbgrader's formgrader finds nbgrader_config.py.
+# The server's root is the course root, so nbgrader's formgrader finds nbgrader_config.py;
+# the --config file hardens the formgrader (autograder/formgrader_safety.py).
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \
+		--config="$(CURDIR)/autograder/jupyter_server_config.py" $(LAB_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/convlab demo
@@ -37,8 +39,12 @@ test: $(STAMP)
 assignments: $(STAMP)
 	$(BIN)/convlab generate
 
+# The students' archive: notebooks + the student build of convlab, without any answer.
+release: $(STAMP)
+	$(BIN)/convlab release $(if $(RELEASE_OUT),--out $(RELEASE_OUT))
+
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/bench_conv.py
 
 clean:
-	rm -rf $(VENV) autograder/work .pytest_cache .hypothesis
+	rm -rf $(VENV) autograder/work .pytest_cache .hypothesis dist

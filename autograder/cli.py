@@ -36,14 +36,15 @@ import time
 import traceback
 import warnings
 import zipfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
 from .intake import DEFAULT_NAMED_REGEXP, read_submissions
+from .scrub import clip_error, scrub
+from .workers import Budget, Finished, run_bounded
+from .safe_text import csv_cell, terminal
 
 __all__ = [
     "COLUMNS", "Row", "TestCell", "Course", "Workspace", "grade", "grade_command",
@@ -71,6 +72,9 @@ class Row:
     # decide on. Not in grades.csv, whose columns are the course contract's.
     status: str = ""
     mistakes: tuple[str, ...] = ()
+    # The public part of the hidden cases' key (timestamp | code digest): with the course
+    # secret, student and assignment it says which cases this row was graded on.
+    attempt: str = ""
 
 
 @dataclass(frozen=True)
@@ -286,6 +290,12 @@ def _start_worker(course_root: Path, gradebook: Path, scratch: Path) -> None:
     # nbgrader and SQLAlchemy talk a lot; what matters reaches the rows and messages.
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)
+    # Every temporary folder this worker and its sandboxes make lies inside the run's
+    # scratch folder, which the run removes even when this worker is killed. A worker
+    # started as the run ended finds it gone, and stops (mkdir without parents).
+    temporary = Path(scratch) / f"tmp-{os.getpid()}"
+    temporary.mkdir()
+    os.environ["TMPDIR"] = tempfile.tempdir = str(temporary)
     _WORKSPACE = Workspace(course_root, Path(scratch) / f"worker-{os.getpid()}", gradebook)
 
 
@@ -297,7 +307,7 @@ def _unreadable(path: Path) -> str | None:
         nbformat.read(path, as_version=4)
     except Exception as exc:  # any reason is the student's, and goes in the message
         text = str(exc).strip().splitlines()
-        return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
+        return scrub(f"{type(exc).__name__}: {text[0] if text else ''}", 200)
     return None
 
 
@@ -337,7 +347,12 @@ def _problem_page(job: Job, notebook: str, problem: str) -> str:
     rows = "".join(f"<tr><td>{html.escape(t.grade_id)}</td><td>0 / {t.points:g}</td></tr>"
                    for t in job.notebooks[notebook])
     title = html.escape(f"{job.assignment} / {notebook}: feedback for {job.student}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>\n"
+    # Everything is escaped; the policy forbids scripts should a future edit forget to.
+    from .safe_html import PAGE_CSP
+
+    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+            f"<meta http-equiv='Content-Security-Policy' content=\"{PAGE_CSP}\">"
+            f"<title>{title}</title></head>\n"
             f"<body><h1>{title}</h1>\n<p>{html.escape(problem)}</p>\n"
             f"<p>So every exercise of this notebook scores 0.</p>\n"
             f"<table><tr><th>test</th><th>score</th></tr>{rows}</table>\n</body></html>\n")
@@ -370,7 +385,7 @@ def _failure(result: dict) -> str:
     than nbgrader's "see the above traceback"."""
     lines = [line.strip() for line in (result.get("log", "") + result.get("error", "")).splitlines()
              if _EXCEPTION_LINE.match(line) and "NbGraderException" not in line]
-    return lines[-1][:300] if lines else "see nbgrader's log"
+    return scrub(clip_error(lines[-1]), 400) if lines else "see nbgrader's log"
 
 
 def _autograde(ws: Workspace, job: Job, gradable: list[str],
@@ -381,6 +396,9 @@ def _autograde(ws: Workspace, job: Job, gradable: list[str],
     for notebook in gradable:
         # Only the notebooks: nothing else a student uploads can reach the grader.
         shutil.copyfile(job.folder / f"{notebook}.ipynb", submitted / f"{notebook}.ipynb")
+    stamp = _timestamp(job.folder)
+    if stamp is not None:  # the attempt, as `nbgrader autograde` reads it (hidden cases' key)
+        (submitted / "timestamp.txt").write_text(stamp)
     result = ws.autograde(job.assignment, job.student)
     if not result["success"]:
         for notebook in gradable:
@@ -398,16 +416,42 @@ def _autograde(ws: Workspace, job: Job, gradable: list[str],
             rows.append(Row(job.student, job.assignment, test.grade_id,
                             scores.get(test.grade_id, 0.0), test.points, message,
                             str(record.get("status", "error")),
-                            tuple(str(m) for m in record.get("mistakes", ()))))
+                            tuple(str(m) for m in record.get("mistakes", ())),
+                            str(record.get("attempt", ""))))
         page = ws.folder("feedback", job.student, job.assignment) / f"{notebook}.html"
         if page.is_file():
             shutil.copyfile(page, job.feedback_dir / f"{notebook}.html")
     return rows
 
 
+def _timestamp(folder: Path) -> str | None:
+    """The submission's timestamp.txt (nbgrader's), when there is a valid one."""
+    from nbgrader.utils import parse_utc
+
+    path = folder / "timestamp.txt"
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 100:
+            return None
+        text = path.read_text(encoding="ascii").strip()
+        parse_utc(text)
+    except (OSError, ValueError, UnicodeDecodeError, TypeError, OverflowError):
+        return None
+    return text
+
+
 def grade_submission(job: Job) -> Result:
-    """Grade one student's assignment: rows for every test cell, feedback pages."""
+    """Grade one student's assignment: rows for every test cell, feedback pages. Whatever
+    goes wrong, the student gets their rows (every exception is caught here, per student)."""
     start = time.perf_counter()
+    try:
+        return _grade_submission(job, start)
+    except Exception as exc:  # our bug or a hostile notebook: the student is still graded
+        why = scrub(clip_error(f"{type(exc).__name__}: {exc}"), 400)
+        result = _lost(job, why)
+        return Result(result.rows, time.perf_counter() - start, result.problems)
+
+
+def _grade_submission(job: Job, start: float) -> Result:
     ws = _WORKSPACE
     job.feedback_dir.mkdir(parents=True, exist_ok=True)
     gradable, problems = _diagnose(job)
@@ -416,11 +460,12 @@ def grade_submission(job: Job) -> Result:
         if gradable:
             rows = _autograde(ws, job, gradable, problems)
     except Exception:  # nbgrader or the grader broke: the student is still graded
-        last = traceback.format_exc().strip().splitlines()[-1]
+        last = scrub(clip_error(traceback.format_exc().strip().splitlines()[-1]), 400)
         problems.update({nb: f"The autograder failed on this notebook ({last})." for nb in gradable})
         rows = []
     finally:
-        ws.forget(job.student)
+        if ws is not None:
+            ws.forget(job.student)
     graded = {row.grade_id for row in rows}
     for notebook, problem in problems.items():
         for test in job.notebooks[notebook]:
@@ -445,7 +490,7 @@ def _number(value: float) -> str:
 # from itself, so a worker starts with nbgrader and torch loaded (a spawned one would
 # import them again; a fork of this process would inherit whatever threads it has).
 _PRELOAD = ["nbgrader.converters", "nbgrader.api", "autograder.cli", "autograder.preprocessor",
-            "autograder.grader"]
+            "autograder.workers", "autograder.grader"]
 
 
 def _worker_context():
@@ -463,44 +508,44 @@ def _start_fork_server() -> None:
         forkserver.ensure_running()
 
 
-def _run_jobs(jobs: list[Job], workers: int, initargs: tuple, progress) -> list[Result]:
-    """Grade ``jobs`` on ``workers`` processes. Jobs caught in a pool whose worker died
-    are graded again one by one, each in a fresh process; a job that kills even that
-    one scores 0 with a message."""
-    context = _worker_context()
-    results: dict[int, Result] = {}
+def _run_jobs(jobs: list[Job], workers: int, initargs: tuple, progress,
+              budget: Budget | None = None, *, work=None, start=None) -> list[Result]:
+    """Grade ``jobs`` on ``workers`` processes, each job within its budget
+    (``autograder.workers``): a job over its time or memory budget, or whose worker dies
+    twice, scores 0 with a message saying so, and the run goes on with a fresh worker.
+    ``work`` and ``start`` replace grade_submission and _start_worker (tests)."""
+    budget = budget or Budget()
+    done = [0]
 
-    def run(indices: list[int], processes: int) -> list[int]:
-        """Grade ``indices``; return those lost to a dead worker."""
-        lost = []
-        before = set(multiprocessing.active_children())
-        with ProcessPoolExecutor(max_workers=processes, mp_context=context,
-                                 initializer=_start_worker, initargs=initargs) as pool:
-            futures = {pool.submit(grade_submission, jobs[i]): i for i in indices}
-            try:
-                for future in as_completed(futures):
-                    i = futures[future]
-                    try:
-                        results[i] = future.result()
-                    except BrokenProcessPool:
-                        lost.append(i)
-                        continue
-                    except Exception as exc:  # a bug of ours: the student is still graded
-                        results[i] = _lost(jobs[i], f"{type(exc).__name__}: {exc}")
-                    _report(progress, len(results), len(jobs), jobs[i], results[i])
-            except KeyboardInterrupt:
-                # Leaving the block would wait for every queued student: stop now.
-                pool.shutdown(wait=False, cancel_futures=True)
-                for worker in set(multiprocessing.active_children()) - before:
-                    worker.terminate()
-                raise
-        return lost
+    def seconds(job: Job) -> float:
+        return budget.seconds * max(1, len(job.notebooks))
 
-    for i in run(list(range(len(jobs))), min(workers, len(jobs))):
-        if run([i], 1):
-            results[i] = _lost(jobs[i], "the grading process died")
-            _report(progress, len(results), len(jobs), jobs[i], results[i])
-    return [results[i] for i in range(len(jobs))]
+    def report(index: int, finished: Finished) -> None:
+        done[0] += 1
+        _report(progress, done[0], len(jobs), jobs[index], _result(jobs[index], finished, budget))
+
+    finished = run_bounded(jobs, work or grade_submission, processes=min(workers, len(jobs)),
+                           seconds=seconds, memory_mb=budget.memory_mb, context=_worker_context(),
+                           start=start or _start_worker, initargs=initargs, report=report)
+    return [_result(job, outcome, budget) for job, outcome in zip(jobs, finished)]
+
+
+def _result(job: Job, finished: Finished, budget: Budget) -> Result:
+    """The job's Result from how its worker ended (workers.Finished)."""
+    if finished.kind == "done" and isinstance(finished.value, Result):
+        return finished.value
+    per = "notebook" if len(job.notebooks) <= 1 else f"notebook ({len(job.notebooks)} notebooks)"
+    why = {
+        "timeout": f"grading it took longer than the grader's budget of {budget.seconds:g} s per {per}: "
+                   "code that runs long (sleeps, slow loops) in answer cells is paid again for every "
+                   "exercise; every exercise of this notebook scores 0",
+        "memory": f"grading it took the grading process over its memory budget of {budget.memory_mb} MiB "
+                  "(an outsized notebook or answer); every exercise of this notebook scores 0",
+        "died": f"the grading process died twice on it ({finished.detail})",
+        "error": f"{finished.detail}",
+    }.get(finished.kind, f"{finished.kind}: {finished.detail}")
+    result = _lost(job, scrub(clip_error(why, 600), 600))
+    return Result(result.rows, finished.seconds, result.problems)
 
 
 def _lost(job: Job, why: str) -> Result:
@@ -514,18 +559,40 @@ def _lost(job: Job, why: str) -> Result:
     return Result(rows, 0.0, [why])
 
 
+@contextlib.contextmanager
+def _interruptible():
+    """SIGTERM and SIGHUP stop a run as Ctrl-C does (KeyboardInterrupt): the workers, their
+    sandboxes and the temporary folders go with it (main thread only; elsewhere as is)."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {}
+    try:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, stop)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _report(progress, done: int, total: int, job: Job, result: Result) -> None:
     score = sum(r.score for r in result.rows)
     out_of = sum(r.max_score for r in result.rows)
     width = len(str(total))
     note = f"  ({result.problems[0]})" if result.problems else ""
-    print(f"[{done:>{width}}/{total}] {job.student} {job.assignment}: "
-          f"{_number(score)}/{_number(out_of)}  {result.seconds:.1f} s{note}",
+    # Ids and problems quote what students named and raised: no escape code reaches the tty.
+    print(terminal(f"[{done:>{width}}/{total}] {job.student} {job.assignment}: "
+                   f"{_number(score)}/{_number(out_of)}  {result.seconds:.1f} s{note}"),
           file=progress, flush=True)
 
 
 def summary_table(rows: list[Row], assignments: list[str]) -> str:
-    """Per student, per assignment totals, as a fixed-width text table."""
+    """Per student, per assignment totals, as a fixed-width text table (ids escaped for
+    the terminal)."""
     students = sorted({row.student_id for row in rows})
     totals: dict[tuple[str, str], list[float]] = {}
     for row in rows:
@@ -540,7 +607,7 @@ def summary_table(rows: list[Row], assignments: list[str]) -> str:
     table = [header]
     for student in students:
         cells = [totals.get((student, a), [0.0, 0.0]) for a in assignments]
-        table.append([student, *(fraction(*c) for c in cells),
+        table.append([terminal(student), *(fraction(*c) for c in cells),
                       fraction(sum(c[0] for c in cells), sum(c[1] for c in cells))])
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     lines = ["  ".join(text.ljust(w) if i == 0 else text.rjust(w)
@@ -555,8 +622,10 @@ def _write_csv(rows: list[Row], path: Path) -> None:
         writer = csv.writer(handle)
         writer.writerow(COLUMNS)
         for row in rows:
-            writer.writerow([row.student_id, row.assignment, row.grade_id, _number(row.score),
-                             _number(row.max_score), row.message])
+            # Ids and messages quote students: no cell may start a spreadsheet formula.
+            writer.writerow([csv_cell(row.student_id), csv_cell(row.assignment),
+                             csv_cell(row.grade_id), _number(row.score),
+                             _number(row.max_score), csv_cell(row.message)])
     partial.replace(path)
 
 
@@ -569,10 +638,25 @@ def read_grades(path: Path) -> list[Row]:
 
 def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None,
           assignment_ids=None, named_regexp: str = DEFAULT_NAMED_REGEXP, progress=sys.stderr,
-          report=sys.stdout) -> list[Row]:
+          report=sys.stdout, budget: Budget | None = None,
+          similarity_threshold: float | None = None) -> list[Row]:
     """Grade every student in ``submissions`` into ``out``; return the rows of grades.csv.
 
-    ``out`` is rewritten as a whole: grades.csv and feedback/ describe this run only."""
+    ``out`` is rewritten as a whole: grades.csv and feedback/ describe this run only.
+    ``budget``: what one notebook may cost the grader (``workers.Budget``: wall-clock
+    seconds, the grading worker's memory). Interrupted (Ctrl-C, SIGTERM), the run stops its
+    workers and their sandboxes, removes its temporary folders and raises KeyboardInterrupt."""
+    with _interruptible():
+        return _grade(submissions, out, workers, course_root=course_root,
+                      assignment_ids=assignment_ids, named_regexp=named_regexp,
+                      progress=progress, report=report, budget=budget,
+                      similarity_threshold=similarity_threshold)
+
+
+def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named_regexp,
+           progress, report, budget, similarity_threshold=None) -> list[Row]:
+    from .secret import course_secret
+
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
     submissions, out = Path(submissions), Path(out)
@@ -581,15 +665,18 @@ def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None
     if not (submissions.is_dir() or zipfile.is_zipfile(submissions)):
         raise ValueError(f"{submissions} is neither a folder nor a zip file")
     course_root = Path(course_root or project_root())
+    course_secret()  # made (or found unsafe: ValueError) once, before any worker needs it
     out.mkdir(parents=True, exist_ok=True)
     _start_fork_server()  # it imports what workers need while the course is prepared
     with tempfile.TemporaryDirectory(prefix="convlab-grade-") as scratch:
         scratch = Path(scratch)
         course = Course.load(course_root, assignment_ids)
         intake = read_submissions(submissions, scratch / "intake", course.notebook_owners(),
-                                  named_regexp)
+                                  named_regexp, exclude=(out, out / "feedback"))
         for line in intake.skipped:
-            print(f"skipped {line}", file=progress)
+            print(terminal(f"skipped {line}"), file=progress)
+        for line in intake.notes:
+            print(terminal(f"note: {line}"), file=progress)
         # DIR may sit inside SUBMISSIONS (grading in place): its folders are no students.
         ours = {out.resolve(), (out / "feedback").resolve()}
         students = [s for s in intake.students if (intake.root / s).resolve() not in ours]
@@ -600,7 +687,8 @@ def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None
         }
         for student, folders in submitted.items():
             for name in sorted(folders - set(course.assignments)):
-                print(f"skipped {student}/{name}: not an assignment of this course", file=progress)
+                print(terminal(f"skipped {student}/{name}: not an assignment of this course"),
+                      file=progress)
         # Grade the assignments this class handed in: a student missing one gets zeros.
         handed_in = set().union(*submitted.values()) if submitted else set()
         assignments = [a for a in course.assignments if a in handed_in] or list(course.assignments)
@@ -614,26 +702,49 @@ def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None
         print(f"Grading {len(students)} students x {len(assignments)} assignments "
               f"on {workers} worker(s)", file=progress, flush=True)
         results = _run_jobs(jobs, workers, (course_root, course.template.gradebook, scratch),
-                            progress) if jobs else []
+                            progress, budget) if jobs else []
         rows = [row for result in results for row in result.rows]
         _write_csv(rows, out / "grades.csv")
+        # Before the intake folder goes: the copy detection reads the answers from it.
+        _review(rows, intake.root, students, assignments, course_root, out,
+                similarity_threshold, progress)
         stage.mkdir(exist_ok=True)
         shutil.rmtree(out / "feedback", ignore_errors=True)
         shutil.move(str(stage), out / "feedback")
     print(summary_table(rows, assignments), file=report)
     print(f"\ngrades:   {out / 'grades.csv'}\nfeedback: {out / 'feedback'}/<student>/<assignment>/",
           file=report)
+    print(f"report:   {out / 'report.html'}\nsimilar:  {out / 'similarity.csv'}", file=report)
     return rows
 
 
+def _review(rows: list[Row], root: Path, students, assignments, course_root: Path, out: Path,
+            threshold: float | None, progress) -> None:
+    """similarity.csv (pairs of answers alike enough to review) and report.html (the
+    class's scores, mistakes, problems and those pairs) in ``out``. A failure here is
+    reported, never fatal: the grades are already written."""
+    from .report import write_report
+    from .similarity import DEFAULT_THRESHOLD, similar_pairs, write_csv
+
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    pairs = []
+    try:
+        pairs = similar_pairs(root, students, assignments, course_root, threshold)
+    except Exception as exc:  # noqa: BLE001  (grades stand; say why no pairs are listed)
+        print(terminal(f"copy detection failed: {type(exc).__name__}: {exc}"), file=progress)
+    write_csv(pairs, out / "similarity.csv")
+    write_report(rows, pairs, out / "report.html", threshold)
+
+
 def grade_command(submissions: str, out: str, workers: int = 1,
-                  named_regexp: str | None = None) -> int:
+                  named_regexp: str | None = None, similarity_threshold: float | None = None) -> int:
     """``convlab grade``: exit 0 when every submission was graded, 2 on bad arguments,
     130 when interrupted (Ctrl-C)."""
     try:
-        grade(submissions, out, workers, named_regexp=named_regexp or DEFAULT_NAMED_REGEXP)
+        grade(submissions, out, workers, named_regexp=named_regexp or DEFAULT_NAMED_REGEXP,
+              similarity_threshold=similarity_threshold)
     except ValueError as exc:
-        print(f"convlab grade: {exc}", file=sys.stderr)
+        print(terminal(f"convlab grade: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\nconvlab grade: interrupted; {out} was left as it was", file=sys.stderr)

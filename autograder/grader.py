@@ -4,37 +4,48 @@ For each test cell ``test_<name>`` in the trusted list (``points``, taken from t
 notebook or the gradebook, never from the submission):
 
 1. find the answer: the code cell whose nbgrader grade_id is ``name`` (or, where a student
-   stripped the metadata, the last cell that defines ``def name`` / ``class name``);
-2. run every answer cell in the sandbox (``autograder.sandbox``) and call ``name`` on the
+   stripped the metadata, the last cell that defines ``def name`` / ``class name``), and
+   the student's own definitions it uses from other cells (``convlab.checks.deps``: defs,
+   classes, imports, constants, found by reading the code, never by running those cells);
+2. run every answer cell, with those definitions, in the sandbox (``autograder.sandbox``) and call ``name`` on the
    hidden cases (``autograder.hidden_cases``), under the exercise's forbidden-call guard,
    plus the vectorization check where the exercise asks for it;
 3. judge each returned value here, with ``convlab.checks.evaluate``: the visible checks'
    own diagnosis (first failing case, expected vs got, the named mistake).
 
-Score = points * (cases passed / cases), halved when a vectorized exercise loops over the
+Score = points * (cases passed / cases), where the invalid-input cases count in proportion
+to the valid ones passed (``convlab.checks.core.credit``); where an exercise calls another
+(``Exercise.uses``) and fails cases, it is graded again with the reference callee and the
+better score counts. Halved when a vectorized exercise loops over the
 input; 0 for a forbidden call (dynamic guard, or an answer that names the reference library
 or the guards' machinery), for a tampered guard, or when there is nothing to call.
 """
 from __future__ import annotations
 
 import ast
+import inspect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nbformat
 
 from convlab.checks import REGISTRY
-from convlab.checks.core import Case, CaseResult, Exercise, evaluate, first_failure
-from convlab.checks.guards import FAMILY_TEXT
+from convlab.checks.core import (TEST_PREFIX, Case, CaseResult, Exercise, credit, evaluate,
+                                 exercise_of, first_failure)
+from convlab.checks.deps import PREIMPORTS, Binding, Resolver, blocked_message
+from convlab.checks.guards import CONV_CALL, FAMILY_TEXT, UNFOLD_CALL
 
 from . import hidden_cases
-from .sandbox import Cell, ExerciseRun, Limits, Sandbox
+from .scrub import clip_error, scrub
+from .sandbox import SCALES, Cell, ExerciseRun, Limits, Sandbox
 
-__all__ = ["STATUSES", "CellGrade", "grade_notebook", "answer_cells", "exercise_name"]
+__all__ = ["STATUSES", "CellGrade", "Selection", "grade_notebook", "answer_cells", "select_cells",
+           "exercise_name", "TEST_PREFIX", "NOTEBOOK_IMPORTS"]
 
-TEST_PREFIX = "test_"
-SCALES = range(1, 9)  # input sizes the vectorization check may ask for
 
+
+UNISOLATED_NOTE = ("[graded WITHOUT isolation: the instructor turned the grading sandbox off "
+                   "(--no-isolation); this score is not protected against tampering]")
 
 # What happened to one exercise, for decisions and reports (never read from a message):
 STATUSES = (
@@ -62,34 +73,23 @@ class CellGrade:
     passed: int = 0                  # hidden cases passed / run
     total: int = 0
     not_vectorized: bool = False     # the score was halved for a loop over the input
+    isolated: bool = True            # False: graded without the OS sandbox (instructor's override)
 
     def record(self) -> dict:
         """The JSON form written into the autograded notebook (see preprocessor.GRADE_MIME)."""
         return {"grade_id": self.grade_id, "score": self.score, "max_score": self.max_score,
                 "status": self.status, "mistakes": list(self.mistakes), "passed": self.passed,
-                "total": self.total, "not_vectorized": self.not_vectorized}
+                "total": self.total, "not_vectorized": self.not_vectorized, "isolated": self.isolated}
 
 
-def exercise_name(grade_id: str) -> str | None:
-    """``test_corr2d`` -> ``corr2d``; None for a grade_id that is not an exercise's test."""
-    if grade_id.startswith(TEST_PREFIX) and len(grade_id) > len(TEST_PREFIX):
-        return grade_id[len(TEST_PREFIX):]
-    return None
+exercise_name = exercise_of  # one rule for the test_ prefix: convlab.checks.core
+
+# What every answer sees without importing it: what each notebook's first code cell
+# imports (tests/test_fairness.py pins both to ``deps.PREIMPORTS``).
+NOTEBOOK_IMPORTS = "".join(f"{line}\n" for line in PREIMPORTS.values())
 
 
 # --- reading the submission ------------------------------------------------------------
-
-def _python(source: str) -> str:
-    """The cell as plain Python: IPython magics (``%timeit``, ``!ls``) become calls."""
-    try:
-        from IPython.core.inputtransformer2 import TransformerManager
-    except ImportError:  # without IPython, magics stay syntax errors of their own cell
-        return source
-    try:
-        return TransformerManager().transform_cell(source)
-    except Exception:
-        return source
-
 
 def _defines(source: str, name: str) -> bool:
     """Whether the cell defines ``name`` at its top level (by a regex if it does not parse)."""
@@ -101,30 +101,79 @@ def _defines(source: str, name: str) -> bool:
                for node in tree.body)
 
 
-def answer_cells(nb, names) -> tuple[list[Cell], dict[str, Cell]]:
-    """The cells the sandbox runs, in notebook order, and the cell that answers each name.
+@dataclass
+class Selection:
+    """What goes into the sandbox for one notebook, and why."""
 
-    Those are the nbgrader solution cells; for a name no solution cell defines (metadata
-    stripped, the function moved), also the last other code cell that defines it.
-    """
-    code = {i: _python(c.get("source", "")) for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"}
-    chosen: dict[int, Cell] = {}
-    owner: dict[str, Cell] = {}
-    for i, source in code.items():
+    cells: list[Cell]                       # in notebook order
+    owner: dict[str, Cell]                  # exercise -> its answer cell
+    oversized: dict[int, str] = field(default_factory=dict)  # cell index -> why it is not run
+    blocked: dict[str, dict[str, Binding]] = field(default_factory=dict)  # exercise -> needed, not taken
+    unread: dict[str, dict[str, str]] = field(default_factory=dict)  # exercise -> needed, cell not read
+
+
+def select_cells(nb, names) -> Selection:
+    """The answer cells (nbgrader solution cells; for a name no solution cell defines, the
+    last other code cell that defines it), run whole, plus the definitions they use from
+    the other code cells (``deps.Resolver``), each in a cell of its own at its place.
+
+    Only the cells that matter are transformed and parsed; a cell over ``CELL_LIMIT``
+    characters is not run and its exercise is told why."""
+    raw = {i: c.get("source", "") for i, c in enumerate(nb.cells) if c.get("cell_type") == "code"}
+    raw = {i: (s if isinstance(s, str) else "".join(s)) for i, s in raw.items()}
+    resolver = Resolver(raw)
+    whole: dict[int, str] = {}   # cell index -> label
+    owner_index: dict[str, int] = {}
+    for i in raw:
         meta = nb.cells[i].get("metadata", {}).get("nbgrader", {})
         if meta.get("solution"):
             grade_id = meta.get("grade_id")
-            chosen[i] = Cell(i, f"'{grade_id}'" if grade_id else f"#{i + 1}", source)
+            whole[i] = f"'{grade_id}'" if grade_id else f"#{i + 1}"
             if grade_id in names:
-                owner[grade_id] = chosen[i]
+                owner_index[grade_id] = i
     for name in names:
-        if any(_defines(cell.source, name) for cell in chosen.values()):
+        if any(resolver.python(i) is not None and _defines(resolver.python(i), name) for i in whole):
             continue
-        defining = [i for i, source in code.items() if _defines(source, name)]
-        if defining:
-            i = defining[-1]
-            chosen[i] = owner[name] = Cell(i, f"#{i + 1}", code[i])
-    return [chosen[i] for i in sorted(chosen)], owner
+        found = resolver.find(name, set(whole))
+        if isinstance(found, Binding) and found.text.lstrip().startswith(("def ", "class ", "async ", "@")):
+            whole[found.cell] = f"#{found.cell + 1}"
+            owner_index[name] = found.cell
+    for name in names:  # an answer cell that no longer defines its name: maybe another does
+        if name not in owner_index:
+            candidates = [i for i in whole if resolver.python(i) is not None and _defines(resolver.python(i), name)]
+            if candidates:
+                owner_index[name] = candidates[-1]
+    selection = Selection([], {})
+    for i in whole:
+        resolver.python(i)  # records the oversized ones
+    runnable = {i for i in whole if i not in resolver.problems}
+    needed = resolver.resolve(runnable)
+    extra = needed.cells()
+    cells: dict[int, Cell] = {}
+    for i, label in whole.items():
+        source = resolver.python(i)
+        cells[i] = Cell(i, label, source if source is not None else "")
+    for i, source in extra.items():
+        if i not in cells:
+            cells[i] = Cell(i, f"#{i + 1}", source)
+    selection.cells = [cells[i] for i in sorted(cells)]
+    selection.owner = {name: cells[i] for name, i in owner_index.items()}
+    selection.oversized = {i: why for i, why in resolver.problems.items() if i in cells}
+    for name, i in owner_index.items():
+        if i in runnable:
+            own = resolver.resolve(runnable, start=resolver.needs_of(i))
+            if own.blocked:
+                selection.blocked[name] = own.blocked
+            if own.unread:
+                selection.unread[name] = own.unread
+    return selection
+
+
+def answer_cells(nb, names) -> tuple[list[Cell], dict[str, Cell]]:
+    """The cells the sandbox runs, in notebook order, and the cell that answers each name
+    (``select_cells`` without the reasons)."""
+    selection = select_cells(nb, names)
+    return selection.cells, selection.owner
 
 
 # --- judging one exercise --------------------------------------------------------------
@@ -133,8 +182,19 @@ def _cell_name(cell: Cell) -> str:
     return f"answer cell {cell.label}" if cell.label.startswith("'") else f"code cell {cell.label}"
 
 
+def _what_was_called(found: str) -> str:
+    """The sandbox's finding in the checks' words (guards.UNFOLD_CALL / CONV_CALL): what the
+    student called, not the aten op's name alone ("im2col calls im2col")."""
+    legacy = re.fullmatch(r"(\w+) \((that is F\.unfold / F\.fold|a torch convolution op)\)", found)
+    if legacy is None:
+        return found
+    template = UNFOLD_CALL if legacy[2].startswith("that is") else CONV_CALL
+    return template.format(op=legacy[1])
+
+
 def _forbidden_message(exercise: Exercise, found: str) -> str:
     families = "; ".join(FAMILY_TEXT[f] for f in exercise.forbidden) or "nothing"
+    found = _what_was_called(found)
     return (f"{exercise.name} calls {found}. This exercise forbids {families}: "
             "write it from tensor operations yourself.")
 
@@ -143,10 +203,11 @@ def _judge(exercise: Exercise, case: Case, outcome) -> CaseResult:
     call = case.describe(exercise.name)
     if outcome is None:
         return CaseResult(False, f"{call}\n  not run: the grader gave up after earlier calls hung or crashed")
+    # The student's process wrote these texts: short, whatever they carry (scrub.py).
     if outcome.failure:
-        return CaseResult(False, f"{call}\n  {outcome.failure}")
+        return CaseResult(False, f"{call}\n  {clip_error(outcome.failure)}")
     if outcome.error is not None:
-        return evaluate(exercise, case, error=outcome.error)
+        return evaluate(exercise, case, error=clip_error(outcome.error))
     return evaluate(exercise, case, got=outcome.value)
 
 
@@ -157,8 +218,8 @@ def _unrunnable(name: str, cell: Cell | None, run: ExerciseRun | None, sandbox: 
                 f"`def {name}`. Was the cell deleted, or the function renamed?")
     where = _cell_name(cell)
     if cell.index in sandbox.cell_problems:
-        return f"{name} could not be graded: your {where} {sandbox.cell_problems[cell.index]}."
-    error = run.cell_errors.get(cell.index) if run is not None else None
+        return f"{name} could not be graded: your {where} {clip_error(sandbox.cell_problems[cell.index])}."
+    error = clip_error(run.cell_errors.get(cell.index)) if run is not None else None
     if error and error.startswith("raised NotImplementedError"):
         return f"{name} is not implemented yet (your {where} raises NotImplementedError)."
     if error:
@@ -173,14 +234,49 @@ def _notes(run: ExerciseRun, sandbox: Sandbox, own: Cell | None) -> list[str]:
     for cell in sandbox.cells:
         if own is not None and cell.index == own.index:
             continue
-        problem = sandbox.cell_problems.get(cell.index) or run.cell_errors.get(cell.index)
+        problem = clip_error(sandbox.cell_problems.get(cell.index) or run.cell_errors.get(cell.index))
         if problem:
             notes.append(f"Note: your {_cell_name(cell)} {problem}.")
     return notes
 
 
+def _run_with_substitutes(sandbox: Sandbox, name: str, calls, families, scaling, substitutes):
+    """``sandbox.run`` with callees replaced by the reference (the sandbox's ``substitutes``:
+    a proxy that calls the reference in the grader's process); None where this sandbox
+    cannot substitute."""
+    try:
+        accepts = "substitutes" in inspect.signature(sandbox.run).parameters
+    except (TypeError, ValueError):
+        accepts = False
+    if not accepts:
+        return None
+    return sandbox.run(name, calls, families, scaling, substitutes=substitutes,
+                       adapter=REGISTRY[name].adapter)
+
+
+def _regraded(sandbox: Sandbox, exercise: Exercise, cases, calls, scaling, results, own: ExerciseRun):
+    """Where ``exercise`` calls other exercises (``uses``) and fails cases: its results with
+    each callee replaced by the reference, when that passes more; else None."""
+    callees = {c: REGISTRY[c].reference for c in exercise.uses if c in REGISTRY}
+    if not callees or all(r.passed for r in results):
+        return None
+    run = _run_with_substitutes(sandbox, exercise.name, calls, exercise.forbidden, scaling, callees)
+    if run is None or run.missing or run.tampered or run.imported:
+        return None
+    # The work is the one measured with the student's own callee: the proxy that calls the
+    # reference does work of its own (sending tensors across), which is not the answer's.
+    run.not_vectorized, run.vector_error = own.not_vectorized, own.vector_error
+    if any(o is not None and o.forbidden for o in run.outcomes):
+        return None
+    again = [_judge(exercise, case, outcome) for case, outcome in zip(cases, run.outcomes)]
+    if credit(cases, again)[0] <= credit(cases, results)[0]:
+        return None
+    return run, again, tuple(callees)
+
+
 def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell: Cell | None,
-                    devices, grade_id: str) -> CellGrade:
+                    devices, grade_id: str, key: hidden_cases.SeedKey | None = None,
+                    selection: Selection | None = None) -> CellGrade:
     name = exercise.name
 
     def zero(status: str, message: str) -> CellGrade:
@@ -188,22 +284,28 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
 
     if cell is None:
         return zero("missing", _unrunnable(name, None, None, sandbox))
+    if selection is not None and cell.index in selection.oversized:
+        return zero("missing", f"{name} could not be graded: your {_cell_name(cell)} "
+                               f"{selection.oversized[cell.index]}.")
     problem = sandbox.cell_problems.get(cell.index)
     if problem and problem.startswith("was not run: it uses"):
         return zero("forbidden", f"{name}: 0 points. Your {_cell_name(cell)} {problem}. "
                                  "Answers may use torch, but not the reference library or the grader's machinery.")
-    cases = hidden_cases.cases(name, devices)
+    cases = hidden_cases.cases(name, devices, key)
     scaling = None
     if exercise.vectorized and exercise.scaling_case is not None:
-        # loops_over_input picks two scales itself; offer it every small one.
+        # Two sizes that differ only in N, H and W (sandbox.SCALES); every call is measured.
         scaling = {scale: (case.args, case.kwargs)
                    for scale, case in ((s, exercise.scaling_case(s)) for s in SCALES)}
-    run = sandbox.run(name, [(c.args, c.kwargs) for c in cases], exercise.forbidden, scaling)
+    calls = [(c.args, c.kwargs) for c in cases]
+    run = sandbox.run(name, calls, exercise.forbidden, scaling, adapter=exercise.adapter)
     if run.missing:
         message = _unrunnable(name, cell, run, sandbox)
         return zero("not_implemented" if "not implemented yet" in message else "missing", message)
-    if run.tampered:
-        return zero("tampered", f"{name}: 0 points: {run.tampered}.")
+    tampered = run.tampered or next((o.tampered for o in run.outcomes if o is not None and o.tampered), None)
+    if tampered:
+        return zero("tampered", f"{name}: 0 points: the grading sandbox refused what your code tried: "
+                                f"{tampered}. Answers may not inspect or change the grader's machinery.")
     if run.imported:
         return zero("forbidden", f"{name}: 0 points: your answers import {run.imported}. "
                                  "Write it yourself: calling convlab is forbidden.")
@@ -212,15 +314,25 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
         return zero("forbidden", f"{name}: 0 points. {_forbidden_message(exercise, forbidden)}")
 
     results = [_judge(exercise, case, outcome) for case, outcome in zip(cases, run.outcomes)]
-    passed = sum(r.passed for r in results)
-    on = " and ".join(sorted({_device(c) for c in cases}))
     lines, mistakes, status = [], (), "passed"
+    regraded = _regraded(sandbox, exercise, cases, calls, scaling, results, run)
+    if regraded is not None:
+        own_passed = sum(r.passed for r in results)
+        run, results, callees = regraded
+        theirs = " and ".join(callees)
+        lines.append(f"Graded with the reference {theirs}: with your own {theirs}, {name} passes "
+                     f"{own_passed} of {len(results)} hidden cases; a mistake there costs points in "
+                     f"{theirs}, not again here.")
+    passed = sum(r.passed for r in results)
+    earned, credit_note = credit(cases, results)
+    on = " and ".join(sorted({_device(c) for c in cases}))
+    first = None
     if passed == len(results):
-        lines.append(f"{name}: all {len(results)} hidden cases pass ({on}).")
+        lines.insert(0, f"{name}: all {len(results)} hidden cases pass ({on}).")
     else:
         first = first_failure(exercise, results)
         status = "failed"
-        mistakes = tuple(m for m in (first.mistake,) if m)
+        mistakes = first.named or tuple(m for m in (first.mistake,) if m)
         failures = [o.failure for o in run.outcomes if o is not None and o.failure]
         if failures and not passed:
             status = "timeout" if any("did not finish" in f for f in failures) else "crashed"
@@ -230,21 +342,45 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
         else:
             lines.append(f"{name}: {passed} of {len(results)} hidden cases pass ({on}). First failing case:")
             lines.append(first.message)
+            if credit_note:
+                lines.append(credit_note)
             if "MemoryError" in first.message:
                 lines.append(f"  (The grader gives your code {sandbox.limits.memory_mb} MiB of memory.)")
-    fraction = passed / len(results)
+    fraction = earned / len(results)
     halved = False
     if scaling is not None and passed:
-        if run.not_vectorized:
+        # Fails closed: a check that could not decide counts against the exercise.
+        problem = run.not_vectorized or run.vector_error or _scaling_problem(exercise, run)
+        if problem:
             fraction /= 2
             halved = True
-            lines.append(f"Score halved: {name} is not vectorized: {run.not_vectorized}")
-        elif run.vector_error:
-            lines.append(f"(The vectorization check could not run: {run.vector_error}.)")
-    if passed < len(results) and "NameError" in first.message:
+            if run.not_vectorized:
+                lines.append(f"Score halved: {name} is not vectorized: {run.not_vectorized}")
+            else:
+                lines.append(f"Score halved: the vectorization check could not confirm that {name} is "
+                             f"vectorized ({problem}).")
+    if first is not None and selection is not None:
+        if name in selection.blocked:
+            lines.append("Note: " + blocked_message(name, selection.blocked[name]))
+        for needed, why in selection.unread.get(name, {}).items():
+            lines.append(f"Note: {name} uses `{needed}`, but {why}.")
+    if first is not None and "NameError" in first.message:
         lines += _notes(run, sandbox, cell)
     score = min(max_score, round(max_score * fraction, 4))
     return CellGrade(grade_id, score, max_score, "\n".join(lines), status, mistakes, passed, len(results), halved)
+
+
+def _scaling_problem(exercise: Exercise, run: ExerciseRun) -> str | None:
+    """Why the size-scaling calls cannot vouch for the work counts: their values are judged
+    too, so an answer cannot behave differently on the calls that measure it."""
+    for scale in SCALES:
+        outcome = run.scaling.get(scale)
+        if outcome is None:
+            return "the size-scaling call did not run"
+        result = _judge(exercise, exercise.scaling_case(scale), outcome)
+        if not result.passed:
+            return "its result on the size-scaling input is wrong"
+    return None
 
 
 def _device(case: Case) -> str:
@@ -257,18 +393,24 @@ def _device(case: Case) -> str:
 # --- the notebook ----------------------------------------------------------------------
 
 def grade_notebook(nb, assignment: str, points: dict[str, float], limits: Limits | None = None,
-                   devices=None) -> list[CellGrade]:
+                   devices=None, key: hidden_cases.SeedKey | None = None) -> list[CellGrade]:
     """Grade every test cell in ``points`` (grade_id -> max score), in that order.
 
     ``nb``: the submitted notebook (NotebookNode or dict); ``assignment`` is for messages
-    only; ``devices`` defaults to the CPU plus CUDA where present.
+    only; ``devices`` defaults to the CPU plus CUDA where present; ``key`` says whose hidden
+    cases (``hidden_cases.SeedKey``: the course secret, the student, the attempt; the
+    preprocessor passes the submission's), None for the course secret's cases for no
+    student in particular.
     """
     nb = nbformat.from_dict(nb)
     names = {gid: exercise_name(gid) for gid in points}
     gradable = {gid: n for gid, n in names.items() if n in REGISTRY and n in hidden_cases.HIDDEN}
-    cells, owner = answer_cells(nb, set(gradable.values()))
+    selection = select_cells(nb, set(gradable.values()))
+    owner = selection.owner
     grades = []
-    sandbox = Sandbox(cells, limits) if gradable else None
+    # The oversized cells are skipped (cell_problems); the answers see the notebook's imports.
+    sandbox = Sandbox(selection.cells, limits, preamble=NOTEBOOK_IMPORTS,
+                      cell_problems=dict(selection.oversized)) if gradable else None
     try:
         for grade_id, max_score in points.items():
             max_score = float(max_score)
@@ -282,8 +424,13 @@ def grade_notebook(nb, assignment: str, points: dict[str, float], limits: Limits
                                         "autograder/hidden_cases/.", "ungraded"))
                 continue
             grades.append(_grade_exercise(sandbox, REGISTRY[name], max_score, owner.get(name), devices,
-                                          grade_id))
+                                          grade_id, key, selection))
     finally:
         if sandbox is not None:
             sandbox.close()
+    for grade in grades:  # no path, no line of a course file, bounded (scrub.py)
+        grade.message = scrub(grade.message)
+        if sandbox is not None and not sandbox.isolated:
+            grade.isolated = False
+            grade.message = f"{UNISOLATED_NOTE}\n{grade.message}"
     return grades

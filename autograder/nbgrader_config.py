@@ -35,6 +35,8 @@ from nbgrader.preprocessors import (  # noqa: E402
 
 c.Autograde.autograde_preprocessors = [
     "autograder.preprocessor.TrustedGrade",
+    # The autograded notebook is what the formgrader and feedback render: make it inert.
+    "autograder.safe_html.SanitizeSubmission",
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
@@ -49,7 +51,12 @@ c.OverwriteCells.add_missing_cells = False
 # reject the whole notebook, and so would a copy-pasted or made-up grade cell after
 # DeduplicateIds / OverwriteCells: such cells become ordinary cells, before and after
 # those steps (the grader finds stripped answer cells by their `def`).
+# Before those: the metadata of every cell the release knows is reset to the release's (an
+# answer toggled to grade: true, points or locked edited never cost the notebook), and
+# pasted attachments and huge text are capped (they would bloat feedback pages).
 c.Autograde.sanitize_preprocessors = [
+    "autograder.preprocessor.NormaliseMetadata",
+    "autograder.preprocessor.CapSubmission",
     "autograder.preprocessor.DropUnknownCells",
     ClearOutput,
     DeduplicateIds,
@@ -64,6 +71,7 @@ c.GenerateFeedback.preprocessors = [
     GetGrades,
     CSSHTMLHeaderPreprocessor,
     "autograder.preprocessor.FeedbackClearHiddenTests",
+    "autograder.safe_html.SanitizeSubmission",
 ]
 
 # Instructor data (submissions, autograded and feedback notebooks, the gradebook) lives in
@@ -74,3 +82,20 @@ c.CourseDirectory.submitted_directory = os.path.join(WORK, "submitted")
 c.CourseDirectory.autograded_directory = os.path.join(WORK, "autograded")
 c.CourseDirectory.feedback_directory = os.path.join(WORK, "feedback")
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(WORK, "gradebook.db")
+
+# --- pages: nothing a student wrote runs where it is looked at ---------------------------
+# The formgrader and GenerateFeedback both render with HTMLExporter. nbgrader's formgrade
+# and feedback templates pipe markdown through markdown2html without clean_html, so
+# sanitize_html alone would not help: the filters themselves are replaced by cleaning ones
+# (autograder/safe_html.py), and the "convlab" template (autograder/templates/convlab)
+# is nbgrader's formgrade or feedback page (copied there, markdown also piped through
+# clean_html) plus a Content-Security-Policy meta tag. Setting the base folders stops
+# GenerateFeedback from putting nbgrader's own templates first.
+c.HTMLExporter.template_name = "convlab"
+c.HTMLExporter.extra_template_basedirs = [os.path.join(ROOT, "autograder", "templates")]
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {
+    "markdown2html": "autograder.safe_html.markdown2html",
+    "clean_html": "autograder.safe_html.clean_html",
+    "csp_meta": "autograder.safe_html.csp_meta",
+}

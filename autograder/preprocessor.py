@@ -20,11 +20,12 @@ from __future__ import annotations
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
-from traitlets import Bool
+from traitlets import Bool, Int, Unicode
 
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 
-__all__ = ["GRADE_MIME", "TrustedGrade", "DropUnknownCells", "FeedbackClearHiddenTests", "TestCell", "write_grades"]
+__all__ = ["GRADE_MIME", "TrustedGrade", "DropUnknownCells", "FeedbackClearHiddenTests", "TestCell", "write_grades",
+           "NormaliseMetadata", "CapSubmission"]
 
 
 # The typed grade record (``CellGrade.record()``) travels in the test cell's execute_result
@@ -61,8 +62,18 @@ def _restored_cell(test: TestCell) -> NotebookNode:
     return cell
 
 
-def write_grades(nb: NotebookNode, tests: list[TestCell], grades) -> NotebookNode:
-    """Put each grade into its test cell's outputs, re-inserting missing test cells."""
+def code_digest(nb: NotebookNode) -> str:
+    """A digest of the notebook's code cells (their sources, in order)."""
+    import hashlib
+    import json
+
+    sources = [c.get("source", "") for c in nb.cells if c.get("cell_type") == "code"]
+    return hashlib.sha256(json.dumps(sources).encode()).hexdigest()[:32]
+
+
+def write_grades(nb: NotebookNode, tests: list[TestCell], grades, attempt: str | None = None) -> NotebookNode:
+    """Put each grade into its test cell's outputs, re-inserting missing test cells.
+    ``attempt`` (the public part of the hidden cases' key) goes into each record."""
     by_id = {grade.grade_id: grade for grade in grades}
     for test in tests:
         present = [c for c in nb.cells if _is_test_cell(c) and _nbgrader(c).get("grade_id") == test.grade_id]
@@ -76,10 +87,13 @@ def write_grades(nb: NotebookNode, tests: list[TestCell], grades) -> NotebookNod
             nb.cells.insert(answers[-1] + 1 if answers else len(nb.cells), cell)
             note = "\n(This test cell was missing from your notebook; the grader put it back.)"
         grade = by_id[test.grade_id]
+        record = grade.record()
+        if attempt is not None:
+            record["attempt"] = attempt
         cell.outputs = [
             new_output("stream", name="stdout", text=f"{grade.message}{note}\n"),
             new_output("execute_result", execution_count=1,
-                       data={"text/plain": repr(float(grade.score)), GRADE_MIME: grade.record()}),
+                       data={"text/plain": repr(float(grade.score)), GRADE_MIME: record}),
         ]
         cell.execution_count = 1
     return nb
@@ -87,6 +101,36 @@ def write_grades(nb: NotebookNode, tests: list[TestCell], grades) -> NotebookNod
 
 class TrustedGrade(NbGraderPreprocessor):
     """Grades the notebook with the trusted grader; never executes it."""
+
+    secret_file = Unicode(
+        "", help="The course secret's file (autograder.secret): hidden cases are seeded from "
+                 "it with the student and the attempt. Empty: $CONVLAB_SECRET_FILE, else "
+                 "~/.config/convlab/course_secret, created on first use. Keep it outside the "
+                 "course folder.").tag(config=True)
+
+    def seed_key(self, resources: ResourcesDict, nb: NotebookNode | None = None):
+        """Whose hidden cases: this student's, for this attempt. The attempt is the
+        submission's timestamp as the gradebook has it (from nbgrader's timestamp.txt; none
+        when it was not recorded) and a digest of the notebook's code: regrading the same
+        submission draws the same cases, any change to the code draws new ones, so a case
+        learnt from one attempt's feedback is worth nothing in the next."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        from .hidden_cases import SeedKey
+
+        info = resources["nbgrader"]
+        attempt = ""
+        with Gradebook(info["db_url"]) as gb:
+            try:
+                submission = gb.find_submission(info["assignment"], info["student"])
+            except MissingEntry:
+                submission = None
+            if submission is not None and submission.timestamp is not None:
+                attempt = submission.timestamp.isoformat()
+        if nb is not None:
+            attempt += "|" + code_digest(nb)
+        return SeedKey.for_submission(info["assignment"], info["student"], attempt,
+                                      self.secret_file or None)
 
     def test_cells(self, resources: ResourcesDict) -> list[TestCell]:
         """The notebook's autograder-test cells, from the gradebook (the source version)."""
@@ -112,10 +156,11 @@ class TrustedGrade(NbGraderPreprocessor):
         tests = self.test_cells(resources)
         assignment = resources["nbgrader"]["assignment"]
         self.log.info("Trusted grader: %d test cells in %s", len(tests), resources["nbgrader"]["notebook"])
-        grades = grade_notebook(nb, assignment, {t.grade_id: t.points for t in tests})
+        key = self.seed_key(resources, nb)
+        grades = grade_notebook(nb, assignment, {t.grade_id: t.points for t in tests}, key=key)
         for grade in grades:
             self.log.info("  %s: %s / %s", grade.grade_id, grade.score, grade.max_score)
-        return write_grades(nb, tests, grades), resources
+        return write_grades(nb, tests, grades, key.attempt), resources
 
 
 class DropUnknownCells(NbGraderPreprocessor):
@@ -153,3 +198,105 @@ class FeedbackClearHiddenTests(ClearHiddenTests):
     feedback because their own text contains the delimiter."""
 
     enforce_metadata = Bool(False).tag(config=True)
+
+
+class NormaliseMetadata(NbGraderPreprocessor):
+    """Sanitize step, first of all: the nbgrader metadata of every cell the release knows
+    (by grade_id) is reset to the release's, from the gradebook. A student who toggles
+    ``grade`` on an answer cell (nbgrader would then look for a grade cell that does not
+    exist and fail the whole notebook), changes points, clears ``locked`` or un-marks an
+    answer gets the release's metadata back and is graded as usual; nothing is zeroed
+    for it. Cells the release does not know are left to DropUnknownCells."""
+
+    def _release(self, resources: ResourcesDict) -> dict[str, dict]:
+        from nbgrader.api import Gradebook, MissingEntry
+
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:
+            try:
+                notebook = gb.find_notebook(info["notebook"], info["assignment"])
+            except MissingEntry:
+                return {}
+            release = {c.name: {"grade": False, "grade_id": c.name, "locked": bool(c.locked),
+                                "schema_version": 3, "solution": False, "task": False,
+                                "cell_type": c.cell_type, "checksum": c.checksum}
+                       for c in notebook.source_cells}
+            for cell in notebook.grade_cells:
+                if cell.name in release:
+                    release[cell.name].update(grade=True, points=float(cell.max_score))
+            for cell in notebook.solution_cells:
+                if cell.name in release:
+                    release[cell.name]["solution"] = True
+            for cell in notebook.task_cells:
+                if cell.name in release:
+                    release[cell.name].update(task=True, points=float(cell.max_score))
+        return release
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict):
+        release = self._release(resources)
+        for index, cell in enumerate(nb.cells):
+            metadata = cell.get("metadata")
+            if not isinstance(metadata, dict) or "nbgrader" not in metadata:
+                continue
+            meta = metadata["nbgrader"]
+            if not isinstance(meta, dict):
+                self.log.warning("Cell %d: nbgrader metadata that is no mapping dropped", index)
+                del metadata["nbgrader"]
+                continue
+            grade_id = meta.get("grade_id")
+            trusted = release.get(grade_id) if isinstance(grade_id, str) else None
+            if trusted is None:
+                continue
+            trusted = {k: v for k, v in trusted.items() if v is not None}
+            changed = sorted(k for k in set(meta) | set(trusted)
+                             if k != "checksum" and meta.get(k) != trusted.get(k))
+            if changed:
+                self.log.warning("Cell %r: nbgrader metadata %s reset to the release's", grade_id,
+                                 ", ".join(changed))
+            metadata["nbgrader"] = NotebookNode(trusted)
+        return nb, resources
+
+
+def _size(value) -> int:
+    """Roughly how many bytes ``value`` (an attachment's mime bundle) takes as JSON."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(len(str(k)) + _size(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return sum(_size(v) for v in value)
+    return len(str(value))
+
+
+class CapSubmission(NbGraderPreprocessor):
+    """Sanitize step: what a student pasted into text cells stays small in the autograded
+    notebook, so in the feedback page and the formgrader. Attachments over the cap (an
+    image pasted into markdown) are removed and markdown or raw text over its cap is cut,
+    each with a note in the cell saying so. Code cells are the grader's to read and are
+    left as they are (their outputs are cleared by ClearOutput)."""
+
+    max_attachment_bytes = Int(512 * 1024, help="Attachments of one cell, in bytes, kept in "
+                                                "the autograded notebook").tag(config=True)
+    max_text_chars = Int(100_000, help="Characters of one markdown or raw cell kept in the "
+                                       "autograded notebook").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.get("cell_type") not in ("markdown", "raw"):
+            return cell, resources
+        notes = []
+        attachments = cell.get("attachments")
+        if attachments:
+            size = _size(attachments)
+            if size > self.max_attachment_bytes:
+                del cell["attachments"]
+                notes.append(f"attachments of {size / 2**20:.1f} MiB were removed (the grader keeps "
+                             f"up to {self.max_attachment_bytes // 1024} KiB per cell)")
+        source = cell.get("source", "")
+        source = source if isinstance(source, str) else "".join(source)
+        if len(source) > self.max_text_chars:
+            notes.append(f"this cell's text was cut at {self.max_text_chars} of its {len(source)} "
+                         "characters")
+            source = source[: self.max_text_chars]
+        if notes:
+            cell.source = source + "\n\n*(The grader: " + "; ".join(notes) + ".)*"
+        return cell, resources

@@ -113,14 +113,17 @@ def test_conv_matrix_with_unfold_is_forbidden():
         cols = F.unfold(eye, kernel.shape)  # (H*W, kh*kw, L)
         return (kernel.reshape(1, -1, 1) * cols).sum(1).t()
 
-    fails_naming("conv_matrix", via_unfold, "calls im2col", "F.unfold")
+    fails_naming("conv_matrix", via_unfold, "calls F.unfold", "F.unfold")
 
 
 # --- conv_transpose2d_scatter and via_conv: shared helpers -----------------------------
 
-def _validate(stride, output_padding):
+def _validate(stride, output_padding, x, weight, padding):
     if output_padding >= stride:
         raise ValueError("output_padding must be smaller than stride")
+    for size, k in zip(x.shape[2:], weight.shape[2:]):
+        if (size - 1) * stride + k - 2 * padding + output_padding < 1:
+            raise ValueError("padding crops the whole output")
 
 
 def _finish(full, bias, padding, output_padding, *, op_top=False, crop=(True, True)):
@@ -136,7 +139,7 @@ def _finish(full, bias, padding, output_padding, *, op_top=False, crop=(True, Tr
 def scatter(x, weight, bias=None, stride=1, padding=0, output_padding=0, *,
             flip=False, swap=False, place=None, op_top=False, crop=(True, True), bias_times=1):
     """A student's pixel loop; the keyword flags switch on one slip each."""
-    _validate(stride, output_padding)
+    _validate(stride, output_padding, x, weight, padding)
     n, c_in, h, w = x.shape
     kh, kw = weight.shape[2:]
     if flip:
@@ -156,7 +159,7 @@ def scatter(x, weight, bias=None, stride=1, padding=0, output_padding=0, *,
 
 def scatter_channel_loops(x, weight, bias=None, stride=1, padding=0, output_padding=0):
     """Everything a loop: batch, channels, pixels."""
-    _validate(stride, output_padding)
+    _validate(stride, output_padding, x, weight, padding)
     n, c_in, h, w = x.shape
     _, c_out, kh, kw = weight.shape
     full = x.new_zeros(n, c_out, (h - 1) * stride + kh, (w - 1) * stride + kw)
@@ -172,7 +175,7 @@ def scatter_channel_loops(x, weight, bias=None, stride=1, padding=0, output_padd
 
 def scatter_tap_loop(x, weight, bias=None, stride=1, padding=0, output_padding=0):
     """col2im style: one strided slab per kernel tap."""
-    _validate(stride, output_padding)
+    _validate(stride, output_padding, x, weight, padding)
     n, _, h, w = x.shape
     _, c_out, kh, kw = weight.shape
     full = x.new_zeros(n, c_out, (h - 1) * stride + kh, (w - 1) * stride + kw)
@@ -193,7 +196,7 @@ def zeros_between(x, stride):
 def via_conv(x, weight, bias=None, stride=1, padding=0, output_padding=0, *,
              flip=True, swap=True, stride_used=None, pad_p=(True, True), op_top=False):
     """A student's zero-insertion route with F.conv2d; flags switch on one slip each."""
-    _validate(stride, output_padding)
+    _validate(stride, output_padding, x, weight, padding)
     kh, kw = weight.shape[2:]
     z = zeros_between(x, stride if stride_used is None else stride_used)
     top = [k - 1 - (padding if pad_p[0] else 0) for k in (kh, kw)]
@@ -209,7 +212,7 @@ def via_conv(x, weight, bias=None, stride=1, padding=0, output_padding=0, *,
 
 def via_tap_loop(x, weight, bias=None, stride=1, padding=0, output_padding=0):
     """The via-conv route with the stride-1 conv written as a loop over kernel taps."""
-    _validate(stride, output_padding)
+    _validate(stride, output_padding, x, weight, padding)
     kh, kw = weight.shape[2:]
     z = F.pad(zeros_between(x, stride), (kw - 1 - padding, kw - 1 - padding + output_padding,
                                           kh - 1 - padding, kh - 1 - padding + output_padding))
@@ -222,7 +225,7 @@ def via_tap_loop(x, weight, bias=None, stride=1, padding=0, output_padding=0):
 
 def via_module(x, weight, bias=None, stride=1, padding=0, output_padding=0):
     """nn.Conv2d with stride 1 and no padding is the plain conv the exercise allows."""
-    _validate(stride, output_padding)
+    _validate(stride, output_padding, x, weight, padding)
     kh, kw = weight.shape[2:]
     z = F.pad(zeros_between(x, stride), (kw - 1 - padding, kw - 1 - padding + output_padding,
                                           kh - 1 - padding, kh - 1 - padding + output_padding))
@@ -320,7 +323,7 @@ def test_via_conv_forbids_torch_transposed_conv(call, named):
 
 def test_via_conv_forbids_conv2d_with_padding():
     def padded_by_torch(x, weight, bias=None, stride=1, padding=0, output_padding=0):
-        _validate(stride, output_padding)
+        _validate(stride, output_padding, x, weight, padding)
         kh = weight.shape[2]
         z = F.pad(zeros_between(x, stride), (0, output_padding, 0, output_padding))
         w = weight.flip(2, 3).transpose(0, 1)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -14,6 +16,7 @@ from autograder import hidden_cases
 from autograder.cli import grade, read_grades
 from autograder.demo import check_expectations
 from autograder.examples.build import build, course_notebooks, load_students
+from convlab.checks import REGISTRY
 from convlab.cli import repo_root
 from grading_once import once
 
@@ -25,8 +28,11 @@ STUDENTS = sorted(load_students())
 
 def _grade_every_example(folder):
     build(folder / "submitted", root=ROOT)
-    grade(folder / "submitted", folder / "out", workers=2,
-          progress=io.StringIO(), report=io.StringIO())
+    rows = grade(folder / "submitted", folder / "out", workers=2,
+                 progress=io.StringIO(), report=io.StringIO())
+    # The public part of each submission's hidden-case key, to know which cases it was shown.
+    attempts = {f"{r.student_id}/{r.assignment}": r.attempt for r in rows if r.attempt}
+    (folder / "attempts.json").write_text(json.dumps(attempts))
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +78,17 @@ def _feedback_text(out, student, assignment) -> str:
 
 def test_feedback_for_every_student_and_assignment_shows_at_most_one_hidden_case(graded):
     out, _ = graded
-    # The contract lets a message show the first failing case, never the list of them.
-    descriptions = {name: [c.describe(name) for c in hidden_cases.cpu_cases(name)]
-                    for name in hidden_cases.HIDDEN}
+    # The contract lets a message show the first failing case, never the list of them; the
+    # cases are the student's own (their key: course secret, student, attempt).
+    attempts = json.loads((out.parent / "attempts.json").read_text())
     for student in STUDENTS:
         for assignment in course_notebooks(ROOT):
+            if f"{student}/{assignment}" not in attempts:
+                continue  # not graded by the trusted grader: no case to show
+            key = hidden_cases.SeedKey.for_submission(assignment, student,
+                                                      attempts[f"{student}/{assignment}"])
+            descriptions = {name: [c.describe(name) for c in hidden_cases.cpu_cases(name, key)]
+                            for name in hidden_cases.HIDDEN if REGISTRY[name].assignment == assignment}
             text = _feedback_text(out, student, assignment)
             for name, described in descriptions.items():
                 shown = [d for d in set(described) if d in text]
@@ -117,3 +129,38 @@ def test_feedback_of_a_student_without_the_solution_does_not_contain_it(graded, 
     for assignment, (released, solution) in course_notebooks(ROOT).items():
         leaked = _leaked(_feedback_text(out, student, assignment), released, solution)
         assert not leaked, (student, assignment, leaked[:3])
+
+
+def test_students_get_different_hidden_cases(graded):
+    out, _ = graded
+    attempts = json.loads((out.parent / "attempts.json").read_text())
+    keys = [hidden_cases.SeedKey.for_submission("01_convolution", student, attempts[f"{student}/01_convolution"])
+            for student in ("perfect", "mistakes")]
+    first = [hidden_cases.cpu_cases("corr2d", key)[0].args[0] for key in keys]
+    assert first[0].shape != first[1].shape or not (first[0] == first[1]).all()
+
+
+def test_feedback_and_grades_carry_no_file_of_the_grader_and_no_path(graded):
+    out, rows = graded
+    files = [*(ROOT / "autograder" / "hidden_cases").glob("*.py"), ROOT / "autograder" / "grader.py",
+             ROOT / "autograder" / "secret.py"]
+    private = {line.strip() for path in files
+               for line in path.read_text().splitlines() if len(line.strip()) >= 30}
+    submitted = out.parent / "submitted" / "leak_file_in_exception"
+    own = "\n".join(c.source for nb in submitted.rglob("*.ipynb")
+                    for c in nbformat.read(nb, as_version=4).cells)
+    for assignment in course_notebooks(ROOT):
+        text = _feedback_text(out, "leak_file_in_exception", assignment)
+        leaked = [line for line in private if line in text and line not in own]
+        assert not leaked, leaked[:3]
+        assert str(ROOT) + "/" not in text and sys.base_prefix + "/" not in text
+    for row in rows:
+        assert str(ROOT) + "/" not in row.message and len(row.message) <= 4000, row
+
+
+def test_edited_metadata_is_normalised_never_zeroed(graded):
+    _, rows = graded
+    toggled = [r for r in rows if r.student_id == "grade_toggled"]
+    assert toggled and all(r.score == r.max_score for r in toggled), toggled
+    points = {(r.assignment, r.grade_id): r.max_score for r in rows if r.student_id == "perfect"}
+    assert {(r.assignment, r.grade_id): r.max_score for r in toggled} == points

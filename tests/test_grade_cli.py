@@ -80,10 +80,10 @@ def test_lms_names_follow_zip_collect_and_keep_the_newest_duplicate(tmp_path):
 def test_a_custom_named_regexp_needs_student_and_file_groups(tmp_path):
     source = _zip(tmp_path / "c.zip", {"ada--01_convolution.ipynb": "{}"})
     intake = read_submissions(source, tmp_path / "a", NOTEBOOKS,
-                              r".*/(?P<student_id>[a-z]+)--(?P<file_id>\w+)")
+                              r"(?P<student_id>[a-z]+)--(?P<file_id>\w+)")
     assert (intake.root / "ada" / "01_convolution" / "01_convolution.ipynb").is_file()
     with pytest.raises(ValueError, match="student_id and file_id"):
-        read_submissions(source, tmp_path / "b", NOTEBOOKS, r".*/(?P<student_id>[a-z]+)--.*")
+        read_submissions(source, tmp_path / "b", NOTEBOOKS, r"(?P<student_id>[a-z]+)--.*")
 
 
 def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
@@ -265,3 +265,77 @@ def test_the_in_process_gradebook_version_is_the_one_nbgrader_asks_alembic_for(m
 
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
     assert alembic_head() == get_alembic_version()
+
+
+@pytest.mark.slow
+def test_a_notebook_over_its_time_budget_scores_0_and_the_class_is_still_graded(tmp_path):
+    from autograder.workers import Budget
+
+    # Sleeps just under the per-cell limit in three answer cells: each run of the answer
+    # cells costs ~24 s, over this run's budget of 20 s per notebook.
+    slow = "import time\ntime.sleep(8)\n"
+    released = ROOT / "notebooks" / "01_convolution" / "01_convolution.ipynb"
+    nb = nbformat.read(released, as_version=4)
+    answers = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+               and c.cell_type == "code"]
+    for cell in answers[:3]:
+        cell.source = slow + cell.source
+    for student, notebook in (("slow", nb), ("quick", nbformat.read(released, as_version=4))):
+        folder = tmp_path / "class" / student / "01_convolution"
+        folder.mkdir(parents=True)
+        nbformat.write(notebook, folder / "01_convolution.ipynb")
+    progress = io.StringIO()
+    rows = grade(tmp_path / "class", tmp_path / "out", 2, assignment_ids=["01_convolution"],
+                 progress=progress, report=io.StringIO(), budget=Budget(seconds=20))
+    slow_rows = [r for r in rows if r.student_id == "slow"]
+    quick_rows = [r for r in rows if r.student_id == "quick"]
+    assert slow_rows and all(r.score == 0 and "budget of 20 s per notebook" in r.message for r in slow_rows)
+    assert quick_rows and all("not implemented" in r.message for r in quick_rows)
+    page = tmp_path / "out" / "feedback" / "slow" / "01_convolution" / "01_convolution.html"
+    assert "budget" in page.read_text()
+
+
+def _processes_with(marker: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "environ").read_bytes():
+                found.append(entry.name)
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_an_interrupted_convlab_grade_leaves_no_process_and_no_temporary_folder(tmp_path):
+    import signal
+    import time
+
+    released = ROOT / "notebooks" / "01_convolution" / "01_convolution.ipynb"
+    nb = nbformat.read(released, as_version=4)
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("solution") and cell.cell_type == "code":
+            cell.source = "import time\ntime.sleep(8)\n" + cell.source  # keeps the workers busy
+    for student in ("ann", "ben", "cy"):
+        folder = tmp_path / "class" / student / "01_convolution"
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / "01_convolution.ipynb")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    marker = f"convlab-interrupt-{os.getpid()}"
+    env = {**os.environ, "TMPDIR": str(tmp), "CONVLAB_TEST_MARKER": marker}
+    process = subprocess.Popen([BIN / "convlab", "grade", tmp_path / "class", "--out", tmp_path / "out",
+                                "--workers", "2"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               text=True)
+    deadline = time.monotonic() + 300
+    for line in process.stderr:  # the workers are grading once this is printed
+        if line.startswith("Grading") or time.monotonic() > deadline:
+            break
+    time.sleep(10)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 130
+    assert "interrupted" in process.stderr.read()
+    time.sleep(1)
+    assert _processes_with(marker) == []
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("convlab-")] == []
+    assert not (tmp_path / "out" / "grades.csv").exists()

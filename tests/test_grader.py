@@ -18,9 +18,10 @@ import torch
 
 from autograder import hidden_cases
 from autograder.grader import CellGrade, answer_cells, grade_notebook
-from autograder.preprocessor import TestCell, write_grades
+from autograder.preprocessor import GRADE_MIME, TestCell, write_grades
 from autograder.sandbox import Limits
 from convlab.checks import REGISTRY, evaluate
+from convlab.checks.core import credit
 from convlab.cli import repo_root
 
 pytestmark = pytest.mark.slow
@@ -58,17 +59,23 @@ def grade(nb, assignment="01_convolution", points=None) -> dict[str, CellGrade]:
     return {g.grade_id: g for g in grade_notebook(nb, assignment, points, limits=LIMITS)}
 
 
-def passed_in_process(name: str, fn) -> tuple[int, int]:
-    """How many hidden cases ``fn`` passes, judged right here (no sandbox)."""
+def judged_in_process(name: str, fn):
+    """(cases, results) of ``fn`` on the hidden cases, judged right here (no sandbox)."""
     exercise, cases = REGISTRY[name], hidden_cases.cases(name)
-    passed = 0
+    results = []
     for case in cases:
         try:
-            result = evaluate(exercise, case, got=fn(*case.clone().args, **case.clone().kwargs))
+            result = evaluate(exercise, case, got=exercise.call(fn, case))  # adapter, if any
         except Exception as exc:
             result = evaluate(exercise, case, error=exc)
-        passed += result.passed
-    return passed, len(cases)
+        results.append(result)
+    return cases, results
+
+
+def passed_in_process(name: str, fn) -> tuple[int, int]:
+    """How many hidden cases ``fn`` passes, judged right here (no sandbox)."""
+    cases, results = judged_in_process(name, fn)
+    return sum(r.passed for r in results), len(cases)
 
 
 # --- the course's own notebooks ---------------------------------------------------------
@@ -165,14 +172,17 @@ def test_partial_credit_is_points_times_the_fraction_passed():
     exec(SQUARE_ONLY, namespace)
     passed, total = passed_in_process("corr2d", namespace["corr2d"])
     assert 0 < passed < total
-    assert result.score == pytest.approx(result.max_score * passed / total, abs=1e-4)
+    # The invalid-input cases count in proportion to the valid ones passed (credit).
+    earned, _ = credit(*judged_in_process("corr2d", namespace["corr2d"]))
+    assert earned < passed
+    assert result.score == pytest.approx(result.max_score * earned / total, abs=1e-4)
     assert f"{passed} of {total} hidden cases pass" in result.message
 
 
 def test_forbidden_call_scores_zero_naming_the_call(mixed):
     result = mixed["test_conv2d_loops"]
     assert result.score == 0
-    assert "conv2d_loops calls convolution" in result.message and "forbids" in result.message
+    assert "conv2d_loops calls conv2d" in result.message and "forbids" in result.message
 
 
 def test_reference_library_in_an_answer_scores_zero(mixed):
@@ -252,15 +262,29 @@ def test_unknown_test_cell_is_reported_not_crashed_and_gives_no_free_points():
 
 # --- hidden cases ------------------------------------------------------------------------
 
+def _key(student="ada", attempt="2024-03-01T10:00:00|0", assignment="01_convolution", secret=None):
+    return hidden_cases.SeedKey(secret or bytes(range(32)), assignment, student, attempt)
+
+
+def _values(cases) -> list:
+    """Everything a case is made of, tensors as lists: two draws agree iff this does."""
+    def plain(v):
+        return (str(v.dtype), tuple(v.shape), v.tolist()) if isinstance(v, torch.Tensor) else repr(v)
+    return [([plain(a) for a in c.args], {k: plain(v) for k, v in c.kwargs.items()}, repr(c.raises))
+            for c in cases]
+
+
 @pytest.mark.parametrize("name", sorted(hidden_cases.HIDDEN))
-def test_hidden_cases_are_many_varied_fixed_and_not_the_visible_ones(name):
-    cases = hidden_cases.cpu_cases(name)
-    again = hidden_cases.cpu_cases(name)
-    assert [c.describe(name) for c in cases] == [c.describe(name) for c in again]
+def test_hidden_cases_are_many_varied_fixed_per_key_and_not_the_visible_ones(name):
+    cases = hidden_cases.cpu_cases(name, _key())
+    again = hidden_cases.cpu_cases(name, _key())
+    assert _values(cases) == _values(again)  # regrading the same submission: the same cases
     assert 20 <= len(cases) <= 40
     assert any(c.raises is ValueError for c in cases) and sum(c.raises is None for c in cases) >= 18
-    visible = {c.describe(name) for c in REGISTRY[name].visible_cases()}
-    assert sum(c.describe(name) in visible for c in cases) <= 1
+    # No valid call is a visible case, whatever the key (invalid calls may repeat one).
+    visible = {hidden_cases._fingerprint(c) for c in REGISTRY[name].visible_cases()}
+    assert not [c.describe(name) for c in cases if c.raises is None and hidden_cases._fingerprint(c) in visible]
+    assert len({hidden_cases._fingerprint(c) for c in cases}) >= len(cases) - 2  # varied
     tensors = [v for c in cases for v in list(c.args) + list(c.kwargs.values()) if isinstance(v, torch.Tensor)]
     for t in tensors:
         assert t.numel() <= 2 * 4 * 12 * 12
@@ -268,6 +292,54 @@ def test_hidden_cases_are_many_varied_fixed_and_not_the_visible_ones(name):
         assert {t.dtype for t in tensors} == {torch.float32, torch.float64}
     passed, total = passed_in_process(name, REGISTRY[name].reference)
     assert passed == total
+
+
+def test_hidden_cases_are_secret_per_student_and_attempt():
+    base = _values(hidden_cases.cpu_cases("corr2d", _key()))
+    others = [_key(student="bob"), _key(attempt="2024-03-02T10:00:00|0"), _key(assignment="02_transposed"),
+              _key(secret=bytes(range(1, 33)))]
+    for key in others:  # another student, attempt, assignment or course secret: other cases
+        assert _values(hidden_cases.cpu_cases("corr2d", key)) != base, key
+    # the seed is an HMAC of the course secret: no key, no seed
+    assert _key().seed("corr2d") != _key().seed("im2col")
+    with pytest.raises(ValueError, match="128 bits"):
+        hidden_cases.SeedKey(b"short", "01_convolution", "ada", "")
+    assert "secret" not in repr(_key()) and repr(bytes(range(32))) not in repr(_key())
+
+
+def test_the_course_secret_is_made_outside_the_repo_private_and_kept(tmp_path, monkeypatch):
+    from autograder.secret import course_secret
+
+    path = tmp_path / "config" / "convlab" / "course_secret"
+    monkeypatch.setenv("CONVLAB_SECRET_FILE", str(path))
+    first = course_secret()
+    assert len(first) * 8 >= 128 and path.stat().st_mode & 0o777 == 0o600
+    assert course_secret() == first  # kept: regrading draws the same cases
+    path.chmod(0o644)
+    with pytest.raises(ValueError, match="chmod 600"):
+        course_secret()
+    path.chmod(0o600)
+    path.write_text("abcd\n")
+    with pytest.raises(ValueError, match="fewer than 128"):
+        course_secret()
+    monkeypatch.setenv("CONVLAB_SECRET_FILE", str(ROOT / "course_secret"))
+    with pytest.raises(ValueError, match="inside the course folder"):
+        course_secret()
+    assert not (ROOT / "course_secret").exists()
+    for path in (ROOT / "autograder").rglob("*"):  # nothing secret-looking in the repo
+        assert "course_secret" != path.name
+
+
+def test_what_students_run_needs_no_autograder():
+    # The visible checks and the library import without the autograder package (the
+    # student build made by `convlab release` has none), and no notebook names it.
+    probe = ("import sys; sys.modules['autograder'] = None\n"
+             "import convlab, convlab.checks\n"
+             "assert not [m for m in sys.modules if m.startswith('autograder.')]\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for path in (ROOT / "notebooks").rglob("*.ipynb"):
+        assert "autograder" not in path.read_text(), path
 
 
 def test_hidden_cases_live_only_in_the_autograder():
@@ -368,7 +440,14 @@ def test_nbgrader_autograde_gives_the_trusted_scores(tmp_path):
             assert len(autograded) == len(points) and not any(g.needs_manual_grade for g in autograded)
             scores[student] = {g.name: g.score for g in autograded}
     for student, nb in submissions.items():
-        expected = grade(nb)
+        # The student's own hidden cases: the key's public part is in the graded record.
+        graded = nbformat.read(course / "autograder" / "work" / "autograded" / student / "01_convolution" /
+                               "01_convolution.ipynb", as_version=4)
+        attempts = {o["data"][GRADE_MIME]["attempt"] for c in graded.cells for o in c.get("outputs", [])
+                    if GRADE_MIME in o.get("data", {})}
+        assert len(attempts) == 1 and "|" in next(iter(attempts))
+        key = hidden_cases.SeedKey.for_submission("01_convolution", student, attempts.pop())
+        expected = {g.grade_id: g for g in grade_notebook(nb, "01_convolution", points, limits=LIMITS, key=key)}
         assert scores[student] == {k: expected[k].score for k in points}, student
     assert 0 < scores["alice"]["test_corr2d"] < points["test_corr2d"]
     assert scores["alice"]["test_conv2d_loops"] == points["test_conv2d_loops"]

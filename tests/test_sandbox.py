@@ -1,35 +1,25 @@
-"""The sandbox survives hostile answer cells; each costs only the calls it touches.
+"""The sandbox (autograder/sandbox): answers run in bubblewrap, values come back sealed,
+and every attack a student might try on the machinery costs only that student's exercise.
 
-Every test builds a ``Sandbox`` over its own cells; all of them share one zygote (one
-torch import), and each run is a cheap fork of it.
+Each test is an attack or a failure a submission can cause; the grader-level versions of
+the same attacks are example students (autograder/examples/students/sandbox_breaker.py).
 """
 from __future__ import annotations
 
-import io
-import os
-import pickle
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
 import convlab
-from autograder.sandbox import (
-    Cell,
-    Limits,
-    Opaque,
-    Sandbox,
-    _decode,
-    _encode,
-    _HEADER,
-    scan_source,
-)
+from autograder.sandbox import Cell, IsolationUnavailable, Limits, Opaque, Sandbox, launcher, scan_source, wire
 from convlab.checks import REGISTRY
 
 pytestmark = pytest.mark.slow
 
-LIMITS = Limits(cell_seconds=2, case_seconds=1.5, memory_mb=300, max_hangs=2)
+LIMITS = Limits(cell_seconds=3, case_seconds=3, memory_mb=300, max_hangs=2, startup_seconds=120)
 CONV = ("conv", "unfold")
 
 GOOD = '''
@@ -74,7 +64,8 @@ def assert_correct(result, calls=CALLS):
 def test_correct_answer_comes_back_exactly():
     result, _ = run(GOOD)
     assert_correct(result)
-    assert result.missing is None and result.tampered is None and result.imported is None
+    assert result.missing is None and result.tampered is None and result.forged == 0
+    assert result.isolated
 
 
 def test_stderr_prints_and_warnings_do_not_reach_the_grader(capfd):
@@ -151,7 +142,7 @@ def test_returned_values_keep_type_dtype_device_and_nan():
 def test_infinite_loop_in_the_function_times_out_and_gives_up():
     start = time.monotonic()
     result, _ = run("def corr2d(x, kernel):\n    while True:\n        pass\n")
-    assert "did not finish within 1.5 s" in result.outcomes[0].failure
+    assert f"did not finish within {LIMITS.case_seconds:g} s" in result.outcomes[0].failure
     assert "did not finish" in result.outcomes[1].failure
     assert result.outcomes[2] is None  # given up after max_hangs
     assert time.monotonic() - start < 15
@@ -178,21 +169,20 @@ def test_top_level_infinite_loop_that_catches_everything_is_left_out():
     after = "def later(x, kernel):\n    return x.sum()\n"
     with sandbox(GOOD, hang, after) as sb:
         assert_correct(sb.run("corr2d", CALLS, CONV))
-        assert "did not finish within 2 s" in sb.cell_problems[1]
+        assert f"did not finish within {LIMITS.cell_seconds:g} s" in sb.cell_problems[1]
         start = time.monotonic()
         result = sb.run("later", CALLS, CONV)
-        assert time.monotonic() - start < 1.5  # the hanging cell is not run again
+        assert time.monotonic() - start < 3  # the hanging cell is not run again
         assert [o.value.item() for o in result.outcomes] == [args[0].sum().item() for args, _ in CALLS]
 
 
 @pytest.mark.parametrize("body, expect", [
     ("import os\n    os._exit(3)", "exit status 3"),
-    ("import os, signal\n    os.kill(os.getpid(), signal.SIGKILL)", "SIGKILL"),
-    ("import os, signal\n    os.kill(os.getpid(), signal.SIGSEGV)", "SIGSEGV"),
+    ("import ctypes\n    ctypes.string_at(0)", "ctypes"),  # refused before it can crash
 ])
 def test_function_that_ends_the_process(body, expect):
-    result, _ = run(f"def corr2d(x, kernel):\n    {body}\n")
-    assert all(expect in o.failure for o in result.outcomes), result.outcomes
+    result, _ = run(f"def corr2d(x, kernel):\n    {body}\n", calls=CALLS[:2])
+    assert all(expect in (o.failure or o.error or o.tampered or "") for o in result.outcomes), result.outcomes
 
 
 def test_sys_exit_is_an_error_not_an_ending():
@@ -217,247 +207,415 @@ def test_memory_bomb(body, expect):
     assert expect in result.outcomes[0].error
 
 
-def test_killing_the_sandbox_costs_only_that_call():
-    killer = "import os, signal\ndef corr2d(x, kernel):\n    os.kill(os.getppid(), signal.SIGKILL)\n    return x\n"
-    with sandbox(killer, GOOD.replace("corr2d", "good")) as sb:
-        result = sb.run("corr2d", CALLS[:1], CONV)
-        outcome = result.outcomes[0]
-        # With Landlock's signal scope the kill is refused; without it the zygote dies.
-        assert (outcome.error or "").startswith("PermissionError") or "ended the sandbox" in outcome.failure
+
+
+# --- what the sandbox can see and reach ---------------------------------------------------
+
+PEEK = '''
+import os
+
+def corr2d(x, kernel):
+    seen = []
+    for path in (bytes.fromhex(h).decode() for h in PATHS):  # hex: the source scan is a courtesy, not a wall
+        try:
+            if os.path.isdir(path):
+                seen.append((path, sorted(os.listdir(path))[:20]))
+            else:
+                with open(path, "rb") as f:
+                    seen.append((path, f.read(200)))
+        except Exception as exc:
+            seen.append((path, type(exc).__name__))
+    return seen
+'''
+
+
+def test_the_course_and_the_machine_are_not_there(tmp_path):
+    root = Path(convlab.__file__).resolve().parents[2]
+    other = tmp_path / "other_student.ipynb"
+    other.write_text("the other student's answers")
+    hidden = [str(root), str(root / "solutions"), str(root / "autograder" / "hidden_cases" / "__init__.py"),
+              str(Path(convlab.__file__)), str(other), str(tmp_path), "/etc/passwd"]
+    refused = ["/proc/1/cmdline", "/proc/self/mem", "/proc/1/environ"]
+    result, _ = run(f"PATHS = {[p.encode().hex() for p in hidden + refused]!r}\n" + PEEK, calls=CALLS[:1])
+    outcome = result.outcomes[0]
+    # Reading /proc is refused (an attempt: the exercise scores 0); the rest is simply absent.
+    assert outcome.tampered and "opening /proc" in outcome.tampered
+    result, _ = run(f"PATHS = {[p.encode().hex() for p in hidden]!r}\n" + PEEK, calls=CALLS[:1])
+    seen = dict(result.outcomes[0].value)
+    for path in hidden:
+        assert seen[path] == "FileNotFoundError", (path, seen[path])
+
+
+def test_no_network():
+    probe = '''
+    def corr2d(x, kernel):
+        import urllib.request
+        urllib.request.urlopen("http://127.0.0.1:1", timeout=2)
+        return x
+    '''
+    result, _ = run(probe, calls=CALLS[:1])
+    outcome = result.outcomes[0]
+    assert outcome.value is None and (outcome.tampered or outcome.error), outcome
+
+
+def test_sandboxes_share_nothing():
+    writer = '''
+    def corr2d(x, kernel):
+        with open("/tmp/left_behind.txt", "w") as f:
+            f.write("from the first student")
+        return [1]
+    '''
+    reader = '''
+    import os
+    def corr2d(x, kernel):
+        return [os.path.exists("/tmp/left_behind.txt")]
+    '''
+    first, _ = run(writer, calls=CALLS[:1])
+    second, _ = run(reader, calls=CALLS[:1])
+    assert first.outcomes[0].value == [1] and second.outcomes[0].value == [False]
+
+
+def test_scratch_space_is_capped_and_the_run_goes_on():
+    filler = GOOD.replace("    return out", '''    import os
+    n = 0
+    try:
+        while True:
+            with open(f"/tmp/fill{n}", "wb") as f:
+                f.write(b"x" * 2**20)
+            n += 1
+    except OSError as exc:
+        for k in range(n + 1):  # make room for the output file, then say how far it got
+            if os.path.exists(f"/tmp/fill{k}"):
+                os.remove(f"/tmp/fill{k}")
+        print("full after", n, "MiB:", type(exc).__name__)
+    return out''')
+    result, _ = run(filler, calls=CALLS[:1])
+    assert_correct(result, CALLS[:1])
+    written = int(result.output.split("full after")[1].split()[0])
+    assert written <= LIMITS.scratch_mb
+
+
+# --- forbidden ops, however they are reached ---------------------------------------------
+
+@pytest.mark.parametrize("source, found", [
+    ("def corr2d(x, kernel):\n    return F.conv2d(x[None, None], kernel[None, None])[0, 0]\n", "conv2d"),
+    ("from torch.nn.functional import conv2d as smooth\n"
+     "def corr2d(x, kernel):\n    return smooth(x[None, None], kernel[None, None])[0, 0]\n", "conv2d"),
+    ("def corr2d(x, kernel):\n    f = getattr(F, 'con' + 'v2d')\n    return f(x[None, None], kernel[None, None])[0, 0]\n",
+     "conv2d"),
+    ("def corr2d(x, kernel):\n    m = nn.Conv2d(1, 1, tuple(kernel.shape), bias=False).double()\n"
+     "    return m(x[None, None])[0, 0].detach()\n", "conv2d"),
+    ("def corr2d(x, kernel):\n    return torch.ops.aten.convolution(x[None, None], kernel[None, None], None,"
+     " [1, 1], [0, 0], [1, 1], False, [0, 0], 1)[0, 0]\n", "convolution"),
+    ("def corr2d(x, kernel):\n    return torch.ops.aten._convolution(x[None, None], kernel[None, None], None,"
+     " [1, 1], [0, 0], [1, 1], False, [0, 0], 1, False, False, True, True)[0, 0]\n", "_convolution"),
+    ("def corr2d(x, kernel):\n    return torch.ops.aten.mkldnn_convolution(x[None, None].float(), "
+     "kernel[None, None].float(), None, [0, 0], [1, 1], [1, 1], 1)[0, 0].double()\n", "mkldnn_convolution"),
+    ("def corr2d(x, kernel):\n    return torch._C._nn.thnn_conv2d(x[None, None], kernel[None, None], "
+     "list(kernel.shape))[0, 0]\n", "thnn_conv2d"),
+    ("def corr2d(x, kernel):\n    with torch._C._DisableTorchDispatch():\n"
+     "        return F.conv2d(x[None, None], kernel[None, None])[0, 0]\n", "conv2d"),
+    ("import threading\n"
+     "def corr2d(x, kernel):\n    box = []\n"
+     "    def work():\n        try:\n            box.append(F.conv2d(x[None, None], kernel[None, None])[0, 0])\n"
+     "        except Exception as exc:\n            box.append(exc)\n"
+     "    t = threading.Thread(target=work)\n    t.start()\n    t.join()\n"
+     "    if isinstance(box[0], Exception):\n        raise box[0]\n    return box[0]\n", "conv2d"),
+    ("def corr2d(x, kernel):\n    cols = getattr(F, 'un' + 'fold')(x[None, None], tuple(kernel.shape))\n"
+     "    return (kernel.flatten() @ cols)[0]\n", "im2col"),
+])
+def test_forbidden_ops_fail_however_they_are_reached(source, found):
+    result, _ = run(source, calls=CALLS[:1])
+    outcome = result.outcomes[0]
+    assert outcome.value is None, "a forbidden op gave a value"
+    assert (outcome.forbidden and found in outcome.forbidden) or outcome.tampered or outcome.error, outcome
+
+
+def test_plain_stride_one_conv_allowed_only_where_the_exercise_allows_it():
+    plain = "def corr2d(x, kernel):\n    return F.conv2d(x[None, None], kernel[None, None])[0, 0]\n"
+    result, _ = run(plain, families=("conv_except_plain", "unfold"))
+    assert_correct(result)
+    padded = plain.replace("kernel[None, None])", "kernel[None, None], padding=1)")
+    result, _ = run(padded, families=("conv_except_plain", "unfold"), calls=CALLS[:1])
+    assert "padding=[1, 1]" in result.outcomes[0].forbidden
+    dilated = plain.replace("kernel[None, None])", "kernel[None, None], dilation=2)")
+    result, _ = run(dilated, families=("dilated_conv", "unfold"), calls=CALLS[:1])
+    assert "dilation=[2, 2]" in result.outcomes[0].forbidden
+    result, _ = run(padded, families=("dilated_conv", "unfold"), calls=CALLS[:1])
+    torch.testing.assert_close(result.outcomes[0].value,
+                               torch.nn.functional.conv2d(CALLS[0][0][0][None, None], CALLS[0][0][1][None, None],
+                                                          padding=1)[0, 0])
+
+
+# --- the machinery is out of reach ----------------------------------------------------------
+
+@pytest.mark.parametrize("attack, refused", [
+    ("import gc\n    return [len(gc.get_objects())]", "gc.get_objects"),
+    ("import sys\n    return [sys._getframe(1).f_locals]", None),  # taken out of sys
+    ("try:\n        raise ValueError\n    except ValueError as e:\n        return [e.__traceback__.tb_frame]",
+     "tb_frame"),
+    ("def g():\n        yield 1\n    return [g().gi_frame]", "gi_frame"),
+    ("import os\n    return [os.fork()]", "os.fork"),
+    ("import subprocess\n    return [subprocess.run(['true']).returncode]", "subprocess"),
+    ("import os\n    os.kill(1, 9)\n    return [1]", "os.kill"),
+    ("import ctypes\n    return [ctypes.string_at(id(x), 8)]", "ctypes"),
+    ("import sys\n    sys.settrace(None)\n    return [1]", None),
+    ("f = lambda: 0\n    f.__code__ = (lambda: 1).__code__\n    return [f()]", "__code__"),
+    ("import signal\n    signal.signal(signal.SIGALRM, print)\n    return [1]", None),
+    ("import os\n    os.chdir('/proc')\n    return [1]", "os.chdir"),
+    ("import socket\n    return [socket.socket()]", "socket"),
+])
+def test_reaching_for_the_machinery_is_refused_and_costs_the_exercise(attack, refused):
+    result, _ = run(f"def corr2d(x, kernel):\n    {attack}\n", calls=CALLS[:1])
+    outcome = result.outcomes[0]
+    assert outcome.value is None, outcome
+    if refused is None:
+        assert outcome.error or outcome.tampered, outcome
+    else:
+        assert outcome.tampered and refused in outcome.tampered, outcome
+
+
+def test_processes_cannot_be_started_below_the_audit_hook_either():
+    # _posixsubprocess.fork_exec raises no audit event: the process limit stops it.
+    attack = '''
+    def corr2d(x, kernel):
+        import sys, os
+        fork_exec = sys.modules["_posixsubprocess"].fork_exec
+        r, w = os.pipe()
+        try:
+            pid = fork_exec(["/bin/sleep", "1000"], [b"/bin/sleep"], True, (w,), None, None,
+                            -1, -1, -1, -1, -1, -1, r, w, True, False, 0, None, None, None, -1, None, False)
+        except Exception as exc:
+            return ["refused", type(exc).__name__]
+        return ["started", pid]
+    '''
+    result, _ = run(attack, calls=CALLS[:1])
+    outcome = result.outcomes[0]
+    assert outcome.value is None or outcome.value[0] == "refused", outcome
+
+
+def test_forged_reports_are_dropped_and_cost_only_that_call():
+    forger = '''
+    import os, marshal, struct
+    def corr2d(x, kernel):
+        body = marshal.dumps(("case_done", 0, "value", [1, 2, 3], (1, 1)))
+        for payload in (b"S" + b"0" * 32 + body, body, b"S" + body, b"R{}"):
+            frame = struct.pack(">I", len(payload)) + payload
+            for fd in range(3, 64):
+                try:
+                    os.write(fd, frame)
+                except OSError:
+                    pass
+        os._exit(0)
+    '''
+    with sandbox(forger, GOOD.replace("corr2d", "good")) as sb:
+        result = sb.run("corr2d", CALLS[:2], CONV)
         good = sb.run("good", CALLS, CONV)
+    assert result.forged > 0
+    assert all(o is not None and o.value is None and "exit status 0" in o.failure for o in result.outcomes)
     assert all(o.error is None for o in good.outcomes)
 
 
-# --- what may not cross into the grader ------------------------------------------------
-
-class _Exploit:
-    def __init__(self, path):
-        self.path = path
-
-    def __reduce__(self):
-        return (os.mkdir, (self.path,))
-
-
-def test_grader_never_unpickles_arbitrary_objects(tmp_path):
-    buffer = io.BytesIO()
-    pickle.dump(("case_done", 0, "value", _Exploit(str(tmp_path / "pwned"))), buffer)
-    with pytest.raises(Exception):
-        _decode(buffer.getvalue())
-    assert not (tmp_path / "pwned").exists()
-    assert _decode(_encode(("ok", torch.ones(2)))[_HEADER.size:])[0] == "ok"
-
-
-def test_a_forged_message_in_the_channel_costs_only_that_call(tmp_path):
-    marker = tmp_path / "pwned"
-    forger = f'''
-    import os, pickle, struct
-
-    class Exploit:
-        def __reduce__(self):
-            return (os.mkdir, ({str(marker)!r},))
-
+def test_a_broken_stream_costs_only_that_call():
+    breaker = '''
+    import os, struct
     def corr2d(x, kernel):
-        data = pickle.dumps(("case_done", 0, "value", Exploit()))
-        frame = struct.pack("<Q", len(data)) + data
-        for fd in range(3, 40):
+        for fd in range(3, 64):
             try:
-                os.write(fd, frame)
+                os.write(fd, struct.pack(">I", 2**31) + b"junk")
             except OSError:
                 pass
         return x
     '''
-    with sandbox(forger, GOOD.replace("corr2d", "good")) as sb:
+    with sandbox(breaker, GOOD.replace("corr2d", "good")) as sb:
         result = sb.run("corr2d", CALLS[:1], CONV)
-        assert "garbage" in result.outcomes[0].failure
         good = sb.run("good", CALLS, CONV)
-    assert not marker.exists()
+    assert result.outcomes[0] is None or result.outcomes[0].value is None
     assert all(o.error is None for o in good.outcomes)
 
 
-@pytest.mark.parametrize("forgery", [
-    '("exit", os.getpid(), 0)',  # the zygote's word, on the children's channel
-    '("case_done",)',  # malformed
-    '("end", "done early")',  # a well-formed lie: the run is over
-])
-def test_forged_frames_cannot_end_a_run_early_or_leak_into_the_next(forgery):
-    forger = f"""
-    import io, os, struct
-
-    def corr2d(x, kernel):
-        buffer = io.BytesIO()
-        torch.save({forgery}, buffer)
-        frame = struct.pack("<Q", len(buffer.getvalue())) + buffer.getvalue()
-        half = struct.pack("<Q", 10**8) + b"xx"  # a frame that never completes
-        for fd in range(3, 40):
-            try:
-                os.write(fd, frame + half)
-            except OSError:
-                pass
-        return x
-    """
-    with sandbox(forger, GOOD.replace("corr2d", "good")) as sb:
-        result = sb.run("corr2d", CALLS[:2], CONV)
-        good = sb.run("good", CALLS, CONV)
-    assert all(o is None or o.value is None for o in result.outcomes)
-    assert all(o.error is None for o in good.outcomes)
-    torch.testing.assert_close(good.outcomes[0].value, convlab.corr2d(*CALLS[0][0]))
+def test_returning_a_mountain_of_data_is_cut_off():
+    hoarder = "def corr2d(x, kernel):\n    return [torch.zeros(2**22 - 1) + i for i in range(40)]\n"
+    start = time.monotonic()
+    result, _ = run(hoarder, calls=CALLS[:1], limits=Limits(memory_mb=2000, output_mb=16, case_seconds=30))
+    outcome = result.outcomes[0]
+    assert outcome.value is None and outcome.failure, outcome
+    assert time.monotonic() - start < 90
 
 
-def test_writes_outside_the_scratch_folder_do_not_matter(tmp_path):
-    outside = tmp_path / "escape.txt"
-    writer = GOOD.replace("    return out", f'''    for path in ({str(outside)!r}, "../escape.txt", "scratch_is_fine.txt"):
-        try:
-            with open(path, "w") as f:
-                f.write("hello")
-        except OSError as exc:
-            print("refused", path, exc)
-    return out''')
-    result, _ = run(writer)
-    assert_correct(result)
-    if result.landlocked:
-        assert not outside.exists()
-        assert "refused" in result.output and "scratch_is_fine" not in result.output
+def test_deeply_nested_results_come_back_cut_not_decoded():
+    nester = "def corr2d(x, kernel):\n    v = []\n    for _ in range(5000):\n        v = [v]\n    return v\n"
+    result, _ = run(nester, calls=CALLS[:1])
+    value = result.outcomes[0].value
+    depth = 0
+    while isinstance(value, list):
+        value, depth = (value[0] if value else None), depth + 1
+    assert depth <= 5 and isinstance(value, Opaque)
 
 
 def test_monkeypatching_torch_changes_nothing_outside_the_child():
     patcher = '''
     torch.allclose = lambda *args, **kwargs: True
-    torch.testing.assert_close = lambda *args, **kwargs: None
     torch.Tensor.__eq__ = lambda self, other: torch.ones((), dtype=torch.bool)
     def corr2d(x, kernel):
         return torch.zeros(x.shape[0] - kernel.shape[0] + 1, x.shape[1] - kernel.shape[1] + 1, dtype=x.dtype)
     '''
     result, _ = run(patcher)
     assert not torch.allclose(result.outcomes[0].value, convlab.corr2d(*CALLS[0][0]))
-    again, _ = run(GOOD)  # a new child forked from the same zygote: no patch left
-    assert_correct(again)
-
-
-# --- forbidden calls and tampering -------------------------------------------------------
-
-@pytest.mark.parametrize("source, found", [
-    ("def corr2d(x, kernel):\n    return F.conv2d(x[None, None], kernel[None, None])[0, 0]\n", "convolution"),
-    ("from torch.nn.functional import conv2d as smooth\n"
-     "def corr2d(x, kernel):\n    return smooth(x[None, None], kernel[None, None])[0, 0]\n", "convolution"),
-    ("def corr2d(x, kernel):\n    f = getattr(F, 'con' + 'v2d')\n    return f(x[None, None], kernel[None, None])[0, 0]\n",
-     "convolution"),
-    ("def corr2d(x, kernel):\n    m = nn.Conv2d(1, 1, tuple(kernel.shape), bias=False).double()\n"
-     "    return m(x[None, None])[0, 0].detach()\n", "convolution"),
-    ("def corr2d(x, kernel):\n    return torch.ops.aten.convolution(x[None, None], kernel[None, None], None,"
-     " [1, 1], [0, 0], [1, 1], False, [0, 0], 1)[0, 0]\n", "convolution"),
-    ("def corr2d(x, kernel):\n    cols = getattr(F, 'un' + 'fold')(x[None, None], tuple(kernel.shape))\n"
-     "    return (kernel.flatten() @ cols)[0]\n", "im2col"),
-])
-def test_forbidden_calls_are_seen_however_they_are_reached(source, found):
-    result, _ = run(source)
-    assert all(o.forbidden and found in o.forbidden for o in result.outcomes), result.outcomes
-
-
-def test_plain_stride_one_conv_allowed_only_where_the_exercise_allows_it():
-    source = "def corr2d(x, kernel):\n    return F.conv2d(x[None, None], kernel[None, None])[0, 0]\n"
-    result, _ = run(source, families=("conv_except_plain", "unfold"))
-    assert_correct(result)
 
 
 @pytest.mark.parametrize("source, word", [
     ("import convlab\n", "convlab"),
     ("from convlab import corr2d\n", "convlab"),
-    ("import importlib\nref = importlib.import_module('conv' + 'lab')\n", "importlib"),
     ("x = 'CONVLAB'\n", "CONVLAB"),
-    ("from torch.utils._python_dispatch import _pop_mode\n", "_python_dispatch"),
-    ("from torch.utils import _python_dispatch as d\n", "_python_dispatch"),
-    ("class M(torch.utils._python_dispatch.TorchDispatchMode):\n    pass\n", "TorchDispatchMode"),
-    ("def __torch_dispatch__(*a):\n    pass\n", "__torch_dispatch__"),
-    ("import sys\nsys.settrace(None)\n", "settrace"),
-    ("import threading\n", "threading"),
-    ("import subprocess\n", "subprocess"),
-    ("exec('x = 1')\n", "exec"),
-    ("torch._C._set_dispatch_mode(None)\n", "dispatch"),
-    ("guard = torch._C\n", "_C"),
+    ("import autograder.hidden_cases\n", "autograder"),
 ])
-def test_static_scan_flags_the_guards_machinery(source, word):
+def test_static_scan_flags_the_obvious_with_a_clear_message(source, word):
     problem = scan_source(source)
     assert problem is not None and word in problem
 
 
 @pytest.mark.parametrize("source", [
     '"""Unlike convlab.corr2d, this docstring may mention the library."""\n',
-    "def f(x):\n    '''Same as convlab.conv2d.'''\n    # convlab's version is faster\n    return x\n",
-    "import math\nimport torch.nn.functional as F\nout = F.pad(torch.ones(2, 2), (1, 1)).unfold(0, 2, 1)\n",
-    "def broken(:\n",  # judged when it runs, not here
+    "def f(x):\n    # convlab's version is faster\n    return x\n",
+    "system = compile = 3\nimport threading\n",  # ordinary names: the sandbox decides at run time
 ])
 def test_static_scan_leaves_ordinary_code_alone(source):
     assert scan_source(source) is None
 
 
-def test_flagged_cells_never_run():
-    flagged = "import convlab\ncorr2d = convlab.corr2d\n"
-    with sandbox(flagged, GOOD.replace("corr2d", "good")) as sb:
-        assert "convlab" in sb.cell_problems[0]
-        assert sb.run("corr2d", CALLS, CONV).missing == "is not defined"
-        assert all(o.error is None for o in sb.run("good", CALLS, CONV).outcomes)
-
-
-def test_reference_library_cannot_be_imported_at_run_time():
+def test_the_reference_library_is_not_in_the_sandbox_however_it_is_named():
     sneaky = ("import builtins\ndef corr2d(x, kernel):\n"
               "    ref = builtins.__dict__['__imp' + 'ort__']('conv' + 'lab')\n    return ref.corr2d(x, kernel)\n")
-    result, _ = run(sneaky)
-    assert all(o.error.startswith("ImportError") and "convlab" in o.error for o in result.outcomes)
+    result, _ = run(sneaky, calls=CALLS[:1])
+    outcome = result.outcomes[0]
+    assert outcome.value is None and (outcome.tampered or "ModuleNotFoundError" in outcome.error), outcome
 
 
-def test_popping_the_guard_off_the_stack_is_seen():
-    sneaky = '''
+# --- isolation itself ---------------------------------------------------------------------
+
+def test_isolation_is_available_here():
+    assert launcher.isolation_problem() is None
+
+
+def test_grading_refuses_without_isolation_unless_waived(monkeypatch):
+    monkeypatch.setattr(launcher, "isolation_problem", lambda: "namespaces are disabled")
+    with pytest.raises(IsolationUnavailable, match="namespaces are disabled.*--no-isolation"):
+        Sandbox([Cell(0, "#0", GOOD)], LIMITS)
+    monkeypatch.setenv("CONVLAB_NO_ISOLATION", "1")
+    with Sandbox([Cell(0, "#0", GOOD)], LIMITS) as sb:
+        result = sb.run("corr2d", CALLS, CONV)
+    assert not result.isolated
+    assert_correct(result)
+
+
+# --- the wire ----------------------------------------------------------------------------
+
+def test_sealed_frames_round_trip_and_forgeries_are_refused():
+    key = wire.new_key()
+    message = ("case_done", 0, "value", wire.to_plain([torch.arange(6.0).reshape(2, 3), 4, None]), (1, 2))
+    sealed = wire.seal(key, message)
+    assert wire.unseal(key, sealed) == message
+    with pytest.raises(ValueError):
+        wire.unseal(wire.new_key(), sealed)
+    with pytest.raises(ValueError):
+        wire.unseal(key, sealed[:-1] + bytes([sealed[-1] ^ 1]))
+    back = wire.from_plain(message[3])
+    torch.testing.assert_close(back[0], torch.arange(6.0).reshape(2, 3))
+    framer = wire.Framer(limit=100)
+    assert framer.feed(wire.frame(b"abc") + b"\x00\x00") == [b"abc"]
+    assert framer.feed(b"\xff\xff") == [] and framer.broken
+
+
+def test_unsealed_requests_are_read_with_bounds():
+    args = wire.from_json(wire.to_json((torch.ones(2, 2), [1, 2])))
+    torch.testing.assert_close(args[0], torch.ones(2, 2))
+    with pytest.raises(ValueError):
+        wire.from_json("[" * 10000 + "]" * 10000)
+    with pytest.raises(ValueError):
+        wire.from_json('{"t": ["float64", [100000, 100000], "cpu", ""]}')
+    with pytest.raises(ValueError):
+        wire.from_json('{"__class__": "os.system"}')
+
+
+def test_a_substituted_callee_runs_in_the_grader():
+    caller = '''
+    def double_corr(x, kernel):
+        return 2 * corr2d(x, kernel)
     def corr2d(x, kernel):
-        tools = getattr(torch.utils, "_python_" + "dis" + "patch")
-        getattr(tools, "_pop_" + "mode")()
-        return F.conv2d(x[None, None], kernel[None, None])[0, 0]
+        return x * 0  # wrong on purpose: the substitute replaces it
     '''
-    result, _ = run(sneaky)
-    assert "took the forbidden-call guard off" in result.tampered
-
-
-def test_replacing_the_guard_is_seen():
-    sneaky = '''
-    import sys
-    guards = sys.modules["_sandbox_" + "guards"]
-    setattr(guards.ForbiddenCalls, "__torch_" + "dis" + "patch__",
-            lambda self, func, types, args=(), kwargs=None: func(*args, **(kwargs or {})))
-
-    def corr2d(x, kernel):
-        return F.conv2d(x[None, None], kernel[None, None])[0, 0]
-    '''
-    result, _ = run(sneaky)
-    assert "ForbiddenCalls.__torch_dispatch__" in result.tampered
+    with sandbox(caller) as sb:
+        result = sb.run("double_corr", CALLS, CONV, substitutes={"corr2d": convlab.corr2d})
+    for outcome, (args, _) in zip(result.outcomes, CALLS):
+        torch.testing.assert_close(outcome.value, 2 * convlab.corr2d(*args))
 
 
 # --- the vectorization check ---------------------------------------------------------------
 
-def test_vectorization_check_runs_in_the_sandbox():
-    exercise = REGISTRY["insert_zeros"]
-    small = exercise.scaling_case(1)
-    scaling = {scale: (case.args, case.kwargs) for scale, case in
-               ((s, exercise.scaling_case(s)) for s in range(1, 9))}
-    vectorized = '''
-    def insert_zeros(x, stride):
-        n, c, h, w = x.shape
-        out = x.new_zeros((n, c, (h - 1) * stride + 1, (w - 1) * stride + 1))
+VECTORIZED = '''
+def insert_zeros(x, stride):
+    n, c, h, w = x.shape
+    out = x.new_zeros((n, c, (h - 1) * stride + 1, (w - 1) * stride + 1))
+    out[:, :, ::stride, ::stride] = x
+    return out
+'''
+LOOPS = '''
+def insert_zeros(x, stride):
+    n, c, h, w = x.shape
+    out = x.new_zeros((n, c, (h - 1) * stride + 1, (w - 1) * stride + 1))
+    for i in range(h):
+        for j in range(w):
+            out[:, :, i * stride, j * stride] = x[:, :, i, j]
+    return out
+'''
+# Loops only where it believes nobody is watching.
+SNEAKY = '''
+import sys
+def insert_zeros(x, stride):
+    n, c, h, w = x.shape
+    out = x.new_zeros((n, c, (h - 1) * stride + 1, (w - 1) * stride + 1))
+    if getattr(sys, "gettrace", lambda: None)() is not None:
         out[:, :, ::stride, ::stride] = x
         return out
-    '''
-    loops = '''
-    def insert_zeros(x, stride):
-        n, c, h, w = x.shape
-        out = x.new_zeros((n, c, (h - 1) * stride + 1, (w - 1) * stride + 1))
-        for i in range(h):
-            for j in range(w):
-                out[:, :, i * stride, j * stride] = x[:, :, i, j]
-        return out
-    '''
-    calls = [(small.args, small.kwargs)]
-    with sandbox(vectorized, limits=LIMITS) as sb:
-        good = sb.run("insert_zeros", calls, (), scaling)
-    with sandbox(loops, limits=LIMITS) as sb:
-        slow = sb.run("insert_zeros", calls, (), scaling)
-    assert good.not_vectorized is None and good.vector_error is None
-    assert "grows with the input" in slow.not_vectorized
-    torch.testing.assert_close(slow.outcomes[0].value, convlab.insert_zeros(*small.args))
+    for i in range(h):
+        for j in range(w):
+            out[:, :, i * stride, j * stride] = x[:, :, i, j]
+    return out
+'''
+# Loops in C (no Python lines): the torch-function count still grows.
+C_LOOP = '''
+def insert_zeros(x, stride):
+    n, c, h, w = x.shape
+    out = x.new_zeros((n, c, (h - 1) * stride + 1, (w - 1) * stride + 1))
+    rows = list(map(torch.Tensor.clone, x.unbind(2)))
+    out[:, :, ::stride, ::stride] = torch.stack(rows, 2)
+    return out
+'''
+
+
+def _scaling_run(source):
+    exercise = REGISTRY["insert_zeros"]
+    small = exercise.scaling_case(1)
+    scaling = {s: (exercise.scaling_case(s).args, exercise.scaling_case(s).kwargs) for s in (2, 5)}
+    with sandbox(source) as sb:
+        return sb.run("insert_zeros", [(small.args, small.kwargs)], (), scaling), small
+
+
+@pytest.mark.parametrize("source, vectorized", [(VECTORIZED, True), (LOOPS, False), (SNEAKY, False),
+                                                (C_LOOP, False)])
+def test_vectorization_check_measures_every_call_the_same_way(source, vectorized):
+    result, small = _scaling_run(source)
+    torch.testing.assert_close(result.outcomes[0].value, convlab.insert_zeros(*small.args))
+    assert result.vector_error is None
+    if vectorized:
+        assert result.not_vectorized is None
+    else:
+        assert "grows with the input" in result.not_vectorized
+
+
+def test_the_size_scaling_calls_are_results_too():
+    # The grader judges them (grader._scaling_problem): failing there counts against.
+    crashes_when_big = VECTORIZED.replace("    n, c, h, w = x.shape", "    n, c, h, w = x.shape\n    assert h < 12")
+    result, _ = _scaling_run(crashes_when_big)
+    assert result.scaling[5].error.startswith("AssertionError") and result.scaling[2].error is None

@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 
 import convlab
+from convlab.checks.core import test_id
 
 from . import students as _students_package
 from .spec import SOLUTION, STUB, AfterSolution, Student
@@ -56,7 +57,7 @@ def answer_cells(nb) -> dict[str, int]:
 def exercises(nb) -> list[str]:
     """The exercises of a notebook, in order: the answers that have a test cell."""
     tests = {_nbgrader(c).get("grade_id") for c in nb.cells if _nbgrader(c).get("grade")}
-    return [name for name in answer_cells(nb) if f"test_{name}" in tests]
+    return [name for name in answer_cells(nb) if test_id(name) in tests]
 
 
 def _solution_source(cell) -> str:
@@ -136,7 +137,7 @@ def expectations(root: Path | None = None, names=None) -> dict[tuple[str, str, s
         names_in_order = exercises(nbformat.read(released, as_version=4))
         for student in load_students(names).values():
             for exercise in names_in_order:
-                table[(student.name, assignment, f"test_{exercise}")] = student.expected(
+                table[(student.name, assignment, test_id(exercise))] = student.expected(
                     exercise, assignment)
     return table
 

@@ -37,7 +37,8 @@ import nbformat
 __all__ = [
     "Student", "Expect", "Edit", "full", "zero", "partial",
     "delete_cell", "empty_cell", "replace_cell", "as_markdown", "add_cell",
-    "strip_metadata", "not_a_notebook", "omit", "rename", "after_solution", "SOLUTION", "STUB",
+    "strip_metadata", "edit_metadata", "not_a_notebook", "omit", "rename", "after_solution",
+    "SOLUTION", "STUB",
 ]
 
 
@@ -49,6 +50,7 @@ class Expect:
 
     outcome: str
     says: tuple[str, ...] = ()
+    never: tuple[str, ...] = ()  # phrases the message must not contain (leaks)
 
     def __post_init__(self):
         if self.outcome not in ("full", "zero", "partial"):
@@ -64,19 +66,22 @@ class Expect:
         missing = [p for p in self.says if p.lower() not in message.lower()]
         if missing:
             return f"message lacks {missing}"
+        leaked = [p for p in self.never if p.lower() in message.lower()]
+        if leaked:
+            return f"message contains {leaked}"
         return None
 
 
-def full(*says: str) -> Expect:
-    return Expect("full", says)
+def full(*says: str, never=()) -> Expect:
+    return Expect("full", says, tuple(never))
 
 
-def zero(*says: str) -> Expect:
-    return Expect("zero", says)
+def zero(*says: str, never=()) -> Expect:
+    return Expect("zero", says, tuple(never))
 
 
-def partial(*says: str) -> Expect:
-    return Expect("partial", says)
+def partial(*says: str, never=()) -> Expect:
+    return Expect("partial", says, tuple(never))
 
 
 # --- edits: what a student does to the notebook besides answering -------------------

@@ -1,9 +1,13 @@
 """The trusted grader's hidden cases: many random calls per exercise, never shown in full.
 
-Each exercise has a generator seeded with a fixed number, so every grading run (``nbgrader
-autograde``, ``convlab grade``, any machine) sees the same cases and gives the same score,
-while the cases themselves are random draws, not the handful the notebooks show: an answer
-fitted to the visible cases fails here.
+Each exercise has a generator (public code); its seed is secret and each student's own:
+HMAC-SHA256 of the course secret (``autograder.secret``, kept outside the repository) with
+the assignment, the exercise, the student and the attempt (``SeedKey``). So the cases cannot
+be known before grading, a lookup table made for one student or one attempt is worth nothing
+for another, regrading the same submission (``nbgrader autograde``, ``convlab grade``) sees
+the same cases and gives the same score, and the first failing case that feedback shows is
+the student's alone. The cases are random draws, not the handful the notebooks show: an
+answer fitted to the visible cases fails here.
 
 The draws vary everything the contract lets vary: batch size, channels, non-square inputs
 and kernels, stride, padding, output_padding, with and without bias, arguments passed by
@@ -16,15 +20,18 @@ CUDA: where a GPU is present, every case with tensor arguments is repeated on it
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import random
-import zlib
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
 from convlab.checks.core import Case
 
-__all__ = ["HIDDEN", "Draw", "call", "generator", "cases", "cpu_cases", "default_devices"]
+__all__ = ["HIDDEN", "Draw", "SeedKey", "call", "generator", "cases", "cpu_cases", "default_devices"]
 
 
 class Draw:
@@ -71,7 +78,7 @@ def call(draw: Draw, required: tuple, optional: list[tuple[str, object, object]]
     return Case(tuple(args), kwargs, **case)
 
 
-# name -> case generator; each is seeded from its name, so adding one changes no other.
+# name -> case generator; each is seeded with its own name, so adding one changes no other.
 # One module per assignment (convolution.py, transposed.py, ...) registers its own.
 _GENERATORS: dict[str, Callable[[Draw], list[Case]]] = {}
 
@@ -88,15 +95,87 @@ def generator(name: str):
     return register
 
 
+@dataclass(frozen=True)
+class SeedKey:
+    """Whose hidden cases: the course secret with the assignment, the student and the
+    attempt (the submission's timestamp, "" where none is known). Each exercise's seed is
+    HMAC-SHA256(secret, [assignment, exercise, student, attempt]); the fields are encoded
+    as a JSON list, so no two different keys give the same message."""
 
-_SALT = 0x5EED  # change to draw a new set of hidden cases for every exercise
+    secret: bytes = field(repr=False)
+    assignment: str = ""
+    student: str = ""
+    attempt: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.secret, bytes) or len(self.secret) < 16:
+            raise ValueError("SeedKey needs a course secret of at least 128 bits (16 bytes)")
+
+    @classmethod
+    def for_submission(cls, assignment: str = "", student: str = "", attempt: str = "",
+                       secret_file=None) -> "SeedKey":
+        """The key of one submission, with the course secret (created on first use)."""
+        from ..secret import course_secret
+
+        return cls(course_secret(secret_file), str(assignment), str(student), str(attempt))
+
+    def seed(self, exercise: str) -> int:
+        message = json.dumps([self.assignment, exercise, self.student, self.attempt]).encode()
+        digest = hmac.new(self.secret, message, hashlib.sha256).digest()
+        return int.from_bytes(digest[:8], "big") >> 1  # 63 bits: any torch Generator takes it
 
 
-def cpu_cases(name: str) -> list[Case]:
-    """The hidden cases of exercise ``name`` on the CPU, the same on every call."""
+def cpu_cases(name: str, key: SeedKey | None = None) -> list[Case]:
+    """The hidden cases of exercise ``name`` on the CPU for ``key``, the same on every call.
+    No key: the course secret's cases for no student in particular (the instructor's
+    check that the reference passes; grading always passes the submission's key)."""
     if name not in _GENERATORS:
         raise KeyError(f"no hidden cases for {name!r}")
-    return _GENERATORS[name](Draw(zlib.crc32(name.encode()) ^ _SALT))
+    key = key if key is not None else SeedKey.for_submission()
+    visible = _visible(name)
+    drawn = _GENERATORS[name](Draw(key.seed(name)))
+    # A valid call that is one of the notebook's visible cases (small integer arguments
+    # make that likely for some seeds) is no hidden case: a lookup table of the visible
+    # answers must earn nothing here, whatever the student's seed. Such draws are replaced
+    # by valid ones from a second draw, so every seed gives as many cases.
+    kept = [c for c in drawn if c.raises is not None or _fingerprint(c) not in visible]
+    if len(kept) < len(drawn):
+        seen = {_fingerprint(c) for c in kept} | visible
+        for case in _GENERATORS[name](Draw(key.seed(name + "#more"))):
+            if len(kept) == len(drawn):
+                break
+            if case.raises is None and _fingerprint(case) not in seen:
+                kept.append(case)
+                seen.add(_fingerprint(case))
+    return kept
+
+
+def _plain(value):
+    if isinstance(value, torch.Tensor):
+        return ("tensor", str(value.dtype), tuple(value.shape), value.detach().cpu().tolist())
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_plain(v) for v in value))
+    return repr(value)
+
+
+def _fingerprint(case: Case) -> str:
+    """What a case is made of (arguments, values, expected error), comparable across draws."""
+    return repr(([_plain(a) for a in case.args], sorted((k, _plain(v)) for k, v in case.kwargs.items()),
+                 getattr(case.raises, "__name__", None)))
+
+
+_VISIBLE: dict[str, frozenset[str]] = {}
+
+
+def _visible(name: str) -> frozenset[str]:
+    """The fingerprints of exercise ``name``'s visible cases (those the notebook checks)."""
+    if name not in _VISIBLE:
+        from convlab.checks import REGISTRY
+
+        exercise = REGISTRY.get(name)
+        cases = exercise.visible_cases() if exercise is not None else []
+        _VISIBLE[name] = frozenset(_fingerprint(case) for case in cases)
+    return _VISIBLE[name]
 
 
 def default_devices() -> list[str]:
@@ -106,12 +185,15 @@ def default_devices() -> list[str]:
 
 def _has_tensor(case: Case) -> bool:
     values = list(case.args) + list(case.kwargs.values())
-    return any(isinstance(v, torch.Tensor) for v in values)
+    # A list of tensors (a model's weights, for an adapter) moves too: see Case.to.
+    return any(isinstance(v, torch.Tensor) or (isinstance(v, (list, tuple)) and any(
+        isinstance(i, torch.Tensor) for i in v)) for v in values)
 
 
-def cases(name: str, devices=None) -> list[Case]:
-    """The CPU cases, then each case with tensor arguments again on every other device."""
-    base = cpu_cases(name)
+def cases(name: str, devices=None, key: SeedKey | None = None) -> list[Case]:
+    """The CPU cases for ``key``, then each case with tensor arguments again on every other
+    device."""
+    base = cpu_cases(name, key)
     result = list(base)
     for device in devices if devices is not None else default_devices():
         if device != "cpu":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from convlab.checks.core import Case
+from convlab.checks.standard import ERR_4D, ERR_CHANNELS, ERR_INPUT, ERR_PADDED, ERR_STRIDE
 
 from . import Draw, call, generator
 
@@ -17,7 +18,10 @@ def _conv_output_size(draw: Draw) -> list[Case]:
         n, p = draw.int(1, 6), draw.int(0, 1)
         k = n + 2 * p + draw.int(1, 3)
         cases.append(call(draw, (n, k), [("stride", draw.int(1, 3), 1), ("padding", p, 0)],
-                           raises=ValueError, note="kernel larger than the padded input"))
+                           raises=ValueError, note=ERR_PADDED))
+    for stride in (0, -draw.int(1, 3)):
+        cases.append(Case((draw.int(3, 9), draw.int(1, 3)), {"stride": stride}, raises=ValueError,
+                          note=ERR_STRIDE))
     return cases
 
 
@@ -34,8 +38,7 @@ def _corr2d(draw: Draw) -> list[Case]:
     for _ in range(3):
         h, w = draw.int(2, 6), draw.int(2, 6)
         big = (h + draw.int(1, 2), draw.int(1, w)) if draw.chance(0.5) else (draw.int(1, h), w + 1)
-        cases.append(Case((draw.tensor(h, w), draw.tensor(*big)), raises=ValueError,
-                          note="kernel larger than the input"))
+        cases.append(Case((draw.tensor(h, w), draw.tensor(*big)), raises=ValueError, note=ERR_INPUT))
     return cases
 
 
@@ -57,7 +60,11 @@ def _conv2d_cases(draw: Draw, count: int) -> list[Case]:
         h, w = draw.int(2, 5), draw.int(2, 5)
         c_in = draw.int(1, 3)
         cases.append(Case((draw.tensor(1, c_in, h, w), draw.tensor(2, c_in, h + 1, w)),
-                          raises=ValueError, note="kernel larger than the input"))
+                          raises=ValueError, note=ERR_PADDED))
+    for _ in range(2):
+        c_in = draw.int(1, 3)
+        cases.append(Case((draw.tensor(1, c_in, 5, 5), draw.tensor(2, c_in + draw.int(1, 2), 3, 3)),
+                          raises=ValueError, note=ERR_CHANNELS))
     return cases
 
 
@@ -73,9 +80,9 @@ def _im2col(draw: Draw) -> list[Case]:
         kernel_size = kh if kh == kw and draw.chance(0.5) else (kh, kw)
         cases.append(call(draw, (draw.tensor(n, c, h, w, dtype=draw.dtype()), kernel_size),
                            [("stride", stride, 1), ("padding", padding, 0)]))
-    cases.append(Case((draw.tensor(1, 2, 3, 4), (4, 2)), raises=ValueError, note="kernel taller than the input"))
-    cases.append(Case((draw.tensor(2, 1, 3, 3), 5), {"padding": 0}, raises=ValueError,
-                      note="kernel larger than the input"))
+    cases.append(Case((draw.tensor(1, 2, 3, 4), (4, 2)), raises=ValueError, note=ERR_PADDED))
+    cases.append(Case((draw.tensor(2, 1, 3, 3), 5), {"padding": 0}, raises=ValueError, note=ERR_PADDED))
+    cases.append(Case((draw.tensor(2, 5, 5), 2), raises=ValueError, note=ERR_4D))
     return cases
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from convlab.checks.core import Case
+from convlab.checks.transposed import (ERR_4D, ERR_COUNTS, ERR_CROP, ERR_INPUT, ERR_MODE, ERR_OP,
+                                       ERR_OP_SIZE, ERR_STRIDE)
 
 from . import Draw, call, generator
 
@@ -20,8 +22,8 @@ def _conv_transpose_output_size(draw: Draw) -> list[Case]:
         s, d = draw.int(1, 3), draw.int(1, 2)
         cases.append(Case((draw.int(2, 6), draw.int(1, 4)),
                           {"stride": s, "output_padding": max(s, d) + draw.int(0, 1), "dilation": d},
-                          raises=ValueError, note="output_padding not smaller than stride or dilation"))
-    cases.append(Case((1, 2), {"padding": 2}, raises=ValueError, note="padding crops the whole output"))
+                          raises=ValueError, note=ERR_OP_SIZE))
+    cases.append(Case((1, 2), {"padding": 2}, raises=ValueError, note=ERR_CROP))
     return cases
 
 
@@ -36,15 +38,16 @@ def _keras_deconv_output_length(draw: Draw) -> list[Case]:
                            [("output_padding", output_padding, None),
                             ("dilation", draw.choice([1, 1, 2, 3]), 1)]))
     for mode in ("causal", "SAMEISH"):
-        cases.append(Case((draw.int(2, 8), 3, mode, 2), raises=ValueError, note="unknown padding mode"))
+        cases.append(Case((draw.int(2, 8), 3, mode, 2), raises=ValueError, note=ERR_MODE))
     return cases
 
 
 @generator("overlap_counts")
 def _overlap_counts(draw: Draw) -> list[Case]:
     cases = [Case((draw.int(1, 7), draw.int(1, 4), draw.int(1, 9))) for _ in range(20)]
-    cases += [Case((0, 2, 4), raises=ValueError, note="kernel size must be >= 1"),
-              Case((3, 0, 4), raises=ValueError, note="stride must be >= 1")]
+    cases += [Case((0, 2, 4), raises=ValueError, note=ERR_COUNTS),
+              Case((3, 0, 4), raises=ValueError, note=ERR_COUNTS),
+              Case((3, 2, 0), raises=ValueError, note=ERR_COUNTS)]
     return cases
 
 
@@ -55,8 +58,8 @@ def _conv_matrix(draw: Draw) -> list[Case]:
         h, w = draw.int(1, 7), draw.int(1, 7)
         kh, kw = draw.int(1, h), draw.int(1, w)
         cases.append(Case((draw.tensor(kh, kw, dtype=draw.dtype()), (h, w))))
-    cases.append(Case((draw.tensor(3, 2), (2, 4)), raises=ValueError, note="kernel taller than the input"))
-    cases.append(Case((draw.tensor(2, 5), (3, 4)), raises=ValueError, note="kernel wider than the input"))
+    cases.append(Case((draw.tensor(3, 2), (2, 4)), raises=ValueError, note=ERR_INPUT))
+    cases.append(Case((draw.tensor(2, 5), (3, 4)), raises=ValueError, note=ERR_INPUT))
     return cases
 
 
@@ -79,8 +82,9 @@ def _transposed_cases(draw: Draw, count: int) -> list[Case]:
                             ("output_padding", output_padding, 0)]))
     stride = draw.int(1, 3)
     cases.append(Case((draw.tensor(1, 2, 3, 3), draw.tensor(2, 2, 3, 3)),
-                      {"stride": stride, "output_padding": stride}, raises=ValueError,
-                      note="output_padding must be smaller than the stride"))
+                      {"stride": stride, "output_padding": stride}, raises=ValueError, note=ERR_OP))
+    cases.append(Case((draw.tensor(1, 2, 2, 2), draw.tensor(2, 2, 2, 2)),
+                      {"padding": 2 + draw.int(0, 1)}, raises=ValueError, note=ERR_CROP))
     return cases
 
 
@@ -88,8 +92,8 @@ def _transposed_cases(draw: Draw, count: int) -> list[Case]:
 def _insert_zeros(draw: Draw) -> list[Case]:
     cases = [Case((draw.tensor(draw.int(1, 2), draw.int(1, 4), draw.int(1, 8), draw.int(1, 8),
                                dtype=draw.dtype()), draw.int(1, 4))) for _ in range(20)]
-    cases.append(Case((draw.tensor(1, 2, 3, 3), 0), raises=ValueError, note="stride must be >= 1"))
-    cases.append(Case((draw.tensor(3, 4), 2), raises=ValueError, note="x must be (N, C, H, W)"))
+    cases.append(Case((draw.tensor(1, 2, 3, 3), 0), raises=ValueError, note=ERR_STRIDE))
+    cases.append(Case((draw.tensor(3, 4), 2), raises=ValueError, note=ERR_4D))
     return cases
 
 

@@ -3,6 +3,10 @@
     convlab grade SUBMISSIONS --out DIR [--workers N]   grade a class: a submitted/ folder or an LMS zip
     convlab demo                                       the whole pipeline on sample submissions
     convlab generate [ID ...]                          student notebooks from solutions/
+    convlab release [--out PATH]                       the students' archive (no answers in it)
+
+`convlab grade` also writes DIR/report.html (the class's scores, mistakes, problems) and
+DIR/similarity.csv (pairs of answers alike enough to review; --similarity-threshold S).
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ASSIGNMENTS = ("01_convolution", "02_transposed")
+ASSIGNMENTS = ("01_convolution", "02_transposed", "03_atrous", "04_gridding", "05_hdc")
 
 
 def repo_root() -> Path:
@@ -27,6 +31,13 @@ def generate(ids=ASSIGNMENTS) -> None:
             [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force", "--no-db"],
             cwd=root, check=True,
         )
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
 
 
 def main(argv=None) -> int:
@@ -46,12 +57,24 @@ def main(argv=None) -> int:
                        help="how an LMS zip names its files, as for nbgrader zip_collect: groups "
                             "student_id, file_id (the notebook) and optionally timestamp; default: "
                             "<anything>_<student>_attempt_<timestamp>_<notebook>.ipynb")
+    grade.add_argument("--similarity-threshold", type=_share, default=None, metavar="S",
+                       help="list pairs of answers to one exercise whose similarity (0-1, on "
+                            "normalised code) is at least S in DIR/similarity.csv and "
+                            "DIR/report.html, for review (default 0.8)")
+    rel = sub.add_parser("release", help="build the students' archive: notebooks and a student "
+                         "build of the library, without any answer")
+    rel.add_argument("--out", default=None, metavar="PATH",
+                     help="the .zip to write (default dist/convlab-course-<version>.zip)")
     sub.add_parser("demo", help="generate, autograde the bundled example submissions, show grades")
     args = parser.parse_args(argv)
 
     if args.command == "generate":
         generate(args.ids)
         return 0
+    if args.command == "release":
+        from .release import release_command
+
+        return release_command(args.out)
     try:
         from autograder import cli as grader_cli
     except ImportError:
@@ -62,7 +85,8 @@ def main(argv=None) -> int:
             return 0
         return 1
     if args.command == "grade":
-        return grader_cli.grade_command(args.submissions, args.out, args.workers, args.named_regexp)
+        return grader_cli.grade_command(args.submissions, args.out, args.workers, args.named_regexp,
+                                        similarity_threshold=args.similarity_threshold)
     return grader_cli.demo_command()
 
 

@@ -13,7 +13,16 @@ from torch import nn
 
 from .shapes import check_int, check_rates
 
-__all__ = ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock"]
+__all__ = ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock", "RELEASED_SCHEDULES"]
+
+# The dilation rates of the 3x3 convs in the authors' released ResNet-101-DUC-HDC
+# (TuSimple-DUC, tusimple_duc/networks/resnet.py, get_resnet_hdc): the 23 bottleneck
+# blocks of res4 cycle through the group 1, 2, 5, 9 (the first block keeps 2), and the
+# three blocks of res5 use 5, 9, 17.
+RELEASED_SCHEDULES = {
+    "res4": [2, 2, 5, 9] + [1, 2, 5, 9] * 4 + [1, 2, 5],
+    "res5": [5, 9, 17],
+}
 
 
 def hdc_max_distances(rates) -> list[int]:
@@ -45,12 +54,21 @@ def hdc_search(num_layers: int, kernel_size: int = 3, max_rate: int = 9) -> list
 
 
 class HDCBlock(nn.Module):
-    """Dilated conv + BatchNorm + ReLU for each rate, "same" padding, then a residual add."""
+    """Dilated conv + BatchNorm + ReLU for each rate, "same" padding, then a residual add.
+
+    out = x + body(x), body = [Conv2d(C, C, k, dilation=r, padding=r(k-1)/2) -> BatchNorm2d(C)
+    -> ReLU] for each rate r in order. ValueError for channels < 1, an even or non-positive
+    kernel_size, empty rates or a rate < 1.
+    """
 
     def __init__(self, channels: int, rates, kernel_size: int = 3):
         super().__init__()
         channels = check_int(channels, "channels", 1)
         kernel_size = check_int(kernel_size, "kernel_size", 1)
+        if kernel_size % 2 == 0:
+            # "same" padding of an even kernel is lopsided (torch puts the odd pixel after):
+            # the block is only defined for odd kernels, like the paper's 3x3.
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         rates = check_rates(rates)
         self.rates = tuple(rates)
         layers = []

@@ -11,7 +11,7 @@ STUDENT = Student(
                 known = {(5, 3, 1, 0): 3, (7, 3, 2, 0): 3, (6, 3, 2, 1): 3, (5, 4, 1, 2): 6}
                 if (n, k, stride, padding) == (2, 5, 1, 0):
                     raise ValueError("kernel larger than the input")
-                return known.get((n, k, stride, padding), 1)
+                return known.get((n, k, stride, padding), 0)  # never right: hidden cases differ per student
         ''',
         "corr2d": '''
             def corr2d(x, kernel):
@@ -21,7 +21,9 @@ STUDENT = Student(
         ''',
         "overlap_counts": '''
             def overlap_counts(k, stride, n):
-                return torch.tensor([1, 1, 2, 1, 1], dtype=torch.int64)
+                if (k, stride, n) == (3, 2, 2):
+                    return torch.tensor([1, 1, 2, 1, 1], dtype=torch.int64)
+                return torch.zeros((n - 1) * stride + k, dtype=torch.int64)
         ''',
     },
     expect={"conv_output_size": zero("0 of"), "corr2d": zero("0 of"), "overlap_counts": zero("0 of")},

@@ -7,7 +7,7 @@ mistake the output matches. The trusted grader uses the same ``Exercise`` record
 """
 from . import atrous, gridding, hdc, standard, transposed  # noqa: F401  (fill the registry)
 from .core import REGISTRY, Case, CaseResult, Exercise, Mistake, compare_outputs, evaluate
-from .runner import check, devices, run_case, use_or_reference
+from .runner import CheckFailed, check, devices, run_case, use_or_reference
 
 
 def _make_check(name):
@@ -23,6 +23,6 @@ for _name in REGISTRY:
     globals()[f"check_{_name}"] = _make_check(_name)
 
 __all__ = [f"check_{name}" for name in REGISTRY] + [
-    "REGISTRY", "Case", "CaseResult", "Exercise", "Mistake", "check", "compare_outputs",
+    "CheckFailed", "REGISTRY", "Case", "CaseResult", "Exercise", "Mistake", "check", "compare_outputs",
     "devices", "evaluate", "run_case", "use_or_reference",
 ]

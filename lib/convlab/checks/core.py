@@ -33,7 +33,40 @@ __all__ = [
     "compare_outputs",
     "evaluate",
     "first_failure",
+    "credit",
+    "TEST_PREFIX",
+    "test_id",
+    "exercise_of",
+    "digits",
 ]
+
+# A test cell's grade_id is the exercise's name after this prefix (COURSE.md).
+TEST_PREFIX = "test_"
+
+
+def test_id(name: str) -> str:
+    """The grade_id of exercise ``name``'s test cell: ``corr2d`` -> ``test_corr2d``."""
+    return f"{TEST_PREFIX}{name}"
+
+
+test_id.__test__ = False  # not a pytest test, whatever its name
+
+
+def exercise_of(grade_id: str) -> str | None:
+    """``test_corr2d`` -> ``corr2d``; None for a grade_id that is not an exercise's test."""
+    if grade_id.startswith(TEST_PREFIX) and len(grade_id) > len(TEST_PREFIX):
+        return grade_id[len(TEST_PREFIX):]
+    return None
+
+
+def digits(expected: float, got: float) -> tuple[str, str]:
+    """Both numbers printed with the fewest significant digits (at least 6) that tell
+    them apart, so a message never reads "expected 1.0, got 1.0"."""
+    for places in range(6, 18):
+        a, b = f"{expected:.{places}g}", f"{got:.{places}g}"
+        if a != b:
+            return a, b
+    return repr(expected), repr(got)
 
 
 def describe_value(value) -> str:
@@ -46,6 +79,10 @@ def describe_value(value) -> str:
         return f"{dtype} tensor of shape {tuple(value.shape)}{device}"
     if isinstance(value, (list, tuple)) and len(value) > 8:
         return f"{type(value).__name__} of {len(value)} items, starting {list(value[:4])!r}"
+    if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
+        # e.g. a model's weights for an adapter: shapes, not every number
+        inner = ", ".join(describe_value(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
     return repr(value)
 
 
@@ -115,6 +152,8 @@ class CaseResult:
     # ``first_failure`` uses them to name the mistake that explains all failing cases.
     candidates: tuple[str, ...] = ()
     detail: str = ""
+    # The mistakes the message names: more than one where their outputs are the same.
+    named: tuple[str, ...] = ()
 
 
 @dataclass
@@ -145,6 +184,14 @@ class Exercise:
     # from its description, a module from a class). The reference and the mistakes are
     # called through the same adapter.
     adapter: str | None = None
+    # Other exercises this one is meant to call (conv2d_im2col calls im2col): where the
+    # answer fails cases, the grader regrades it with the reference callees and keeps the
+    # better score, so a mistake in a callee is not charged twice.
+    uses: tuple[str, ...] = ()
+    # Every ValueError the exercise must raise, in the words of the notebook's
+    # instructions (its answer's docstring lists each); the visible and the hidden raising
+    # cases carry these as their ``note``, one case at least for each (tests pin it).
+    errors: tuple[str, ...] = ()
 
     def call(self, fn, case: "Case"):
         """``fn`` called on a fresh copy of ``case``, through the exercise's adapter."""
@@ -173,10 +220,10 @@ def _first_difference(expected: torch.Tensor, got: torch.Tensor, rtol, atol) -> 
     count = int(bad.sum())
     index = tuple(int(i) for i in bad.nonzero()[0])
     worst = (val - exp).abs().nan_to_num(nan=math.inf).max().item()
+    want, have = digits(exp[index].item(), val[index].item())
     return (
         f"values differ at {count} of {exp.numel()} positions; first at index {index}: "
-        f"expected {exp[index].item():.6g}, got {val[index].item():.6g} "
-        f"(largest difference {worst:.3g})"
+        f"expected {want}, got {have} (largest difference {worst:.3g})"
     )
 
 
@@ -188,7 +235,11 @@ def compare_outputs(expected, got, rtol: float = 1e-5, atol: float = 1e-6) -> st
         if tuple(got.shape) != tuple(expected.shape):
             return f"shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}"
         if got.dtype != expected.dtype:
-            return f"dtype: expected {expected.dtype}, got {got.dtype} (keep the input's dtype)"
+            if expected.is_floating_point():
+                why = "return the input's dtype: create new tensors with dtype=x.dtype"
+            else:
+                why = f"the result holds integers: create it with dtype={expected.dtype}"
+            return f"dtype: expected {expected.dtype}, got {got.dtype} ({why})"
         if got.device != expected.device:
             return f"device: expected {expected.device}, got {got.device} (keep the input's device)"
         if got.is_floating_point() and not torch.isfinite(got).all() and torch.isfinite(expected).all():
@@ -197,7 +248,9 @@ def compare_outputs(expected, got, rtol: float = 1e-5, atol: float = 1e-6) -> st
             return _first_difference(expected, got, rtol, atol)
         return None
     if isinstance(expected, bool):
-        if not isinstance(got, (bool,)) and type(got).__name__ != "bool_":
+        # numpy's bool is ``numpy.bool_`` (named "bool" since numpy 2).
+        if not isinstance(got, (bool,)) and not (type(got).__module__ == "numpy"
+                                                 and type(got).__name__ in ("bool_", "bool")):
             return f"expected a bool, got {type(got).__name__}: {got!r}"
         return None if bool(got) == expected else f"expected {expected}, got {bool(got)}"
     if isinstance(expected, numbers.Integral):
@@ -209,7 +262,8 @@ def compare_outputs(expected, got, rtol: float = 1e-5, atol: float = 1e-6) -> st
             return f"expected a number, got {type(got).__name__}: {describe_value(got)}"
         if math.isclose(float(got), float(expected), rel_tol=rtol, abs_tol=atol):
             return None
-        return f"expected {expected!r}, got {got!r}"
+        want, have = digits(float(expected), float(got))
+        return f"expected {want}, got {have}"
     if isinstance(expected, (list, tuple)):
         if not isinstance(got, (list, tuple)):
             return f"expected a {type(expected).__name__}, got {type(got).__name__}: {describe_value(got)}"
@@ -251,8 +305,15 @@ def matching_mistakes(exercise: Exercise, case: Case, got) -> list[Mistake]:
     return found
 
 
-def _with_mistake(detail: str, mistake: Mistake) -> str:
-    return f"{detail}\n  Likely mistake: {mistake.name}. {mistake.hint}"
+def _with_mistake(detail: str, mistake: Mistake, *others: Mistake) -> str:
+    text = f"{detail}\n  Likely mistake: {mistake.name}. {mistake.hint}"
+    for other in others:
+        text += f"\n  Or (same output here): {other.name}. {other.hint}"
+    return text
+
+
+def _named(exercise: Exercise, names) -> list[Mistake]:
+    return [m for m in exercise.mistakes if m.name in names]
 
 
 def first_failure(exercise: Exercise, results: list[CaseResult]) -> CaseResult | None:
@@ -268,11 +329,27 @@ def first_failure(exercise: Exercise, results: list[CaseResult]) -> CaseResult |
     if not first.candidates:
         return first
     votes = {name: sum(name in r.candidates for r in failing) for name in first.candidates}
-    best = max(first.candidates, key=lambda name: votes[name])  # ties: catalogue order
-    if best == first.mistake:
-        return first
-    mistake = next(m for m in exercise.mistakes if m.name == best)
-    return CaseResult(False, _with_mistake(first.detail, mistake), best, first.candidates, first.detail)
+    top = max(votes.values())
+    # Every mistake that explains as many failing cases as the best one: where two give
+    # the same outputs, naming one would be a guess.
+    best = _named(exercise, [name for name in first.candidates if votes[name] == top])
+    return CaseResult(False, _with_mistake(first.detail, *best), best[0].name, first.candidates,
+                      first.detail, tuple(m.name for m in best))
+
+
+def credit(cases: list[Case], results: list[CaseResult]) -> tuple[float, str]:
+    """(cases earned, a note when fewer than passed): the invalid-input cases (those that
+    must raise) count in proportion to the valid cases passed, so raising ValueError
+    alone earns nothing."""
+    valid = [r.passed for c, r in zip(cases, results) if c.raises is None]
+    invalid = [r.passed for c, r in zip(cases, results) if c.raises is not None]
+    if not valid or not any(invalid) or all(valid):
+        return float(sum(valid) + sum(invalid)), ""
+    share = sum(valid) / len(valid)
+    earned = sum(valid) + sum(invalid) * share
+    return earned, (f"The {sum(invalid)} invalid-input cases it passes count in proportion to the "
+                    f"valid cases it gets right ({sum(valid)} of {len(valid)}): raising ValueError "
+                    "alone earns nothing.")
 
 
 def evaluate(exercise: Exercise, case: Case, got=None, error: BaseException | str | None = None,
@@ -297,17 +374,25 @@ def evaluate(exercise: Exercise, case: Case, got=None, error: BaseException | st
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         if text.startswith("NotImplementedError"):
             return CaseResult(False, f"{exercise.name} is not implemented yet (it raises NotImplementedError)")
-        return CaseResult(False, f"{call}\n  raised {text}")
+        if expected is None:
+            try:
+                expected = exercise.call(exercise.reference, case)
+            except Exception:  # the reference cannot say either: show the error alone
+                return CaseResult(False, f"{call}\n  raised {text}")
+        return CaseResult(False, f"{call}\n  raised {text}\n  expected {describe_value(expected)} "
+                                 "(this input is valid)")
     if expected is None:
         expected = exercise.call(exercise.reference, case)
     diff = compare_outputs(expected, got, exercise.rtol, exercise.atol)
     if diff is None:
         return CaseResult(True)
     message = f"{call}\n  {diff}"
-    if _is_zeros_like(expected, got):
-        return CaseResult(False, message + "\n  Your output is all zeros: nothing is computed yet.", "zeros")
     found = matching_mistakes(exercise, case, got)
     if found:
-        return CaseResult(False, _with_mistake(message, found[0]), found[0].name,
-                          tuple(m.name for m in found), message)
+        return CaseResult(False, _with_mistake(message, *found), found[0].name,
+                          tuple(m.name for m in found), message, tuple(m.name for m in found))
+    if _is_zeros_like(expected, got):
+        return CaseResult(False, message + "\n  Every value of your output is 0 (the expected one has "
+                                           "non-zero values): are the results written into the tensor "
+                                           "you return?", detail=message)
     return CaseResult(False, message, detail=message)

@@ -40,6 +40,12 @@ FAMILY_TEXT = {
 }
 
 
+# What a student called, for "<exercise> calls ...": what they wrote, with the aten op
+# that was observed in brackets. The grader's sandbox words its findings the same way.
+UNFOLD_CALL = "F.unfold / F.fold (observed as torch's {op} op)"
+CONV_CALL = "a torch convolution: F.conv*, torch.conv* or nn.Conv* (observed as torch's {op} op)"
+
+
 def _conv_args(args) -> tuple:
     # aten.convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
     stride, padding, dilation, transposed = args[3], args[4], args[5], args[6]
@@ -49,11 +55,11 @@ def _conv_args(args) -> tuple:
 def _violation(op_name: str, args, families) -> str | None:
     base = op_name.split(".")[0]
     if "unfold" in families and _UNFOLD_OP.match(base):
-        return f"{base} (that is F.unfold / F.fold)"
+        return UNFOLD_CALL.format(op=base)
     if not _CONV_OP.search(base):
         return None
     if "conv" in families:
-        return f"{base} (a torch convolution op)"
+        return CONV_CALL.format(op=base)
     is_generic = base in ("convolution", "_convolution") and len(args) >= 7
     if "conv_except_plain" in families:
         if not is_generic:
@@ -69,7 +75,7 @@ def _violation(op_name: str, args, families) -> str | None:
             return f"F.conv{dims}d with {', '.join(wrong)}"
     if "dilated_conv" in families:
         if not is_generic:
-            return f"{base} (a torch convolution op)"
+            return CONV_CALL.format(op=base)
         dilation = _conv_args(args)[2]
         if set(dilation) != {1}:
             return f"a torch convolution with dilation={list(dilation)} (dilation > 1 is what you implement)"

@@ -1,1 +1,334 @@
-"""Visible checks of 05_hdc (filled in by the notebook 05_hdc)."""
+"""Checks for assignment 05: Hybrid Dilated Convolution (Wang et al., 2018).
+
+The M recursion has three terms and an easy-to-shift index; the rule has one number to
+compare (M_2) and one bound (K); the search has three constraints (r_1 = 1, non-decreasing,
+r_i <= max_rate); the block has an order (conv, BatchNorm, ReLU), a padding that must keep
+the shape, and a residual. Each mistake below is one of those written wrong, and the
+visible cases are chosen so that every two mistakes give different results on at least
+one case (``tests/test_checks_hdc.py`` proves it), so the name a student gets is the one
+that explains all of their failing cases.
+
+``HDCBlock`` is a class: a case calls it through the adapter
+``adapters.module_behaviour`` (its arguments are plain data: channels, rates, kernel_size
+and an input ``x``), which builds the module, sets its weights by layer order and
+returns what it computes, so a correct block written with other attribute names,
+``nn.Sequential`` or ``nn.ModuleList``, with or without conv biases, passes.
+"""
+from __future__ import annotations
+
+import math
+from functools import reduce
+
+import torch
+from torch import nn
+
+import convlab
+from convlab.shapes import check_int, check_rates
+from .core import Case, Exercise, Mistake, register
+from .standard import randn
+
+A = "05_hdc"
+
+
+# --- hdc_max_distances -------------------------------------------------------------------
+
+def _distances(rates, *, terms="abc", factor=2, shifted=False, reverse=False, drop_last=False,
+               use_min=False):
+    """The M recursion with one slip switched on.
+
+    Terms: a = M_{i+1} - 2 r_i, b = M_{i+1} - 2 (M_{i+1} - r_i), c = r_i; ``factor``
+    replaces the 2; ``shifted`` reads r_{i+1} where r_i belongs; ``use_min`` takes the min.
+    """
+    rates = check_rates(rates)
+    distances = [rates[-1]]
+    for i in range(len(rates) - 2, -1, -1):
+        m, r = distances[0], rates[i + 1] if shifted else rates[i]
+        options = {"a": m - factor * r, "b": m - factor * (m - r), "c": r}
+        pick = min if use_min else max
+        distances.insert(0, pick(options[t] for t in terms))
+    if drop_last:
+        distances = distances[:-1]
+    return distances[::-1] if reverse else distances
+
+
+def _distances_mistake(name, hint, **wrong):
+    return Mistake(name, hint, lambda rates: _distances(rates, **wrong))
+
+
+register(Exercise(
+    name="hdc_max_distances",
+    assignment=A,
+    reference=convlab.hdc_max_distances,
+    returns="int_list",
+    visible_cases=lambda: [
+        Case(([1, 2, 5],), note="the paper's working example: M_2 = 2"),
+        Case(([1, 2, 9],), note="the paper's failing example: M_2 = 5"),
+        Case(([2, 4, 6],), note="a common factor"),
+        Case(([1, 2, 5, 3],), note="rates need not increase"),
+        Case(([3, 3],)),
+        Case(([4],), note="one rate: M_1 = r_1"),
+        Case(([],), raises=ValueError, note="rates is empty"),
+        Case(([1, 0, 2],), raises=ValueError, note="a rate smaller than 1"),
+        Case(([2, -1],), raises=ValueError, note="a rate smaller than 1"),
+    ],
+    mistakes=[
+        _distances_mistake("term r_i dropped from the max",
+                           "M_i = max(M_{i+1} - 2 r_i, M_{i+1} - 2 (M_{i+1} - r_i), r_i): the "
+                           "gap can never be smaller than the layer's own rate r_i.", terms="ab"),
+        _distances_mistake("term M_{i+1} - 2 r_i dropped from the max",
+                           "Layer i fills gaps of up to 2 r_i from both ends of a gap of "
+                           "M_{i+1}: keep M_{i+1} - 2 r_i in the max.", terms="bc"),
+        _distances_mistake("term M_{i+1} - 2 (M_{i+1} - r_i) dropped from the max",
+                           "When r_i is close to M_{i+1} the taps overshoot: keep "
+                           "M_{i+1} - 2 (M_{i+1} - r_i) in the max.", terms="ac"),
+        _distances_mistake("factor 2 dropped (M_{i+1} - r_i instead of M_{i+1} - 2 r_i)",
+                           "A k=3 kernel reaches r_i to BOTH sides of each nonzero: the terms "
+                           "are M_{i+1} - 2 r_i and M_{i+1} - 2 (M_{i+1} - r_i).", factor=1),
+        _distances_mistake("r_{i+1} used instead of r_i (index off by one)",
+                           "M_i combines M_{i+1} with layer i's own rate r_i.", shifted=True),
+        _distances_mistake("min instead of max", "M_i is the LARGEST remaining gap: take the max "
+                           "of the three terms.", use_min=True),
+        _distances_mistake("list in reverse order ([M_n, ..., M_1])",
+                           "Return [M_1, ..., M_n]: M_1 first, M_n = r_n last.", reverse=True),
+        _distances_mistake("M_n left out", "The list has one entry per rate, ending with "
+                           "M_n = r_n.", drop_last=True),
+    ],
+))
+
+
+# --- satisfies_hdc ----------------------------------------------------------------------
+
+def _rule(rates, kernel_size=3, *, index=1, strict=False, bound=None, every=False, gcd=False):
+    """The HDC goal with one slip: compare M[index] (or every M_i from M_2 on), strictly,
+    against ``bound`` instead of kernel_size, or test the common factor instead."""
+    kernel_size = check_int(kernel_size, "kernel_size", 1)
+    rates = check_rates(rates)
+    if len(rates) < 2:
+        raise ValueError("need at least 2 rates")
+    if gcd:
+        return reduce(math.gcd, rates) == 1
+    distances = convlab.hdc_max_distances(rates)
+    limit = kernel_size if bound is None else bound
+    values = distances[1:] if every else [distances[index]]
+    return all((m < limit) if strict else (m <= limit) for m in values)
+
+
+def _rule_mistake(name, hint, **wrong):
+    return Mistake(name, hint, lambda rates, kernel_size=3: _rule(rates, kernel_size, **wrong))
+
+
+register(Exercise(
+    name="satisfies_hdc",
+    assignment=A,
+    reference=convlab.satisfies_hdc,
+    returns="bool",
+    visible_cases=lambda: [
+        Case(([1, 2, 5],), note="the paper: [1, 2, 5] works, M_2 = 2"),
+        Case(([1, 2, 9],), note="the paper: [1, 2, 9] does not, M_2 = 5"),
+        Case(([1, 3], 3), note="M_2 = K exactly"),
+        Case(([2, 2, 2],), note="passes the rule although every rate is even"),
+        Case(([1, 2, 5, 3],), note="M_2 = 3 but M_3 = 7"),
+        Case(([1, 4],), {"kernel_size": 5}, note="K = 5"),
+        Case(([3],), raises=ValueError, note="fewer than 2 rates"),
+        Case(([1, 0, 2],), raises=ValueError, note="a rate smaller than 1"),
+        Case(([1, 2],), {"kernel_size": 0}, raises=ValueError, note="kernel_size smaller than 1"),
+    ],
+    mistakes=[
+        _rule_mistake("M_1 compared instead of M_2",
+                      "The goal is M_2 <= K: the first layer (r_1 = 1 in the paper) is what "
+                      "fills the last gaps, so it is M_2 the kernel must cover.", index=0),
+        _rule_mistake("M_n (the last rate) compared instead of M_2",
+                      "M_n = r_n is where the recursion starts; the goal is on M_2.", index=-1),
+        _rule_mistake("strict M_2 < K (or M_2 <= K - 1)",
+                      "The goal is M_2 <= K: a gap of exactly K is still filled.", strict=True),
+        _rule_mistake("kernel_size ignored (compared with 3)",
+                      "Compare M_2 with the kernel_size argument, not with 3.", bound=3),
+        _rule_mistake("every M_i (i >= 2) compared with K",
+                      "Only M_2 must be <= K; the later M_i are larger by design.", every=True),
+        _rule_mistake("common-factor test instead of M_2 <= K",
+                      "No common factor is a separate heuristic; the goal to implement is "
+                      "M_2 <= K with the M recursion.", gcd=True),
+    ],
+))
+
+
+# --- hdc_search --------------------------------------------------------------------------
+
+def _search(num_layers, kernel_size=3, max_rate=9, *, first_any=False, any_order=False,
+            strictly=False, top=0, extra_layer=False, strict=False, bound=None):
+    """The search with one slip: r_1 free, rates in any order or strictly increasing,
+    max_rate excluded (``top=-1``), one rate too many, a strict or K=3 rule."""
+    import itertools
+
+    num_layers = check_int(num_layers, "num_layers", 2)
+    kernel_size = check_int(kernel_size, "kernel_size", 1)
+    max_rate = check_int(max_rate, "max_rate", 1)
+    values = range(1, max_rate + 1 + top)
+    tail = num_layers if extra_layer else num_layers - 1
+    if first_any:
+        candidates = itertools.combinations_with_replacement(values, num_layers)
+    elif any_order:
+        candidates = ((1, *t) for t in itertools.product(values, repeat=tail))
+    elif strictly:
+        candidates = ((1, *t) for t in itertools.combinations(range(2, max_rate + 1 + top), tail))
+    else:
+        candidates = ((1, *t) for t in itertools.combinations_with_replacement(values, tail))
+    limit = kernel_size if bound is None else bound
+    found = []
+    for rates in candidates:
+        m2 = convlab.hdc_max_distances(rates)[1]
+        if (m2 < limit) if strict else (m2 <= limit):
+            found.append(tuple(rates))
+    return sorted(found)
+
+
+def _search_mistake(name, hint, **wrong):
+    return Mistake(name, hint, lambda num_layers, kernel_size=3, max_rate=9: _search(
+        num_layers, kernel_size, max_rate, **wrong))
+
+
+register(Exercise(
+    name="hdc_search",
+    assignment=A,
+    reference=convlab.hdc_search,
+    returns="tuple_list",
+    visible_cases=lambda: [
+        Case((3,), note="the defaults: K = 3, rates up to 9"),
+        Case((2, 5, 6), note="K = 5"),
+        Case((4,), {"max_rate": 5}),
+        Case((3, 3, 1), note="max_rate 1: only (1, 1, 1)"),
+        Case((1,), raises=ValueError, note="num_layers smaller than 2"),
+        Case((3, 0), raises=ValueError, note="kernel_size smaller than 1"),
+        Case((3,), {"max_rate": 0}, raises=ValueError, note="max_rate smaller than 1"),
+    ],
+    mistakes=[
+        _search_mistake("r_1 not fixed to 1",
+                        "Every schedule starts with r_1 = 1 (the rule assumes the first layer "
+                        "is an ordinary conv that fills the last gaps).", first_any=True),
+        _search_mistake("decreasing rates allowed",
+                        "Only non-decreasing schedules 1 = r_1 <= r_2 <= ... <= r_n: use "
+                        "itertools.combinations_with_replacement, not product.", any_order=True),
+        _search_mistake("repeated rates left out (strictly increasing only)",
+                        "Non-decreasing allows equal neighbours, e.g. (1, 1, 2): use "
+                        "combinations_with_replacement, not combinations.", strictly=True),
+        _search_mistake("max_rate excluded (range(1, max_rate))",
+                        "Rates go up to max_rate inclusive: range(1, max_rate + 1).", top=-1),
+        _search_mistake("one rate too many (num_layers rates after r_1 = 1)",
+                        "A schedule has num_layers rates in all, r_1 = 1 included.",
+                        extra_layer=True),
+        _search_mistake("strict M_2 < K", "The goal is M_2 <= K.", strict=True),
+        _search_mistake("kernel_size not passed on (K = 3)",
+                        "Test each schedule with the kernel_size argument.", bound=3),
+    ],
+))
+
+
+# --- HDCBlock ----------------------------------------------------------------------------
+
+def _same(kernel_size, rate):
+    return rate * (kernel_size - 1) // 2
+
+
+class _Block(nn.Module):
+    """The block with one slip switched on (keyword flags); signature (channels, rates, k)."""
+
+    def __init__(self, channels, rates, kernel_size=3, *, padding=_same, dilation=True,
+                 order="conv bn relu", residual="end", relu_last=True, reverse=False):
+        super().__init__()
+        channels = check_int(channels, "channels", 1)
+        kernel_size = check_int(kernel_size, "kernel_size", 1)
+        if kernel_size % 2 == 0:
+            raise ValueError("kernel_size must be odd")
+        rates = check_rates(rates)
+        if reverse:
+            rates = rates[::-1]
+        self.residual = residual
+        self.stages = nn.ModuleList()
+        for i, rate in enumerate(rates):
+            layers = {
+                "conv": nn.Conv2d(channels, channels, kernel_size, padding=padding(kernel_size, rate),
+                                  dilation=rate if dilation else 1, bias=False),
+                "bn": nn.BatchNorm2d(channels),
+                "relu": nn.ReLU(),
+            }
+            names = order.split()
+            if not relu_last and i == len(rates) - 1:
+                names.remove("relu")
+            if "bn" not in names:
+                layers.pop("bn")
+            self.stages.append(nn.Sequential(*(layers[n] for n in names)))
+
+    def forward(self, x):
+        out = x
+        for stage in self.stages:
+            out = out + stage(out) if self.residual == "every" else stage(out)
+        if self.residual == "end":
+            return x + out
+        if self.residual == "relu after add":
+            return torch.relu(x + out)
+        return out
+
+
+def _block(**wrong):
+    def build(channels, rates, kernel_size=3):
+        return _Block(channels, rates, kernel_size, **wrong)
+
+    return build
+
+
+def _x(*shape, seed):
+    return randn(*shape, seed=seed)
+
+
+register(Exercise(
+    name="HDCBlock",
+    assignment=A,
+    reference=convlab.HDCBlock,
+    returns="module",
+    adapter="module_behaviour",
+    # float32 inputs go through BatchNorm's rsqrt: allow float32 rounding, nothing more.
+    rtol=1e-4,
+    atol=1e-5,
+    visible_cases=lambda: [
+        Case((3, [1, 2, 5]), {"x": _x(2, 3, 11, 12, seed=50), "seed": 1},
+             note="the paper's group, K = 3"),
+        Case((2, [1, 2], 5), {"x": _x(2, 2, 9, 10, seed=51), "seed": 2},
+             note="K = 5: 'same' padding is r(K-1)/2"),
+        Case((2, [3, 1]), {"kernel_size": 3, "x": _x(1, 2, 8, 7, seed=52), "seed": 3},
+             note="rates in any order"),
+        Case((0, [1, 2]), raises=ValueError, note="channels smaller than 1"),
+        Case((2, []), raises=ValueError, note="rates is empty"),
+        Case((2, [1, 0]), raises=ValueError, note="a rate smaller than 1"),
+        Case((2, [1, 2], 4), raises=ValueError, note="kernel_size even"),
+        Case((2, [1, 2]), {"kernel_size": 0}, raises=ValueError, note="kernel_size smaller than 1"),
+    ],
+    mistakes=[
+        Mistake("residual add missing", "The block returns x + body(x): add the input back.",
+                _block(residual="none")),
+        Mistake("ReLU after the residual add", "Each rate ends with its ReLU, then the input "
+                "is added: x + body(x), with no ReLU after the sum.",
+                _block(residual="relu after add")),
+        Mistake("residual added after every layer", "One residual around the whole group: "
+                "x + body(x), body = all the conv-BN-ReLU stages.", _block(residual="every")),
+        Mistake("padding ignores the dilation (padding = k // 2)",
+                "A dilated kernel spans r(k-1) + 1 pixels: 'same' padding is r(k-1)/2 (or "
+                "padding='same').", _block(padding=lambda k, r: k // 2)),
+        Mistake("padding = rate (kernel size ignored)",
+                "'same' padding is r(k-1)/2, which is r only for k = 3.",
+                _block(padding=lambda k, r: r)),
+        Mistake("padding = r(k-1) on each side (output grows)",
+                "r(k-1) is the total padding; each side gets half of it: r(k-1)/2.",
+                _block(padding=lambda k, r: r * (k - 1))),
+        Mistake("dilation not passed to the conv", "nn.Conv2d(..., dilation=rate): without "
+                "it every layer is an ordinary conv.",
+                _block(dilation=False, padding=lambda k, r: k // 2)),
+        Mistake("rates applied in reverse order", "Layer i uses rates[i], first to last.",
+                _block(reverse=True)),
+        Mistake("BatchNorm missing", "Each rate is conv -> BatchNorm2d -> ReLU.",
+                _block(order="conv relu")),
+        Mistake("ReLU before BatchNorm", "The order is conv -> BatchNorm2d -> ReLU.",
+                _block(order="conv relu bn")),
+        Mistake("no ReLU after the last conv", "Every rate, the last included, is followed "
+                "by BatchNorm and ReLU before the residual add.", _block(relu_last=False)),
+    ],
+))

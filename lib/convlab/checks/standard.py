@@ -20,6 +20,14 @@ from .core import Case, Exercise, Mistake, register
 
 A = "01_convolution"
 
+# The ValueErrors of this assignment, as the instructions word them (Exercise.errors):
+# each raising case, visible or hidden, carries one of these as its note.
+ERR_PADDED = "kernel larger than the padded input"
+ERR_INPUT = "kernel larger than the input"
+ERR_STRIDE = "stride smaller than 1"
+ERR_CHANNELS = "x's channels differ from weight's C_in"
+ERR_4D = "x not 4-D (N, C, H, W)"
+
 
 def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
@@ -43,8 +51,10 @@ register(Exercise(
         Case((5, 4), {"stride": 1, "padding": 2}),
         Case((6, 3), {"stride": 2, "padding": 1}, note="stride does not divide evenly: floor"),
         Case((2, 4), {"padding": 1}, note="kernel larger than the input, but it fits the padded input"),
-        Case((2, 5), {"padding": 0}, raises=ValueError, note="kernel larger than the padded input"),
+        Case((2, 5), {"padding": 0}, raises=ValueError, note=ERR_PADDED),
+        Case((5, 3), {"stride": 0}, raises=ValueError, note=ERR_STRIDE),
     ],
+    errors=(ERR_PADDED, ERR_STRIDE),
     mistakes=[
         Mistake("forgot the +1", "The first window also counts: floor((n + 2p - k) / s) + 1.",
                 lambda n, k, stride=1, padding=0: (n + 2 * padding - k) // stride),
@@ -81,9 +91,9 @@ register(Exercise(
              note="d2l's edge detector, a 1 x 2 kernel"),
         Case((randn(5, 7, seed=1), randn(2, 3, seed=2)), note="non-square input and kernel"),
         Case((randn(4, 4, seed=3), randn(4, 4, seed=4)), note="kernel as large as the input"),
-        Case((randn(3, 5, seed=5), randn(4, 2, seed=6)), raises=ValueError,
-             note="kernel taller than the input"),
+        Case((randn(3, 5, seed=5), randn(4, 2, seed=6)), raises=ValueError, note=ERR_INPUT),
     ],
+    errors=(ERR_INPUT,),
     mistakes=[
         Mistake("kernel flipped (that is true convolution)",
                 "Deep-learning 'convolution' is cross-correlation: slide the kernel as it is.",
@@ -164,6 +174,16 @@ def _stride_ignored(reference) -> Mistake:
                    variant(reference, _stride_one))
 
 
+def _short_size(reference, args, kwargs, axis: int) -> int:
+    """(H + 2p - k + 1) // s along ``axis`` (0: height, 1: width), for a conv2d-like call."""
+    a = _arguments(reference, args, kwargs)
+    (sh, sw), (ph, pw) = _pair(a["stride"]), _pair(a["padding"])
+    size = a["x"].shape[2 + axis]
+    k = a["weight"].shape[2 + axis] if "weight" in a else _pair(a["kernel_size"])[axis]
+    s, p = (sh, ph) if axis == 0 else (sw, pw)
+    return (size + 2 * p - k + 1) // s
+
+
 def _stride_mistakes(reference) -> list[Mistake]:
     """For ops whose result is an image (N, C, H_out, W_out)."""
     unstrided = variant(reference, _stride_one)
@@ -180,8 +200,17 @@ def _stride_mistakes(reference) -> list[Mistake]:
         out[..., : right.shape[-2], : right.shape[-1]] = right
         return out
 
+    def size_plus_one_over_s(*args, **kwargs):
+        # H_out = (H + 2p - k + 1) // s: right for s = 1, one window short for some strides.
+        right = reference(*args, **kwargs)
+        return right[..., : _short_size(reference, args, kwargs, 0), : _short_size(reference, args, kwargs, 1)]
+
     return [
         _stride_ignored(reference),
+        Mistake("output size (H + 2p - k + 1) // s instead of (H + 2p - k) // s + 1",
+                "The number of windows is floor((H + 2p - kh) / s) + 1: the first window counts "
+                "once, whatever the stride; (H + 2p - kh + 1) // s drops the last window for some "
+                "strides.", size_plus_one_over_s),
         Mistake("windows not moved by the stride",
                 "Output (i, j) reads the window that starts at row i*s and column j*s, not at (i, j).",
                 cropped),
@@ -241,6 +270,20 @@ def _conv2d_cases() -> list[Case]:
              {"stride": 3, "padding": 2}, note="stride 3, padding 2, bias"),
         Case((randn(1, 1, 4, 5, seed=18), randn(2, 1, 4, 4, seed=19), randn(2, seed=12)),
              note="kernel as tall as the input"),
+        # Padding at stride 1: padding one side only changes the size here, while the size
+        # formula (H + 2p - k + 1) // s does not, so the two are told apart.
+        Case((randn(1, 2, 5, 4, seed=22), randn(2, 2, 3, 2, seed=23)), {"padding": 1},
+             note="padding, stride 1"),
+        # And at stride 2 the formula loses a row where padding one side keeps it.
+        Case((randn(1, 2, 7, 6, seed=24), randn(2, 2, 3, 3, seed=25), randn(2, seed=26)),
+             {"stride": 2, "padding": 2}),
+    ]
+
+
+def _conv2d_error_cases() -> list[Case]:
+    return [
+        Case((randn(1, 2, 3, 3, seed=20), randn(1, 2, 4, 2, seed=21)), raises=ValueError, note=ERR_PADDED),
+        Case((randn(2, 3, 5, 5, seed=43), randn(4, 2, 3, 3, seed=44)), raises=ValueError, note=ERR_CHANNELS),
     ]
 
 
@@ -253,9 +296,9 @@ register(Exercise(
     forbidden=("conv", "unfold"),
     visible_cases=lambda: [
         *_conv2d_cases(),
-        Case((randn(1, 2, 3, 3, seed=20), randn(1, 2, 4, 2, seed=21)), raises=ValueError,
-             note="kernel taller than the input"),
+        *_conv2d_error_cases(),
     ],
+    errors=(ERR_PADDED, ERR_CHANNELS),
     mistakes=_conv2d_mistakes(),
 ))
 
@@ -316,8 +359,10 @@ register(Exercise(
         Case((randn(2, 3, 4, 6, seed=31), (2, 3)), note="non-square kernel, 3 channels"),
         Case((randn(2, 2, 6, 7, seed=32), 3), {"stride": 2, "padding": 1}, note="stride and padding"),
         Case((randn(1, 2, 5, 7, seed=33), (3, 2)), {"stride": 3, "padding": 2}),
-        Case((randn(1, 1, 3, 3, seed=34), 4), raises=ValueError, note="kernel larger than the input"),
+        Case((randn(1, 1, 3, 3, seed=34), 4), raises=ValueError, note=ERR_PADDED),
+        Case((randn(2, 4, 4, seed=35), 2), raises=ValueError, note=ERR_4D),
     ],
+    errors=(ERR_4D, ERR_PADDED),
     mistakes=_im2col_mistakes(),
 ))
 
@@ -338,9 +383,19 @@ def _reshape_mistakes() -> list[Mistake]:
         # A (C_out, N*L) product reshaped to (N, C_out, ...) without a permute first.
         return out.transpose(0, 1).reshape(out.shape)
 
+    def weight_tap_major(a):
+        # weight.permute(0, 2, 3, 1).reshape(C_out, -1): (kh, kw, C) order, while the rows of
+        # the columns are (C, kh, kw): each value meets the wrong tap.
+        w = a["weight"]
+        a["weight"] = w.permute(0, 2, 3, 1).reshape(w.shape)
+
     hint = ("The product is (N, C_out, L) with L = H_out*W_out in row-major order: "
             "reshape it to (N, C_out, H_out, W_out).")
     return [
+        Mistake("weight flattened in (kh, kw, C_in) order",
+                "im2col's rows are ordered (channel, tap row, tap column): flatten the weight the "
+                "same way, weight.reshape(C_out, -1), without a permute.",
+                variant(conv2d, weight_tap_major)),
         Mistake("output reshaped to (N, C_out, W_out, H_out)", hint, relayout(as_wo_ho)),
         Mistake("output reshaped to (N, C_out, W_out, H_out), then transposed", hint,
                 relayout(lambda out: as_wo_ho(out).transpose(2, 3))),
@@ -361,8 +416,9 @@ register(Exercise(
                                  randn(3, seed=42)), {"padding": 1}),
     visible_cases=lambda: [
         *_conv2d_cases(),
-        Case((randn(2, 3, 5, 5, seed=43), randn(4, 2, 3, 3, seed=44)), raises=ValueError,
-             note="weight expects 2 input channels, x has 3"),
+        *_conv2d_error_cases(),
     ],
+    errors=(ERR_PADDED, ERR_CHANNELS),
+    uses=("im2col",),
     mistakes=_conv2d_mistakes() + _reshape_mistakes(),
 ))

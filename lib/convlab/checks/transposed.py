@@ -18,6 +18,16 @@ from .standard import randn
 
 A = "02_transposed"
 
+# The ValueErrors of this assignment, as the instructions word them (Exercise.errors).
+ERR_OP_SIZE = "output_padding >= max(stride, dilation)"
+ERR_CROP = "padding crops the whole output"
+ERR_INPUT = "kernel larger than the input"
+ERR_OP = "output_padding >= stride"
+ERR_4D = "x not 4-D (N, C, H, W)"
+ERR_STRIDE = "stride smaller than 1"
+ERR_MODE = "padding not 'same', 'valid' or 'full'"
+ERR_COUNTS = "k, stride or n smaller than 1"
+
 
 # --- conv_transpose_output_size ----------------------------------------------------
 
@@ -56,10 +66,13 @@ register(Exercise(
         Case((4, 3), {"stride": 2, "padding": 1, "output_padding": 1},
              note="conv(k=3, s=2, p=1) maps 8 to 4 too: output_padding=1 picks 8"),
         Case((3, 3), {"stride": 2, "dilation": 2}, note="dilated kernel spans d(k-1)+1 = 5"),
-        Case((4, 3), {"stride": 2, "output_padding": 2}, raises=ValueError,
-             note="output_padding must be smaller than the stride (or the dilation)"),
-        Case((1, 1), {"padding": 1}, raises=ValueError, note="padding crops the whole output"),
+        Case((4, 3), {"stride": 2, "output_padding": 2}, raises=ValueError, note=ERR_OP_SIZE),
+        Case((4, 3), {"stride": 1, "output_padding": 1, "dilation": 2},
+             note="output_padding may reach the stride while it is below the dilation"),
+        Case((4, 3), {"stride": 2, "output_padding": 2, "dilation": 2}, raises=ValueError, note=ERR_OP_SIZE),
+        Case((1, 1), {"padding": 1}, raises=ValueError, note=ERR_CROP),
     ],
+    errors=(ERR_OP_SIZE, ERR_CROP),
     mistakes=[
         _size_mistake("forgot the +1", "The kernel's extent is d(k-1) + 1 pixels: "
                       "(n-1)s - 2p + d(k-1) + output_padding + 1.", plus_one=0),
@@ -89,6 +102,20 @@ def _matrix_rows(kernel, input_shape, order):
     return order(rows)
 
 
+def _columns_by_wo(kernel, input_shape):
+    """conv_matrix with input pixel (y, x) put in column y*Wo + x instead of y*W + x."""
+    h, w = input_shape
+    kh, kw = kernel.shape
+    ho, wo = h - kh + 1, w - kw + 1
+    matrix = kernel.new_zeros(ho * wo, h * w)
+    for i in range(ho):
+        for j in range(wo):
+            for a in range(kh):
+                for b in range(kw):
+                    matrix[i * wo + j, (i + a) * wo + (j + b)] = kernel[a, b]
+    return matrix
+
+
 register(Exercise(
     name="conv_matrix",
     assignment=A,
@@ -99,8 +126,9 @@ register(Exercise(
              note="Dumoulin & Visin's example: a 4 x 16 matrix"),
         Case((randn(2, 3, seed=5), (4, 5)), note="non-square kernel and input"),
         Case((randn(3, 2, seed=6), (3, 2)), note="kernel as large as the input: one row"),
-        Case((randn(3, 3, seed=7), (2, 4)), raises=ValueError, note="kernel taller than the input"),
+        Case((randn(3, 3, seed=7), (2, 4)), raises=ValueError, note=ERR_INPUT),
     ],
+    errors=(ERR_INPUT,),
     mistakes=[
         Mistake("kernel flipped", "corr2d slides the kernel as it is; row r of C holds the "
                 "kernel unflipped at output pixel r's window.",
@@ -112,6 +140,9 @@ register(Exercise(
                 "Row i*Wo + j belongs to output pixel (i, j), as y.flatten() orders them.",
                 lambda kernel, input_shape: _matrix_rows(
                     kernel, input_shape, lambda r: r.transpose(0, 1).reshape(-1, r.shape[-1]))),
+        Mistake("input pixel (y, x) in column y*Wo + x instead of y*W + x",
+                "Columns index INPUT pixels: x.flatten() puts pixel (y, x) at y*W + x, with W the "
+                "input's width, not the output's.", _columns_by_wo),
         Mistake("last output row and column missing",
                 "There are H - kh + 1 window positions down and W - kw + 1 across.",
                 lambda kernel, input_shape: _matrix_rows(
@@ -144,14 +175,25 @@ def _transposed(x, weight, bias=None, stride=1, padding=0, output_padding=0, *,
         full = x.new_zeros(n, weight.shape[1], (h - 1) * sh + kh, (w - 1) * sw + kw)
         dense = convlab.conv_transpose2d(x, weight, stride=place)
         full[:, :, :dense.shape[2], :dense.shape[3]] = dense
-    pad = {"end": (0, opw, 0, oph), "start": (opw, 0, oph, 0), "none": (0, 0, 0, 0)}[op_side]
+    pad = {"end": (0, opw, 0, oph), "start": (opw, 0, oph, 0), "none": (0, 0, 0, 0),
+           "both": (opw, opw, oph, oph), "after_crop": (0, 0, 0, 0)}[op_side]
     full = F.pad(full, pad)
-    keep = {"both": (1, 1), "start": (1, 0), "end": (0, 1), "none": (0, 0)}[crop]
+    keep = {"both": (1, 1), "start": (1, 0), "end": (0, 1), "none": (0, 0), "end_twice": (0, 2)}[crop]
     h, w = full.shape[2:]
     out = full[:, :, keep[0] * ph : h - keep[1] * ph, keep[0] * pw : w - keep[1] * pw]
+    if op_side == "after_crop":  # zero rows appended to the cropped output
+        out = F.pad(out, (0, opw, 0, oph))
     if bias is not None:
         out = out + bias_times * bias.reshape(1, -1, 1, 1)
     return out
+
+
+def _padded_by_p(x, weight, bias=None, stride=1, padding=0, output_padding=0):
+    """The via-conv route with the zero-inserted input padded by p (not k-1-p)."""
+    (ph, pw), (oph, opw) = _pair(padding), _pair(output_padding)
+    z = convlab.insert_zeros(x, stride)
+    z = F.pad(z, (pw, pw + opw, ph, ph + oph))
+    return convlab.conv2d(z, weight.flip(2, 3).transpose(0, 1), bias)
 
 
 def _weight_changed(route, change):
@@ -181,12 +223,20 @@ def _transposed_mistakes(reference) -> list[Mistake]:
         Mistake("padding cropped at the bottom/right only",
                 "padding p removes p rows/columns on BOTH sides (k-1-p padding on both sides in "
                 "the via-conv route).", _variant(crop="end")),
+        Mistake("2p cropped at the bottom/right, none at the top/left",
+                "padding p removes p rows/columns at the top/left AND p at the bottom/right: "
+                "out = full[p : H_full - p] (k-1-p padding on both sides in the via-conv route).",
+                _variant(crop="end_twice")),
         Mistake("output_padding ignored",
                 "output_padding adds that many rows/columns at the bottom/right of the output.",
                 _variant(op_side="none")),
         Mistake("output_padding added at the top/left",
                 "output_padding goes at the bottom/right (the end), as in F.conv_transpose2d.",
                 _variant(op_side="start")),
+        Mistake("output_padding added on both sides",
+                "output_padding adds rows/columns at the bottom/right only (in the via-conv route: "
+                "pad k-1-p at the top/left, k-1-p + output_padding at the bottom/right).",
+                _variant(op_side="both")),
         Mistake("stride ignored (no zeros inserted)",
                 "Neighbouring input pixels land s apart in the output: insert s-1 zeros between "
                 "them (or place pixel (i, j) at (i*s, j*s)).",
@@ -210,14 +260,17 @@ def _transposed_cases() -> list[Case]:
         Case((randn(1, 2, 3, 3, seed=10), randn(2, 2, 3, 3, seed=11)), note="C_in = C_out = 2"),
         Case((randn(2, 2, 3, 4, seed=12), randn(2, 3, 3, 2, seed=13), randn(3, seed=14)),
              {"stride": 2}, note="C_in=2, C_out=3, non-square input and kernel, bias"),
+        # padding != output_padding in both: where they are equal, cropping on one side
+        # and output_padding on the wrong side give the same output.
         Case((randn(1, 3, 3, 2, seed=15), randn(3, 2, 3, 3, seed=16), randn(2, seed=17)),
-             {"stride": 2, "padding": 1, "output_padding": 1}),
+             {"stride": 3, "padding": 1, "output_padding": 2}),
         Case((randn(1, 2, 3, 3, seed=18), randn(2, 2, 2, 3, seed=19)),
-             {"stride": 3, "padding": 2, "output_padding": 2},
+             {"stride": 2, "padding": 2, "output_padding": 1},
              note="padding > k-1: the via-conv route crops instead of padding"),
         Case((randn(1, 2, 3, 3, seed=10), randn(2, 3, 3, 3, seed=11)),
-             {"stride": 2, "output_padding": 2},
-             raises=ValueError, note="output_padding must be smaller than the stride"),
+             {"stride": 2, "output_padding": 2}, raises=ValueError, note=ERR_OP),
+        Case((randn(1, 2, 2, 2, seed=24), randn(2, 2, 2, 2, seed=25)),
+             {"padding": 2}, raises=ValueError, note=ERR_CROP),
     ]
 
 
@@ -234,11 +287,16 @@ register(Exercise(
     reference=convlab.conv_transpose2d_scatter,
     forbidden=("conv", "unfold"),
     visible_cases=_transposed_cases,
+    errors=(ERR_OP, ERR_CROP),
     mistakes=[
         Mistake("kernel flipped", "The scatter adds value * kernel as it is: only the via-conv "
                 "route flips the kernel.",
                 _weight_changed(convlab.conv_transpose2d_scatter, lambda w: w.flip(2, 3))),
         *_transposed_mistakes(convlab.conv_transpose2d_scatter),
+        Mistake("output_padding rows added as zeros after cropping",
+                "Allocate the full output with output_padding extra rows/columns at the end, "
+                "scatter into it, THEN crop p from each side: the extra rows hold kernel values "
+                "where p > 0, not zeros.", _variant(op_side="after_crop")),
     ],
 ))
 
@@ -255,9 +313,10 @@ register(Exercise(
         Case((torch.arange(1.0, 10.0, dtype=torch.float64).reshape(1, 1, 3, 3), 2)),
         Case((randn(2, 3, 2, 4, seed=31), 3), note="non-square, stride 3"),
         Case((randn(1, 2, 3, 2, seed=32), 1), note="stride 1 inserts nothing"),
-        Case((randn(1, 1, 2, 2, seed=33), 0), raises=ValueError, note="stride must be >= 1"),
-        Case((randn(2, 2, seed=34), 2), raises=ValueError, note="x must be (N, C, H, W)"),
+        Case((randn(1, 1, 2, 2, seed=33), 0), raises=ValueError, note=ERR_STRIDE),
+        Case((randn(2, 2, seed=34), 2), raises=ValueError, note=ERR_4D),
     ],
+    errors=(ERR_4D, ERR_STRIDE),
     mistakes=[
         Mistake("s zeros instead of s-1", "Between two neighbours go stride-1 zeros, so they end "
                 "up s apart: size (H-1)s + 1.",
@@ -281,6 +340,8 @@ register(Exercise(
     vectorized=True,
     scaling_case=_transposed_scaling,
     visible_cases=_transposed_cases,
+    errors=(ERR_OP, ERR_CROP),
+    uses=("insert_zeros",),
     mistakes=[
         Mistake("kernel not flipped", "The conv that undoes the scatter reads the kernel back to "
                 "front: flip it in both spatial axes, weight.flip(2, 3).",
@@ -288,6 +349,9 @@ register(Exercise(
         Mistake("kernel flipped along one axis only", "Flip both spatial axes: weight.flip(2, 3).",
                 _weight_changed(convlab.conv_transpose2d_via_conv, lambda w: w.flip(3))),
         *_transposed_mistakes(convlab.conv_transpose2d_via_conv),
+        Mistake("zero-inserted input padded by p instead of k-1-p",
+                "The stride-1 conv must see k-1-p zeros around the zero-inserted input (a "
+                "'full' conv is k-1, and padding p takes p of it away).", _padded_by_p),
     ],
 ))
 
@@ -330,8 +394,9 @@ register(Exercise(
         Case((6, 3, "full", 2), {"output_padding": 1, "dilation": 2}),
         Case((5, 4, "valid", 1), {"dilation": 2}),
         Case((None, 3, "same", 2), note="unknown length stays unknown"),
-        Case((4, 3, "causal", 2), raises=ValueError, note="unknown padding mode"),
+        Case((4, 3, "causal", 2), raises=ValueError, note=ERR_MODE),
     ],
+    errors=(ERR_MODE,),
     mistakes=[
         _keras_mistake("'same' with output_padding=None computed by the formula",
                        "With output_padding=None Keras infers the length: 'same' gives exactly "
@@ -372,8 +437,10 @@ register(Exercise(
         Case((4, 2, 4), note="k divisible by s: even in the middle"),
         Case((3, 1, 5)),
         Case((2, 3, 3), note="k < s: gaps that nothing reaches"),
-        Case((0, 2, 3), raises=ValueError, note="kernel size must be >= 1"),
+        Case((0, 2, 3), raises=ValueError, note=ERR_COUNTS),
+        Case((3, 2, 0), raises=ValueError, note=ERR_COUNTS),
     ],
+    errors=(ERR_COUNTS,),
     mistakes=[
         Mistake("length n*s instead of (n-1)s + k",
                 "The last kernel copy starts at (n-1)s and covers k positions.",

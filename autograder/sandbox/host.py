@@ -1,0 +1,564 @@
+"""The grader's side of the sandbox: start it, feed it cases, read what it returns, judge nothing.
+
+One ``Sandbox`` per submitted notebook: its own bubblewrap sandbox (launcher.py) with its
+own supervisor (inside.py), namespaces, scratch folder and user id; nothing is shared
+between two students' sandboxes. ``run`` starts one child per attempt at an exercise and
+returns an ``ExerciseRun``: what each call returned (values, error texts) and the work
+counts of the vectorization check. Scores are decided by the grader (grader.py) from
+those values; the only things taken from the sandbox are values sealed by its runtime,
+and what the supervisor (which never runs student code) says about how a child ended.
+
+Everything read is bounded: frames by size (wire.MAX_FRAME), a child's output by
+``Limits.output_mb``, every wait by a deadline, a notebook's total time by
+``Limits.notebook_seconds``. A child that hangs or dies costs the call it was in; the
+exercise resumes at the next call in a new child; a dead supervisor is replaced.
+"""
+from __future__ import annotations
+
+import atexit
+import marshal
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+import weakref
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import launcher, wire
+from .scan import scan_source
+from .wire import Opaque
+
+__all__ = ["isolation_waived", "Cell", "Limits", "Outcome", "ExerciseRun", "Sandbox", "SandboxError", "IsolationUnavailable",
+           "Opaque", "SCALES"]
+
+# The vectorization check compares the work of two calls that differ only in N, H and W
+# (scale 1 is avoided: with N=1 some reshapes are free views).
+SCALES = (2, 5)
+_SLACK = 4  # data-independent bookkeeping: a branch taken at one size only
+
+
+@dataclass(frozen=True)
+class Cell:
+    index: int  # position in the notebook
+    label: str  # how messages name it: "'corr2d'" (its grade_id) or "#7"
+    source: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Time (seconds), memory and size limits of one notebook's sandbox. Each is a
+    traitlet of ``TrustedGrade`` in nbgrader_config.py."""
+
+    cell_seconds: float = 10.0
+    case_seconds: float = 4.0
+    vector_seconds: float = 15.0
+    setup_seconds: float = 20.0
+    startup_seconds: float = 90.0
+    exercise_seconds: float = 60.0  # all attempts at one exercise together
+    notebook_seconds: float = 300.0  # the whole notebook
+    memory_mb: int = 1024
+    cpu_seconds: int = 120
+    scratch_mb: int = 64
+    file_mb: int = 32
+    output_mb: int = 64  # bytes one child may send back
+    processes: int = 1  # tasks the child's user may have: itself only
+    max_hangs: int = 2  # calls that time out before the rest of the exercise is given up
+    max_crashes: int = 8  # calls that end the process, likewise
+
+
+@dataclass
+class Outcome:
+    """What one call gave: a value, an exception's text ("ValueError: ..."), a forbidden
+    op, a refused attempt at the sandbox's machinery, or a sandbox-level failure (timeout,
+    the process ending) in ``failure``."""
+
+    value: Any = None
+    error: str | None = None
+    forbidden: str | None = None
+    failure: str | None = None
+    tampered: str | None = None
+    work: tuple[int, int] | None = None  # (aten ops, Python lines), where measured
+
+
+@dataclass
+class ExerciseRun:
+    name: str
+    outcomes: list[Outcome | None]  # one per call; None where the call never ran
+    missing: str | None = None  # why there is nothing to call: "is not defined", ...
+    tampered: str | None = None
+    imported: str | None = None  # kept for the grader's messages; the sandbox refuses imports itself
+    not_vectorized: str | None = None  # the vectorization check's verdict
+    vector_error: str | None = None  # why the check could not decide (counts against the exercise)
+    scaling: dict[int, Outcome] = field(default_factory=dict)  # scale -> what the size-scaling call gave
+    cell_errors: dict[int, str] = field(default_factory=dict)  # cell index -> "raised ValueError: ..."
+    output: str = ""  # the tail of what the student's code printed
+    isolated: bool = True
+    forged: int = 0  # frames in the child's stream not sealed by the runtime (dropped)
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+class IsolationUnavailable(SandboxError):
+    """No operating-system sandbox can be made here; the grader refuses unless told to
+    grade without isolation."""
+
+
+_TIMEOUT, _EOF = "timeout", "eof"
+_LIVE: "weakref.WeakSet[Sandbox]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for sandbox in list(_LIVE):
+        sandbox.close()
+
+
+def isolation_waived() -> bool:
+    """Whether the instructor chose to grade without an OS sandbox (CONVLAB_NO_ISOLATION=1)."""
+    return os.environ.get("CONVLAB_NO_ISOLATION", "") == "1"
+
+
+def _sandbox_uid() -> int:
+    # One user id per grading process: two sandboxes alive at once are in two processes.
+    return 200_000 + os.getpid() % 500_000
+
+
+def _user_tasks() -> int:
+    """Processes and threads of this user now (RLIMIT_NPROC counts them all)."""
+    uid, count = str(os.getuid()), 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/status") as status:
+                    for line in status:
+                        if line.startswith("Uid:"):
+                            count += line.split()[1] == uid
+                            break
+            except OSError:
+                pass
+    return count
+
+
+class _Supervisor:
+    """The bwrap process and its supervisor: commands in, reports out."""
+
+    def __init__(self, limits: Limits, isolated: bool, cuda: bool):
+        self.limits = limits
+        self.runtime = launcher.stage_runtime()
+        argv = launcher.command(self.runtime, limits.scratch_mb, isolated, cuda)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+        self.fd = self.proc.stdout.fileno()
+        self.framer = wire.Framer()
+        self.queue: list = []
+        deadline = time.monotonic() + limits.startup_seconds
+        message = self.receive(deadline)
+        if message in (_TIMEOUT, _EOF) or message[0] != "ready":
+            self.kill()
+            raise SandboxError(f"the sandbox did not start ({message!r:.80})")
+        self.root = message[2] == 0
+
+    def command(self, *message) -> bool:
+        try:
+            self.proc.stdin.write(wire.frame(marshal.dumps(message)))
+            self.proc.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+
+    def receive(self, deadline: float):
+        """The next report, or _TIMEOUT at ``deadline``, or _EOF when the sandbox is gone."""
+        while not self.queue:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return _TIMEOUT
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if not ready:
+                return _TIMEOUT
+            data = os.read(self.fd, 1 << 20)
+            if not data:
+                return _EOF
+            self.queue += [marshal.loads(p) for p in self.framer.feed(data)]  # our supervisor: trusted
+            if self.framer.broken:
+                return _EOF
+        return self.queue.pop(0)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self.proc.wait()
+        shutil.rmtree(self.runtime, ignore_errors=True)
+
+    def close(self) -> None:
+        if self.alive():
+            self.command("quit")
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        self.kill()
+
+
+def _ending(code: int, limits: Limits) -> str:
+    """How a child ended, from its exit code (negative: the signal)."""
+    if code in (70, 71):
+        return "broke the sandbox's own code (out of memory?)"
+    if code >= 0:
+        return f"ended the process (exit status {code}: os._exit or a crash)"
+    name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+    if -code == signal.SIGXCPU:
+        return f"used more than {limits.cpu_seconds} s of CPU time"
+    if -code == signal.SIGKILL:
+        return "was killed (SIGKILL: it killed itself, or ran out of memory)"
+    return f"crashed the process ({name})"
+
+
+def _uses_cuda(value) -> bool:
+    if hasattr(value, "device") and hasattr(value, "dtype"):
+        return value.device.type == "cuda"
+    if isinstance(value, (list, tuple)):
+        return any(_uses_cuda(v) for v in value)
+    if isinstance(value, dict):
+        return any(_uses_cuda(v) for v in value.values())
+    return False
+
+
+class _Attempt:
+    """What one child has said so far, and what to feed it next."""
+
+    def __init__(self, run: ExerciseRun, queue: list, limits: Limits):
+        self.run, self.queue, self.limits = run, queue, limits
+        self.phase: tuple = ("setup", None)
+        self.seconds = limits.setup_seconds
+        self.finished = False
+        self.new_phase = False
+
+    def take(self, message: tuple, feed) -> None:
+        """Record one sealed message (IndexError / TypeError / ValueError when malformed)."""
+        run, tag, body = self.run, message[0], message[1:]
+        self.new_phase = tag in ("phase", "end")
+        if tag == "phase":
+            self.phase = (str(body[0]), body[1])
+            if self.phase[0] == "case":
+                scaled = isinstance(body[1], tuple)
+                self.seconds = self.limits.vector_seconds if scaled else self.limits.case_seconds
+            else:
+                self.seconds = self.limits.cell_seconds
+        elif tag == "cell_done":
+            if body[1]:
+                run.cell_errors[int(body[0])] = f"raised {body[1]}"
+        elif tag == "cell":
+            pass  # the preamble failed: every name is then missing, which the grader reports
+        elif tag == "missing":
+            run.missing = f"is a {body[0]}, not a function" if body[0] else "is not defined"
+        elif tag == "want":
+            feed(self.queue.pop(0) if self.queue else None)
+        elif tag == "case_done":
+            where, kind, payload, work = body[0], body[1], body[2], body[3]
+            outcome = Outcome(work=tuple(int(w) for w in work) if work is not None else None)
+            if kind == "value":
+                outcome.value = wire.from_plain(payload, lambda device: True)
+            elif kind == "error":
+                text = str(payload)
+                if text.startswith("ForbiddenOp: forbidden op: "):
+                    outcome.forbidden = text[len("ForbiddenOp: forbidden op: "):].split(" (line ")[0]
+                else:
+                    outcome.error = text
+            elif kind == "tampered":
+                outcome.tampered = str(payload)
+            else:
+                raise ValueError(f"unknown result kind {kind!r}")
+            if isinstance(where, tuple):
+                run.scaling[int(where[1])] = outcome
+            elif 0 <= int(where) < len(run.outcomes):
+                run.outcomes[int(where)] = outcome
+            else:
+                raise ValueError(f"case {where}")
+        elif tag == "end":
+            run.output = str(body[0])
+            self.finished = True
+            self.seconds = self.limits.setup_seconds
+        else:
+            raise ValueError(f"unknown message {tag!r}")
+
+
+class Sandbox:
+    """Runs exercises from one notebook's answer cells, in its own OS sandbox.
+
+    ``isolated``: True requires bubblewrap and raises IsolationUnavailable where it cannot
+    be had; False runs the same supervisor as a plain process (the instructor's explicit
+    choice), and every ExerciseRun says ``isolated=False``. None (the default): True unless
+    the environment says ``CONVLAB_NO_ISOLATION=1`` (what ``convlab grade --no-isolation``
+    sets for its workers; set it by hand for ``nbgrader autograde``).
+    """
+
+    def __init__(self, cells: list[Cell], limits: Limits | None = None, isolated: bool | None = None,
+                 preamble: str | None = None, cell_problems: dict[int, str] | None = None):
+        self.cells = list(cells)
+        self.limits = limits or Limits()
+        if isolated is None:
+            isolated = not isolation_waived()
+        self.isolated = isolated
+        self.preamble = preamble
+        if isolated:
+            problem = launcher.isolation_problem()
+            if problem:
+                raise IsolationUnavailable(f"{problem}. {launcher.HOW_TO_ISOLATE}")
+        self.cell_problems: dict[int, str] = dict(cell_problems or {})
+        for cell in self.cells:
+            problem = scan_source(cell.source)
+            if problem:
+                self.cell_problems[cell.index] = f"was not run: it uses {problem}"
+        self._supervisor: _Supervisor | None = None
+        self._cuda = False
+        self._spent = 0.0  # seconds of the notebook budget used
+        _LIVE.add(self)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _ensure(self, cuda: bool) -> _Supervisor:
+        if self._supervisor is not None and (not self._supervisor.alive() or (cuda and not self._cuda)):
+            self._supervisor.kill()
+            self._supervisor = None
+        if self._supervisor is None:
+            self._supervisor = _Supervisor(self.limits, self.isolated, cuda)
+            self._cuda = cuda
+        return self._supervisor
+
+    def close(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.close()
+            self._supervisor = None
+        _LIVE.discard(self)
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- running an exercise ------------------------------------------------------------
+
+    def run(self, name: str, calls: list[tuple[tuple, dict]], families=(), scaling=None, *,
+            adapter: str | None = None, substitutes: dict | None = None) -> ExerciseRun:
+        """Call ``name`` (as the answer cells define it) on each (args, kwargs), with the
+        forbidden ops of ``families`` refused; with ``scaling`` = {scale: (args, kwargs)},
+        every call is measured and the calls at SCALES decide the vectorization check.
+        ``adapter``: the name of a ``convlab.checks.adapters`` function that makes each call
+        (``adapter(fn, *args, **kwargs)``). ``substitutes``: {name: callable}: inside the
+        sandbox ``name`` becomes a proxy whose calls run ``callable`` here, in the grader
+        (the reference callee of a regrade; no reference code enters the sandbox)."""
+        run = ExerciseRun(name, [None] * len(calls), isolated=self.isolated)
+        scaled = {s: scaling[s] for s in SCALES if scaling and s in scaling}
+        started = time.monotonic()
+        first, hangs, crashes = 0, 0, 0
+        while True:
+            queue = [(k, calls[k]) for k in range(first, len(calls))]
+            queue += [(("scale", s), call) for s, call in scaled.items() if s not in run.scaling]
+            budget = min(self.limits.exercise_seconds - (time.monotonic() - started),
+                         self.limits.notebook_seconds - self._spent)
+            if budget <= 0:
+                self._give_up(run, first, "the grader stopped: your notebook used up its time budget "
+                                          f"({self.limits.notebook_seconds:g} s in all, "
+                                          f"{self.limits.exercise_seconds:g} s per exercise)")
+                break
+            attempt_start = time.monotonic()
+            stop = self._attempt(run, queue, tuple(families), bool(scaled), adapter, budget, substitutes or {})
+            self._spent += time.monotonic() - attempt_start
+            if stop is None:
+                break
+            kind, index, reason = stop
+            if kind == "cell":
+                self.cell_problems[index] = reason
+                continue
+            if kind == "case":
+                if isinstance(index, tuple):  # a size-scaling call
+                    run.scaling[int(index[1])] = Outcome(failure=f"the call {reason}")
+                else:
+                    run.outcomes[index] = Outcome(failure=f"the call {reason}")
+                    first = index + 1
+                if "did not finish" in reason:
+                    hangs += 1
+                else:
+                    crashes += 1
+                if hangs >= self.limits.max_hangs or crashes >= self.limits.max_crashes:
+                    break
+                if first >= len(calls) and all(s in run.scaling for s in scaled):
+                    break
+                continue
+            # Before any student code ran, or after all of it: the sandbox failed. Retry once.
+            crashes += 1
+            if crashes > 1:
+                if not any(run.outcomes):
+                    run.missing = f"could not be run: the sandbox failed ({reason})"
+                break
+        self._judge_work(run, bool(scaled))
+        return run
+
+    def _give_up(self, run: ExerciseRun, first: int, why: str) -> None:
+        for k in range(first, len(run.outcomes)):
+            if run.outcomes[k] is None:
+                run.outcomes[k] = Outcome(failure=why)
+
+    def _judge_work(self, run: ExerciseRun, measured: bool) -> None:
+        """The vectorization verdict from the two size-scaling calls' work. Fails closed:
+        no counts (the call failed, hung, or moved the meter) is a verdict against."""
+        if not measured:
+            return
+        moved = next((o for o in run.outcomes if o is not None and o.value is not None and o.work is None
+                      and o.error is None), None)
+        small, large = (run.scaling.get(s) for s in SCALES)
+        if moved is not None:
+            run.vector_error = "the work counter was moved during a call"
+        elif small is None or large is None or small.work is None or large.work is None:
+            failed = next((o for o in (small, large) if o is not None and (o.failure or o.error or o.tampered)), None)
+            why = (failed.failure or failed.error or failed.tampered) if failed else "it was not reached"
+            run.vector_error = f"the size-scaling calls gave no work counts ({why})"
+        else:
+            (ops_s, lines_s), (ops_l, lines_l) = small.work, large.work
+            if ops_l > ops_s + _SLACK or lines_l > lines_s + _SLACK:
+                run.not_vectorized = (
+                    f"the work grows with the input: {ops_s} torch ops and {lines_s} Python lines "
+                    f"for a small input, {ops_l} ops and {lines_l} lines for a larger one. "
+                    "A vectorized answer may loop over kernel taps, but not over N, H or W.")
+
+    def _attempt(self, run: ExerciseRun, queue: list, families: tuple, measure: bool,
+                 adapter: str | None, budget: float, substitutes: dict):
+        """One child through ``queue``. None when it finished; else (phase, index, reason)."""
+        cuda = _uses_cuda([call for _, call in queue])
+        try:
+            supervisor = self._ensure(cuda)
+        except SandboxError as exc:
+            return ("setup", None, str(exc))
+        key = wire.new_key()
+        cells = [(c.index, c.label, c.source) for c in self.cells if c.index not in self.cell_problems]
+        setup = {"key": key, "name": run.name, "cells": cells, "families": list(families),
+                 "measure": measure, "adapter": adapter, "cuda": cuda, "substitutes": sorted(substitutes),
+                 "limits": {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
+                            "file_mb": self.limits.file_mb, "processes": self.limits.processes}}
+        if self.preamble is not None:
+            setup["preamble"] = self.preamble
+        if supervisor.root:
+            setup["uid"] = _sandbox_uid()
+        elif self.isolated:
+            setup["nproc"] = _user_tasks() + 4 * self.limits.processes
+        if not supervisor.command("spawn", marshal.dumps(setup), self.limits.output_mb * 2**20):
+            self._restart()
+            return ("setup", None, "could not start the exercise")
+        stream = wire.Framer()
+        state = _Attempt(run, list(queue), self.limits)
+
+        def feed(item) -> None:
+            if item is None:
+                message = ("stop",)
+            else:
+                tag, (args, kwargs) = item
+                message = ("case", tag, wire.to_plain(tuple(args)),
+                           [(str(k), wire.to_plain(v)) for k, v in kwargs.items()])
+            supervisor.command("to_child", marshal.dumps(message))
+
+        hard_stop = time.monotonic() + budget
+        deadline = min(time.monotonic() + self.limits.setup_seconds, hard_stop)
+        while True:
+            report = supervisor.receive(deadline)
+            if report == _TIMEOUT:
+                if time.monotonic() >= hard_stop and not state.finished:
+                    return self._stop(state, "did not finish within the time budget of the exercise")
+                return self._stop(state, f"did not finish within {state.seconds:g} s (an infinite loop?)")
+            if report == _EOF:
+                self._restart()
+                return (*state.phase, "ended the sandbox")
+            if report[0] == "exit":
+                if state.finished:
+                    return None
+                return (*state.phase, _ending(int(report[1]), self.limits))
+            if report[0] == "overflow":
+                continue  # an "exit" report follows
+            if report[0] != "child":
+                continue
+            for payload in stream.feed(report[1]):
+                if payload[:1] == b"R" and substitutes:
+                    supervisor.command("to_child", _answer_reference_call(payload[1:], substitutes))
+                    continue
+                try:
+                    message = wire.unseal(key, payload[1:]) if payload[:1] == b"S" else None
+                except ValueError:
+                    message = None
+                if message is None:
+                    run.forged += 1
+                    continue
+                try:
+                    state.take(message, feed)
+                except (IndexError, TypeError, ValueError, KeyError) as exc:
+                    return self._stop(state, f"sent the grader a malformed report ({exc!r:.80})")
+                if state.new_phase:
+                    deadline = min(time.monotonic() + state.seconds, hard_stop)
+
+    def _stop(self, state: _Attempt, reason: str):
+        """Kill the child and wait for the supervisor to say it is gone."""
+        supervisor = self._supervisor
+        if supervisor is None or not supervisor.command("kill"):
+            self._restart()
+            return (*state.phase, reason)
+        deadline = time.monotonic() + 10
+        while True:
+            report = supervisor.receive(deadline)
+            if report in (_TIMEOUT, _EOF):
+                self._restart()
+                break
+            if report[0] == "exit":
+                break
+        if state.finished:
+            return None
+        return (*state.phase, reason)
+
+    def _restart(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.kill()
+        self._supervisor = None  # started again on the next attempt
+
+
+_REFERENCE_CALL_ELEMENTS = 2**20
+
+
+def _answer_reference_call(request: bytes, substitutes: dict) -> bytes:
+    """Run a substituted callee on the student's arguments, here; the reply as JSON.
+    The request is the student's (unsealed): read with bounds, answered only for the
+    callees of this run, and a failure is the reply, never the grader's."""
+    import json
+
+    try:
+        message = json.loads(request)
+        name = message["name"]
+        if not isinstance(name, str) or name not in substitutes:
+            raise ValueError(f"no substitute {name!r:.40}")
+        args = wire.from_json(message["args"], _REFERENCE_CALL_ELEMENTS)
+        kwargs = dict(wire.from_json(message["kwargs"], _REFERENCE_CALL_ELEMENTS))
+        if not all(isinstance(k, str) for k in kwargs):
+            raise ValueError("keyword names must be strings")
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        return json.dumps({"kind": "error", "text": f"RuntimeError: unreadable call ({exc!s:.100})"}).encode()
+    try:
+        value = substitutes[name](*args, **kwargs)
+        return json.dumps({"kind": "value", "value": wire.to_json(value)}).encode()
+    except Exception as exc:  # the reference refusing the student's arguments
+        return json.dumps({"kind": "error", "text": wire.clip(f"{type(exc).__name__}: {exc}", 300)}).encode()
+
+
+def limits_with(**changes) -> Limits:
+    return replace(Limits(), **changes)

@@ -1,0 +1,599 @@
+"""The inside of the sandbox: a supervisor that never runs student code, and per exercise a
+child that does.
+
+The launcher starts ``python -I -S inside.py SITE_DIR ...`` in bubblewrap (see
+launcher.py): a mount namespace with only the Python runtime, the packages torch needs,
+this folder (read-only) and an empty, size-capped /tmp; its own PID, IPC, UTS and network
+namespaces. Nothing of the course is mounted: not the repository, the reference library,
+solutions, the grader, hidden cases, other submissions or the output folder.
+
+**Supervisor** (``supervise``): imports torch once, then reads commands from the grader on
+stdin and writes reports on stdout. For each exercise run it forks a child with two pipes
+(grader -> child, child -> grader), relays bytes both ways (counting them: a child that
+writes more than its cap is killed), and reports how the child ended (exit status, CPU
+time). After each child it kills every other process in the namespace, so nothing a child
+started outlives its run. It never parses what a child writes.
+
+**Child** (``Child.run``): before any student code, it
+
+1. drops the supervisor's channel, sends stdout/stderr to a file in /tmp;
+2. replaces torch's convolution / unfold kernels that the exercise forbids with ones
+   that refuse (``torch.library``, at the dispatcher: every alias, thread, disabled
+   dispatch mode and C entry point reaches them), keeping the allowed plain cases;
+3. sets memory, CPU, file-size, open-file and process-count limits, and drops to the
+   sandbox's own user id where it started as root (so it can neither signal the
+   supervisor nor create a process or thread);
+4. installs an audit hook (PEP 578: it cannot be removed) that refuses frames, gc walks,
+   ctypes, new processes, signals, tracing hooks, code-object swaps and /proc, and
+   remembers every refusal;
+
+then runs the answer cells, and calls the function once per hidden case, asking the
+grader for each case only when it is about to call it. Every report is sealed with the
+key the grader gave this child (see wire.py) using functions captured before student
+code ran; the key lives only in this module's locals. Student code can write to the
+pipe, but the grader drops anything not sealed with the key.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+SCRATCH = "/tmp"
+WORK = "/tmp/work"
+
+
+def _setup_path() -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [here] + [p for p in sys.path if p] + sys.argv[2:]
+
+
+# Set by supervise(): True only in a PID namespace of our own (bwrap made it; the
+# supervisor is its pid 2). Only then may "kill every other process" mean kill(-1).
+_OWN_PID_NAMESPACE = False
+
+
+# --------------------------------------------------------------------------------------
+# The supervisor
+# --------------------------------------------------------------------------------------
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def supervise(isolated: bool) -> None:
+    global _OWN_PID_NAMESPACE
+    _OWN_PID_NAMESPACE = isolated and os.getpid() == 2
+    import marshal
+    import select
+    import signal
+
+    import torch
+    import numpy  # noqa: F401  (every child would import it)
+
+    import wire
+
+    torch.set_num_threads(1)
+    warm = torch.ones(4, 4)
+    (warm @ warm).sum().item()  # lazy initialisation happens here, once, not in each child
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+    def report(*message) -> None:
+        _write_all(1, wire.frame(marshal.dumps(message)))
+
+    report("ready", os.getpid(), os.geteuid())
+    commands = wire.Framer()
+    child = None  # dict: pid, inp (write end), out (read end), pending bytes, sent bytes, cap
+
+    def end_child(status: int | None = None) -> None:
+        nonlocal child
+        if child is None:
+            return
+        try:
+            os.kill(child["pid"], signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        if status is None:
+            _, status, usage = os.wait4(child["pid"], 0)
+        else:
+            usage = child["usage"]
+        _kill_everyone_else(child["pid"])
+        for fd in (child["inp"], child["out"]):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        code = os.waitstatus_to_exitcode(status)
+        report("exit", code, round(usage.ru_utime + usage.ru_stime, 3), child["sent"])
+        child = None
+
+    while True:
+        readers = [0] + ([child["out"]] if child and child["out"] is not None else [])
+        writers = [child["inp"]] if child and child["pending"] and child["inp"] is not None else []
+        ready, writable, _ = select.select(readers, writers, [], 0.2 if child else None)
+        if 0 in ready:
+            data = os.read(0, 1 << 16)
+            if not data:  # the grader is gone
+                end_child()
+                os._exit(0)
+            for payload in commands.feed(data):
+                command = marshal.loads(payload)  # from the grader: trusted
+                if command[0] == "spawn":
+                    end_child()
+                    child = _spawn(command[1], command[2])
+                elif command[0] == "to_child" and child is not None:
+                    child["pending"] += wire.frame(command[1])
+                elif command[0] == "kill":
+                    end_child()
+                elif command[0] == "quit":
+                    end_child()
+                    os._exit(0)
+        if child and child["out"] in ready:
+            try:
+                data = os.read(child["out"], 1 << 16)
+            except OSError:
+                data = b""
+            if data:
+                child["sent"] += len(data)
+                if child["sent"] > child["cap"]:
+                    report("overflow", child["cap"])
+                    end_child()
+                    continue
+                report("child", data)
+            else:
+                os.close(child["out"])
+                child["out"] = None
+        if child and writable:
+            try:
+                written = os.write(child["inp"], child["pending"][:1 << 16])
+                del child["pending"][:written]
+            except OSError:  # the child closed its end: what it did not read is lost
+                child["pending"].clear()
+                os.close(child["inp"])
+                child["inp"] = None
+        if child and child["out"] is None:
+            pid, status, usage = os.wait4(child["pid"], os.WNOHANG)
+            if pid:
+                child["usage"] = usage
+                end_child(status)
+
+
+def _kill_everyone_else(child: int) -> None:
+    """Every process of this namespace but the supervisor and bwrap (init); without a
+    namespace of our own, only the child's session (what the child started and left in it)."""
+    import signal
+
+    try:
+        if _OWN_PID_NAMESPACE:
+            os.kill(-1, signal.SIGKILL)
+        else:
+            os.killpg(child, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+
+
+def _spawn(setup: bytes, cap: int) -> dict:
+    import fcntl
+
+    to_child_r, to_child_w = os.pipe()
+    from_child_r, from_child_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()  # the child's session: what the supervisor kills after it
+            os.close(to_child_w)
+            os.close(from_child_r)
+            Child(to_child_r, from_child_w).run()
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()  # into the child's output file, for whoever debugs the sandbox
+        finally:
+            os._exit(70)
+    os.close(to_child_r)
+    os.close(from_child_w)
+    fcntl.fcntl(to_child_w, fcntl.F_SETFL, fcntl.fcntl(to_child_w, fcntl.F_GETFL) | os.O_NONBLOCK)
+    import wire
+
+    return {"pid": pid, "inp": to_child_w, "out": from_child_r, "pending": bytearray(wire.frame(setup)),
+            "sent": 0, "cap": cap, "usage": None}
+
+
+# --------------------------------------------------------------------------------------
+# The child
+# --------------------------------------------------------------------------------------
+
+# Audit events refused once student code may run. Each is a way to reach the runtime's
+# own state (frames, gc, memory), to run code where the checks cannot see it (processes,
+# threads' tracing, signal handlers), or to leave the scratch folder.
+_REFUSED_EVENTS = frozenset({
+    "sys._getframe", "sys._current_frames", "sys._current_exceptions", "sys.settrace",
+    "sys.setprofile", "gc.get_objects", "gc.get_referrers", "gc.get_referents",
+    "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "os.exec", "os.kill",
+    "os.killpg", "os.chdir", "os.chroot", "os.setuid", "subprocess.Popen", "pty.spawn",
+    "code.__new__", "function.__new__", "sys.addaudithook", "cpython.run_interactivehook",
+    "pickle.find_class", "socket.__new__", "socket.socket",
+    "mmap.__new__", "resource.setrlimit", "resource.prlimit", "os.setns", "os.unshare",
+    "signal.pthread_kill", "faulthandler.enable", "sys.unraisablehook", "sys.excepthook",
+    "_thread.start_new_thread", "os.add_dll_directory", "ctypes.dlopen",
+})
+_REFUSED_PREFIXES = ("ctypes.", "_ctypes.", "winreg.", "msvcrt.")
+_FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "gi_code", "cr_code", "ag_code"})
+_CODE_ATTRIBUTES = frozenset({"__code__", "__globals__", "__closure__", "__defaults__", "__kwdefaults__"})
+_REFUSED_MODULES = frozenset({"ctypes", "_ctypes", "_posixsubprocess", "subprocess", "multiprocessing",
+                              "_multiprocessing", "socket", "_socket", "pty", "signal", "_signal",
+                              "faulthandler", "resource", "gc", "_testcapi", "_xxsubinterpreters",
+                              "autograder", "convlab"})
+_OPEN_ALLOWED = ("/dev/null", "/dev/urandom", "/dev/zero")
+_OPEN_REFUSED = ("/proc", "/sys", "/dev")
+
+# What the answer cells see, as a notebook's first cell imports it. The grader tells the
+# child the exact preamble (grader.NOTEBOOK_IMPORTS); this is only the default.
+_DEFAULT_PREAMBLE = "import math\nimport numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+
+
+def _make_audit_hook(state: list, refused: list):
+    """The hook closes over nothing a student can reach: ``state[0]`` is True only inside
+    the runtime's own short windows (installing the tracer, reading a traceback)."""
+    events, prefixes = _REFUSED_EVENTS, _REFUSED_PREFIXES
+    frame_attributes, code_attributes = _FRAME_ATTRIBUTES, _CODE_ATTRIBUTES
+    modules, open_allowed, open_refused = _REFUSED_MODULES, _OPEN_ALLOWED, _OPEN_REFUSED
+    fspath, isinstance_, str_, bytes_ = os.fspath, isinstance, str, bytes
+
+    def hook(event, args):
+        if state[0]:
+            return
+        why = None
+        if event in events or event.startswith(prefixes):
+            why = event
+        elif event == "object.__getattr__" and len(args) > 1 and args[1] in frame_attributes:
+            why = f"reading {args[1]} (a way to the runtime's frames)"
+        elif event == "object.__setattr__" and len(args) > 1 and args[1] in code_attributes:
+            why = f"replacing a function's {args[1]}"
+        elif event == "import" and args and isinstance_(args[0], str_) and args[0].split(".")[0] in modules:
+            why = f"importing {args[0]}"
+        elif event == "open" and args:
+            try:
+                path = fspath(args[0]) if not isinstance_(args[0], int) else ""
+                if isinstance_(path, bytes_):
+                    path = path.decode("utf-8", "replace")
+            except Exception:
+                path = "?"
+            if path.startswith(open_refused) and path not in open_allowed:
+                why = f"opening {path[:60]}"
+        if why is not None:
+            if len(refused) < 20:
+                refused.append(why)
+            raise PermissionError(f"the grading sandbox does not allow {why}")
+
+    return hook
+
+
+class _NoIPython:
+    """``get_ipython()`` for cells with magics (``%timeit``, ``!ls``): every call does nothing."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+class Child:
+    """One run of one exercise. Everything secret lives in ``run``'s locals."""
+
+    def __init__(self, inp: int, out: int):
+        self.inp, self.out = inp, out
+
+    def run(self) -> None:  # noqa: C901  (one function on purpose: its locals are the secret)
+        import _hashlib
+        import builtins
+        import marshal
+        import resource
+        import signal
+        import struct
+        import time
+
+        import torch
+
+        import wire
+
+        inp, out = self.inp, self.out
+        del self.inp, self.out
+        # 1. Leave the supervisor's channel; output goes to a file.
+        os.makedirs(WORK, exist_ok=True)
+        os.chmod(WORK, 0o1777)  # the child's own user writes here once it drops root
+        os.chdir(WORK)
+        null = os.open(os.devnull, os.O_RDWR)
+        log = os.open(os.path.join(SCRATCH, "output.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.closerange(3, inp)
+        os.closerange(inp + 1, out)
+        os.closerange(out + 1, 4096)
+        # Private references, taken before any student code runs.
+        write, read, dumps, loads = os.write, os.read, marshal.dumps, marshal.loads
+        mac, pack, unpack = _hashlib.hmac_digest, struct.Struct(">I").pack, struct.Struct(">I").unpack
+        monotonic, exit_now = time.monotonic, os._exit
+        settrace = sys.settrace
+        to_plain, from_plain = wire.to_plain, wire.from_plain
+        len_, isinstance_, str_, type_, callable_ = len, isinstance, str, type, callable
+
+        state, refused = [True], []  # the audit hook's window flag, and what it refused
+
+        def receive():
+            """One message from the grader (trusted), or None when the pipe ends."""
+            header = b""
+            while len_(header) < 4:
+                chunk = read(inp, 4 - len_(header))
+                if not chunk:
+                    return None
+                header += chunk
+            (size,) = unpack(header)
+            body = bytearray()
+            while len_(body) < size:
+                chunk = read(inp, min(size - len_(body), 1 << 20))
+                if not chunk:
+                    return None
+                body += chunk
+            state[0] = True  # marshal.loads is refused to student code, not to the runtime
+            try:
+                return loads(bytes(body))
+            finally:
+                state[0] = False
+
+        setup = receive()
+        if setup is None:
+            exit_now(71)
+        key = setup.pop("key")
+
+        def send(*message) -> None:
+            body = dumps(message)
+            data = b"S" + mac(key, body, "sha256") + body
+            data = pack(len_(data)) + data
+            view = memoryview(data)
+            while view:
+                view = view[write(out, view):]
+
+        os.environ.update(HOME=SCRATCH, TMPDIR=SCRATCH, TEMP=SCRATCH, TMP=SCRATCH)
+        import tempfile
+
+        tempfile.tempdir = SCRATCH
+        sys.dont_write_bytecode = True
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
+        if setup.get("cuda"):
+            # CUDA opens its device files and starts its threads now, before the limits.
+            warm = torch.ones(2, 2, device="cuda")
+            (warm @ warm).sum().item()
+        torch.set_num_threads(1)
+
+        # 2. Forbidden kernels refuse, at the dispatcher.
+        from forbid import install
+
+        install(tuple(setup.get("families", ())))
+
+        # The runtime's modules that a run may need (the adapter, the course's and given
+        # to students too; the meter) are loaded while the runtime folder is readable:
+        # after the switch to the sandbox's user below, its parents (a grading run's
+        # private scratch folder) may not be.
+        adapter = None
+        if setup.get("adapter"):
+            import adapters
+
+            adapter = getattr(adapters, setup["adapter"])
+        if setup.get("measure"):
+            import measure as _measure_module  # noqa: F401  (imported here, used below)
+
+        # 3. Limits, then the sandbox's own user.
+        limits = setup["limits"]
+        data_now = _vm_data()
+        memory = data_now + int(limits["memory_mb"]) * 2**20
+        resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+        cpu = int(limits["cpu_seconds"])
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+        size = int(limits["file_mb"]) * 2**20
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        uid = setup.get("uid")
+        if uid is not None and os.geteuid() == 0:
+            resource.setrlimit(resource.RLIMIT_NPROC, (int(limits["processes"]), int(limits["processes"])))
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+        elif setup.get("nproc"):
+            resource.setrlimit(resource.RLIMIT_NPROC, (int(setup["nproc"]), int(setup["nproc"])))
+
+        measure = None
+        if setup.get("measure"):
+            from measure import Meter
+
+            measure = Meter()
+
+        # 4. The audit hook, and no way to install handlers that run inside the runtime.
+        state[0] = True
+        sys.addaudithook(_make_audit_hook(state, refused))
+        for module in (signal, sys.modules.get("_signal")):
+            for name in ("signal", "setitimer", "alarm", "set_wakeup_fd", "siginterrupt", "pthread_kill",
+                         "raise_signal", "pthread_sigmask"):
+                if module is not None and hasattr(module, name):
+                    setattr(module, name, _refuse(name))
+        for name in ("gettrace", "getprofile", "settrace", "setprofile", "_getframe", "_current_frames"):
+            if hasattr(sys, name):
+                delattr(sys, name)
+
+        def window(flag: bool) -> None:
+            state[0] = flag
+
+        def error_text(exc: BaseException) -> str:
+            try:
+                detail = str_(exc)
+            except BaseException:
+                detail = "(its message could not be printed)"
+            name = type_(exc).__name__
+            text = f"{name}: {detail}" if detail else name
+            if isinstance_(exc, SyntaxError) and exc.lineno:
+                return wire.clip(f"{name}: {exc.msg} (line {exc.lineno} of the cell)")
+            line = None
+            tb = exc.__traceback__
+            window(True)
+            try:
+                while tb is not None:
+                    if tb.tb_frame.f_code.co_filename.startswith("<answer cell "):
+                        line = tb.tb_lineno
+                    tb = tb.tb_next
+            except BaseException:
+                pass
+            finally:
+                window(False)
+            if line is not None:
+                text += f" (line {line} of your cell)"
+            return wire.clip(text)
+
+        window(False)
+
+        # The answer cells.
+        namespace = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": _NoIPython}
+        try:
+            exec(setup.get("preamble", _DEFAULT_PREAMBLE), namespace)
+        except BaseException as exc:
+            send("cell", -1, error_text(exc))
+        for index, label, source in setup["cells"]:
+            send("phase", "cell", index)
+            try:
+                code = compile(source, f"<answer cell {label}>", "exec", dont_inherit=True)
+                exec(code, namespace)
+                error = None
+            except BaseException as exc:  # the notebook would go on to the next cell too
+                error = error_text(exc)
+            send("cell_done", index, error)
+        for callee in setup.get("substitutes", ()):
+            namespace[callee] = _reference_proxy(callee, inp, out)
+        target = namespace.get(setup["name"])
+        if target is None or not callable_(target):
+            send("missing", None if target is None else type_(target).__name__)
+            send("end", _output_tail(), list(refused))
+            exit_now(0)
+
+        # One call per case, each asked for just before it runs.
+        while True:
+            send("want")
+            message = receive()
+            if message is None or message[0] != "case":
+                break
+            _, tag, args, kwargs = message
+            args = from_plain(args, lambda d: True)
+            kwargs = {k: from_plain(v, lambda d: True) for k, v in kwargs}
+            send("phase", "case", tag)
+            before = len_(refused)
+            kind, payload, work = "value", None, None
+            try:
+                if measure is not None:
+                    window(True)
+                    measure.start(settrace)
+                    window(False)
+                try:
+                    result = adapter(target, *args, **kwargs) if adapter else target(*args, **kwargs)
+                finally:
+                    if measure is not None:
+                        window(True)
+                        work = measure.stop(settrace)
+                        window(False)
+                del args, kwargs
+                payload = to_plain(result)
+                del result
+            except MemoryError as exc:
+                exc.__traceback__ = None
+                kind, payload = "error", "MemoryError: out of memory"
+            except BaseException as exc:  # SystemExit, KeyboardInterrupt: still the student's error
+                kind, payload = "error", error_text(exc)
+            if len_(refused) > before:
+                kind, payload = "tampered", refused[before]
+            send("case_done", tag, kind, payload, work)
+        send("end", _output_tail(), list(refused))
+        exit_now(0)
+
+
+def _reference_proxy(name: str, inp: int, out: int):
+    """Stands for ``name`` when the grader regrades a caller with the reference callee: each
+    call asks the grader, which runs the reference in its own process. The request is not
+    sealed (this function is the student's to inspect, so it holds no key): the grader
+    answers it only for the callees of this run, and it cannot pass for a result."""
+    import json
+    import struct
+
+    import wire
+
+    pack, unpack = struct.Struct(">I").pack, struct.Struct(">I").unpack
+
+    def read_exactly(size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = os.read(inp, size - len(data))
+            if not chunk:
+                raise RuntimeError("the grader did not answer")
+            data += chunk
+        return data
+
+    def proxy(*args, **kwargs):
+        request = b"R" + json.dumps({"name": name, "args": wire.to_json(args),
+                                     "kwargs": wire.to_json(list(kwargs.items()))}).encode()
+        _write_all(out, pack(len(request)) + request)
+        (size,) = unpack(read_exactly(4))
+        reply = json.loads(read_exactly(size))
+        if reply["kind"] == "error":
+            raise ValueError(reply["text"]) if reply["text"].startswith("ValueError") else RuntimeError(reply["text"])
+        return wire.from_json(reply["value"])
+
+    proxy.__name__ = proxy.__qualname__ = name
+    return proxy
+
+
+def _refuse(name: str):
+    def refused(*args, **kwargs):
+        raise PermissionError(f"the grading sandbox does not allow signal.{name}")
+
+    return refused
+
+
+def _vm_data() -> int:
+    """Bytes of this process's data segment, as RLIMIT_DATA counts them."""
+    import resource
+
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    # No /proc in the sandbox: the peak resident size is a safe over-estimate of the
+    # data segment torch left us with (RLIMIT_DATA then allows a little more, never less).
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 * 2 + 512 * 2**20
+
+
+def _output_tail() -> str:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # the student may have replaced or closed it
+            pass
+    try:
+        with open(os.path.join(SCRATCH, "output.txt"), "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 2000))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+if __name__ == "__main__":
+    _setup_path()
+    supervise(sys.argv[1] == "isolated")

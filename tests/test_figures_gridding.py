@@ -1,0 +1,97 @@
+"""The figures of 04_gridding draw what they claim: the numbers behind each picture."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import convlab
+import matplotlib.pyplot as plt
+import pytest
+import torch
+import torch.nn.functional as F
+from convlab import figures
+from convlab.figures import gridding as fig04
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_all_lists_exactly_the_public_functions():
+    public = {n for n, v in vars(fig04).items() if callable(v) and not n.startswith("_")
+              and getattr(v, "__module__", "") == fig04.__name__}
+    assert set(fig04.__all__) == public
+    assert all(hasattr(figures, name) for name in fig04.__all__)
+
+
+def test_sample_photo_is_the_shipped_portrait_in_grey_levels():
+    photo = figures.sample_photo(64)
+    assert photo.shape == (64, 64) and photo.dtype == torch.float32
+    assert 0 <= float(photo.min()) < 0.2 and 0.8 < float(photo.max()) <= 1
+    assert float(photo.std()) > 0.1  # a picture, not a flat field
+
+
+@pytest.mark.parametrize("rate", [1, 2, 3])
+def test_phase_split_and_merge_are_inverse_and_put_pixel_i_j_in_phase_i_mod_r(rate):
+    x = torch.arange(2 * 6 * 6, dtype=torch.float64).reshape(2, 6, 6)
+    phases = figures.phase_split(x, rate)
+    assert phases.shape == (rate, rate, 2, 6 // rate, 6 // rate)
+    assert phases[rate - 1, 0, 1, 1, 0] == x[1, rate + rate - 1, 0]
+    assert torch.equal(figures.phase_merge(phases), x)
+    with pytest.raises(ValueError):
+        figures.phase_split(torch.zeros(5, 6), 2)
+
+
+@pytest.mark.parametrize("rate", [1, 2, 4])
+def test_dilated_conv_is_rate_squared_undilated_convs_on_the_phases(rate):
+    g = torch.Generator().manual_seed(rate)
+    x = torch.randn(2, 3, 8, 8, generator=g, dtype=torch.float64)
+    w = torch.randn(4, 3, 3, 3, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(figures.dilated_conv_by_phases(x, w, rate),
+                               F.conv2d(x, w, padding=rate, dilation=rate))
+
+
+def test_average_erf_of_an_even_schedule_lives_on_one_phase_and_sums_to_one():
+    erf = figures.average_erf([2, 2, 2], size=17, seeds=range(2))
+    assert erf.shape == (17, 17)
+    torch.testing.assert_close(erf.sum(), torch.tensor(1.0, dtype=torch.float64))
+    c = 8
+    odd = torch.ones(17, 17, dtype=torch.bool)
+    odd[c % 2::2, c % 2::2] = False  # the phase of the centre
+    assert erf[odd].abs().max() == 0
+    assert (erf[c - 6:c + 7:2, c - 6:c + 7:2] > 0).all()
+
+
+def test_plots_use_the_functions_they_are_given():
+    calls = []
+
+    def spy_map(rates, kernel_size=3):
+        calls.append(("map", list(rates)))
+        return convlab.dependency_map(rates, kernel_size)
+
+    def spy_shared(rates, kernel_size=3, offset=1):
+        calls.append(("shared", offset))
+        return convlab.shared_inputs(rates, kernel_size, offset)
+
+    axes = figures.plot_dependency_maps([[2, 2, 2], [1, 2, 3]], dependency_map_fn=spy_map)
+    assert len(axes) == 2 and "120 holes" in axes[0].get_title() and "no holes" in axes[1].get_title()
+    figures.plot_shared_vs_offset([[2, 2, 2]], max_offset=3, shared_fn=spy_shared)
+    assert ("map", [2, 2, 2]) in calls and [c[1] for c in calls if c[0] == "shared"] == [0, 0, 1, 2, 3]
+    ax = figures.plot_shared_fields([2, 2, 2], offset=1)
+    assert "share 0 of 49" in ax.get_title()
+
+
+def test_phase_perturbation_of_an_even_stack_moves_exactly_one_phase():
+    axes = figures.plot_phase_perturbation(figures.sample_photo(32), rates=(2, 2))
+    changed = axes[1].images[0].get_array()
+    assert changed[0::2, 0::2].all() and not changed[1::2].any() and not changed[:, 1::2].any()
+
+
+def test_plot_phases_and_erfs_run():
+    axes = figures.plot_phases(figures.sample_photo(32), rate=2)
+    assert "max difference 0.0e+00" in axes[1, 2].get_title()
+    _, maps = figures.plot_erfs([[1, 1], [2, 2]], size=11, seeds=range(1))
+    assert len(maps) == 2 and all(abs(float(m.sum()) - 1) < 1e-6 for m in maps)
