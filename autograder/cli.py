@@ -44,7 +44,7 @@ import nbformat
 from .intake import DEFAULT_NAMED_REGEXP, read_submissions
 from .scrub import clip_error, scrub
 from .workers import Budget, Finished, run_bounded
-from .safe_text import csv_cell, terminal
+from .safe_text import csv_cell, inside, terminal
 
 __all__ = [
     "COLUMNS", "Row", "TestCell", "Course", "Workspace", "grade", "grade_command",
@@ -172,12 +172,13 @@ class Workspace:
             return {grade.name: float(grade.score) for grade in submitted.grades}
 
     def folder(self, step: str, student: str, assignment: str) -> Path:
-        return self.path / step / student / assignment
+        # Ids are validated at intake; this stays true whoever calls it.
+        return inside(self.path / step, student, assignment)
 
     def forget(self, student: str) -> None:
         """Remove a graded student's files (the gradebook keeps its rows)."""
         for step in ("submitted", "autograded", "feedback"):
-            shutil.rmtree(self.path / step / student, ignore_errors=True)
+            shutil.rmtree(inside(self.path / step, student), ignore_errors=True)
 
 
 def test_cells(notebook: nbformat.NotebookNode) -> tuple[TestCell, ...]:
@@ -696,7 +697,7 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
         jobs = [
             Job(student, assignment,
                 intake.root / student / assignment if assignment in submitted[student] else None,
-                course.assignments[assignment], stage / student / assignment)
+                course.assignments[assignment], inside(stage, student, assignment))
             for student in sorted(students) for assignment in assignments
         ]
         print(f"Grading {len(students)} students x {len(assignments)} assignments "

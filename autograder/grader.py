@@ -134,8 +134,8 @@ def select_cells(nb, names) -> Selection:
     for name in names:
         if any(resolver.python(i) is not None and _defines(resolver.python(i), name) for i in whole):
             continue
-        found = resolver.find(name, set(whole))
-        if isinstance(found, Binding) and found.text.lstrip().startswith(("def ", "class ", "async ", "@")):
+        found = resolver.find_definition(name, set(whole))
+        if found is not None:
             whole[found.cell] = f"#{found.cell + 1}"
             owner_index[name] = found.cell
     for name in names:  # an answer cell that no longer defines its name: maybe another does
@@ -266,7 +266,7 @@ def _regraded(sandbox: Sandbox, exercise: Exercise, cases, calls, scaling, resul
     # The work is the one measured with the student's own callee: the proxy that calls the
     # reference does work of its own (sending tensors across), which is not the answer's.
     run.not_vectorized, run.vector_error = own.not_vectorized, own.vector_error
-    if any(o is not None and o.forbidden for o in run.outcomes):
+    if any(o is not None and (o.forbidden or getattr(o, "tampered", None)) for o in run.outcomes):
         return None
     again = [_judge(exercise, case, outcome) for case, outcome in zip(cases, run.outcomes)]
     if credit(cases, again)[0] <= credit(cases, results)[0]:

@@ -150,9 +150,9 @@ def _too_large(target: Path, what: str, cap: int) -> None:
 def _unpack(archive: Path, dest: Path, label: str, budget: _Budget, limits: Limits,
             skipped: list[str]) -> list[tuple[Path, str]]:
     """Write the notebooks (.ipynb) and nested zips of ``archive`` under ``dest``; return
-    (file, member name) for each, and the names of other files as (None-free) skips.
-
-    Folder entries are made too (an empty student folder is a student)."""
+    (file, member name) for each, and (None, member name) for every other file (never
+    written: only notebooks and zips are ever read). Folder entries are made too (an
+    empty student folder is a student). Unsafe members are skipped with a message."""
     found = []
     try:
         handle = zipfile.ZipFile(archive)
@@ -169,8 +169,7 @@ def _unpack(archive: Path, dest: Path, label: str, budget: _Budget, limits: Limi
             budget.entries -= 1
             if budget.entries < 0:
                 skipped.append(f"{_shown(label)}: more than {limits.entries} archive entries "
-                               "in all; "
-                               "the rest were not read")
+                               "in all; the rest were not read")
                 break
             where = _shown(f"{label}/{info.filename}")
             problem = _member_problem(info)

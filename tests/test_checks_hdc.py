@@ -180,7 +180,7 @@ def test_visible_check_is_fast(name):
     start = time.perf_counter()
     for case in exercise.visible_cases():
         run_case(exercise, exercise.reference, case)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 2.0  # the contract: a visible test cell under 2 s
 
 
 # --- hdc_max_distances: student answers -----------------------------------------------------

@@ -390,3 +390,17 @@ def test_submission_files_are_served_sandboxed_and_the_page_framed_only_by_jupyt
     assert recorder.headers["X-Content-Type-Options"] == "nosniff"
     page_policy = handlers.SubmissionHandler.content_security_policy.fget(None)
     assert "frame-ancestors 'self'" in page_policy and "object-src 'none'" in page_policy
+
+
+def test_workspace_paths_built_from_an_id_stay_inside(tmp_path):
+    from autograder.cli import Workspace
+
+    ws = Workspace.__new__(Workspace)  # only its path matters here
+    ws.path = tmp_path
+    assert ws.folder("autograded", "ada", "01_convolution") == \
+        tmp_path / "autograded" / "ada" / "01_convolution"
+    for student in ("..", "../..", "/etc"):
+        with pytest.raises(ValueError):
+            ws.folder("autograded", student, "01_convolution")
+        with pytest.raises(ValueError):
+            ws.forget(student)

@@ -243,7 +243,8 @@ def test_the_course_and_the_machine_are_not_there(tmp_path):
     result, _ = run(f"PATHS = {[p.encode().hex() for p in hidden]!r}\n" + PEEK, calls=CALLS[:1])
     seen = dict(result.outcomes[0].value)
     for path in hidden:
-        assert seen[path] == "FileNotFoundError", (path, seen[path])
+        # Absent, or (a mount point's parent, e.g. the folder above the venv) not listable.
+        assert seen[path] in ("FileNotFoundError", "PermissionError"), (path, seen[path])
 
 
 def test_no_network():
@@ -351,7 +352,6 @@ def test_plain_stride_one_conv_allowed_only_where_the_exercise_allows_it():
 
 @pytest.mark.parametrize("attack, refused", [
     ("import gc\n    return [len(gc.get_objects())]", "gc.get_objects"),
-    ("import sys\n    return [sys._getframe(1).f_locals]", None),  # taken out of sys
     ("try:\n        raise ValueError\n    except ValueError as e:\n        return [e.__traceback__.tb_frame]",
      "tb_frame"),
     ("def g():\n        yield 1\n    return [g().gi_frame]", "gi_frame"),
@@ -373,6 +373,22 @@ def test_reaching_for_the_machinery_is_refused_and_costs_the_exercise(attack, re
         assert outcome.error or outcome.tampered, outcome
     else:
         assert outcome.tampered and refused in outcome.tampered, outcome
+
+
+def test_library_code_that_asks_for_frames_still_works():
+    # torch.manual_seed formats a stack; namedtuple asks for its caller's module.
+    source = GOOD.replace("    return out", """    import collections
+    torch.manual_seed(0)
+    Pair = collections.namedtuple("Pair", "a b")
+    import sys, traceback
+    traceback.format_stack()
+    frame, seen = sys._getframe(), 0
+    while frame is not None:  # the frames it gets have nothing in them
+        seen += len(frame.f_locals) + len(frame.f_globals) - 1
+        frame = frame.f_back
+    return out + seen * Pair(1, 2).a""")
+    result, _ = run(source)
+    assert_correct(result)
 
 
 def test_processes_cannot_be_started_below_the_audit_hook_either():

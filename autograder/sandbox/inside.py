@@ -425,9 +425,12 @@ class Child:
                          "raise_signal", "pthread_sigmask"):
                 if module is not None and hasattr(module, name):
                     setattr(module, name, _refuse(name))
-        for name in ("gettrace", "getprofile", "settrace", "setprofile", "_getframe", "_current_frames"):
+        for name in ("gettrace", "getprofile", "settrace", "setprofile", "_current_frames"):
             if hasattr(sys, name):
                 delattr(sys, name)
+        # Library code asks for frames to name a module or format a stack (namedtuple,
+        # typing, torch.manual_seed's lazy CUDA call): it gets a frame with nothing behind it.
+        sys._getframe = _no_frame
 
         def window(flag: bool) -> None:
             state[0] = flag
@@ -554,6 +557,47 @@ def _reference_proxy(name: str, inp: int, out: int):
 
     proxy.__name__ = proxy.__qualname__ = name
     return proxy
+
+
+class _NoCode:
+    co_filename = "<sandbox>"
+    co_name = "<sandbox>"
+    co_firstlineno = 0
+    co_qualname = "<sandbox>"
+
+
+class _NoFrame:
+    """What ``sys._getframe`` returns inside the sandbox: a short chain of frames with no
+    locals and no globals (code that asks for ``f_back.f_back`` still gets one), so no
+    code can walk from it into the runtime's frames."""
+
+    f_code = _NoCode()
+    f_lineno = 0
+    f_lasti = 0
+    f_trace = None
+
+    def __init__(self, behind: int = 3):
+        self._behind = behind
+
+    @property
+    def f_back(self):
+        return _NoFrame(self._behind - 1) if self._behind > 0 else None
+
+    @property
+    def f_globals(self):
+        return {"__name__": "__main__"}
+
+    @property
+    def f_locals(self):
+        return {}
+
+    @property
+    def f_builtins(self):
+        return {}
+
+
+def _no_frame(depth: int = 0):
+    return _NoFrame()
 
 
 def _refuse(name: str):

@@ -41,7 +41,7 @@ STUDENT = Student(
         "conv_output_size": zero("did not finish"),
         "corr2d": zero("ended the process"),
         "conv_matrix": zero("did not finish"),
-        "keras_deconv_output_length": zero("SIGKILL"),
+        "keras_deconv_output_length": zero("os.kill"),  # refused by the sandbox
         "overlap_counts": zero("memory"),
     },
 )

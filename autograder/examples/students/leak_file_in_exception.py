@@ -1,8 +1,9 @@
 """Answers that raise exceptions carrying whatever they can read: the grader's own files
 (looked for next to every folder on sys.path and above the working folder), the
-processes' command lines and environment, and absolute paths. The message in grades.csv
-and the feedback keeps the exception's type and a short, path-free start of its text, and
-never a line of the grader's files."""
+processes' command lines and environment, absolute paths, a megabyte of text. The message
+in grades.csv and the feedback keeps the exception's type and a short, path-free start of
+its text, and never a line of the grader's files. (Where the sandbox refuses the reading
+itself, that exercise scores 0 for the attempt instead.)"""
 import sys
 from pathlib import Path
 
@@ -60,9 +61,14 @@ STUDENT = Student(
             def conv_output_size(n, k, stride=1, padding=0):
                 raise RuntimeError(f"{sys.executable} {sys.prefix} {os.getcwd()} {sys.path}")
         ''',
+        "conv2d_loops": '''
+            def conv2d_loops(x, weight, bias=None, stride=1, padding=0):
+                raise RuntimeError("all work and no play " * 50_000)
+        ''',
     },
     expect={
-        "corr2d": zero("RuntimeError", never=NEVER),
-        "conv_output_size": zero("RuntimeError", never=NEVER),
+        "corr2d": zero(never=NEVER),
+        "conv_output_size": zero("RuntimeError", "<python>", never=NEVER),
+        "conv2d_loops": zero("RuntimeError", "(truncated)", never=NEVER),
     },
 )

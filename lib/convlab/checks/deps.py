@@ -186,6 +186,14 @@ class Binding:
     reads: frozenset = frozenset()  # module-scope names it reads
     call_roots: frozenset = frozenset()  # names its calls start from (must be pure)
 
+    def is_definition(self) -> bool:
+        """A ``def`` or ``class`` statement (decorated or not)."""
+        try:
+            node = ast.parse(self.text).body[0]
+        except (SyntaxError, IndexError):
+            return False
+        return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+
     def first_line(self) -> str:
         line = self.text.strip().splitlines()[0] if self.text.strip() else ""
         return line if len(line) <= 60 else line[:57] + "..."
@@ -320,6 +328,15 @@ class Resolver:
                     last = binding
         if last is None and unread:
             return unread
+        return last
+
+    def find_definition(self, name: str, skip=()) -> Binding | None:
+        """The last ``def name`` / ``class name`` outside the cells in ``skip``."""
+        last = None
+        for index in self._candidates(name, set(skip)):
+            for binding in self.bindings(index):
+                if binding.name == name and binding.is_definition():
+                    last = binding
         return last
 
     def resolve(self, whole: set[int], start: set[str] | None = None) -> Resolution:

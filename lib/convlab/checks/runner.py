@@ -99,15 +99,15 @@ def history_problem(name: str, fn) -> str | None:
     if not isinstance(history, list) or len(history) < 2:
         return None
     resolver = Resolver({i: s for i, s in enumerate(history) if isinstance(s, str) and s})
-    answer = resolver.find(name)
-    if answer is None or isinstance(answer, str):
+    answer = resolver.find_definition(name)
+    if answer is None:
         return None
     exercise = REGISTRY.get(name)
     whole = {answer.cell}
     for other in REGISTRY.values():
         if exercise is not None and other.assignment == exercise.assignment and other.name != name:
-            found = resolver.find(other.name)
-            if found is not None and not isinstance(found, str) and found.why is None:
+            found = resolver.find_definition(other.name)
+            if found is not None:
                 whole.add(found.cell)
     result = resolver.resolve(whole, start=set(answer.reads))
     if result.blocked:
