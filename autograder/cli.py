@@ -738,9 +738,21 @@ def _review(rows: list[Row], root: Path, students, assignments, course_root: Pat
 
 
 def grade_command(submissions: str, out: str, workers: int = 1,
-                  named_regexp: str | None = None, similarity_threshold: float | None = None) -> int:
-    """``convlab grade``: exit 0 when every submission was graded, 2 on bad arguments,
-    130 when interrupted (Ctrl-C)."""
+                  named_regexp: str | None = None, similarity_threshold: float | None = None,
+                  no_isolation: bool = False) -> int:
+    """``convlab grade``: exit 0 when every submission was graded, 2 on bad arguments or
+    where no sandbox can be made (unless ``no_isolation``), 130 when interrupted (Ctrl-C)."""
+    from .sandbox import isolation_problem, isolation_waived
+
+    if no_isolation:
+        os.environ["CONVLAB_NO_ISOLATION"] = "1"  # the workers and nbgrader inherit it
+        print("convlab grade: grading WITHOUT isolation (--no-isolation): every score is marked so.",
+              file=sys.stderr)
+    elif not isolation_waived() and (problem := isolation_problem()) is not None:
+        from .sandbox import HOW_TO_ISOLATE
+
+        print(terminal(f"convlab grade: refusing to grade: {problem}. {HOW_TO_ISOLATE}"), file=sys.stderr)
+        return 2
     try:
         grade(submissions, out, workers, named_regexp=named_regexp or DEFAULT_NAMED_REGEXP,
               similarity_threshold=similarity_threshold)

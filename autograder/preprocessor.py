@@ -20,9 +20,11 @@ from __future__ import annotations
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
-from traitlets import Bool, Int, Unicode
+from traitlets import Bool, Float, Int, Integer, Unicode
 
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
+
+from .limits import Limits
 
 __all__ = ["GRADE_MIME", "TrustedGrade", "DropUnknownCells", "FeedbackClearHiddenTests", "TestCell", "write_grades",
            "NormaliseMetadata", "CapSubmission"]
@@ -108,6 +110,31 @@ class TrustedGrade(NbGraderPreprocessor):
                  "~/.config/convlab/course_secret, created on first use. Keep it outside the "
                  "course folder.").tag(config=True)
 
+    # The sandbox's limits (autograder.sandbox.Limits), settable in nbgrader_config.py as
+    # c.TrustedGrade.<name>; the defaults are Limits' own.
+    isolation = Bool(True, help="Run answers in the operating-system sandbox (bubblewrap). False grades "
+                                "without it, only where namespaces cannot be had: every score is then "
+                                "marked as graded without isolation. CONVLAB_NO_ISOLATION=1 does the "
+                                "same (what `convlab grade --no-isolation` sets).").tag(config=True)
+    memory_mb = Integer(Limits.memory_mb, help="Memory one exercise run may add, MiB").tag(config=True)
+    cpu_seconds = Integer(Limits.cpu_seconds, help="CPU seconds one exercise run may use").tag(config=True)
+    cell_seconds = Float(Limits.cell_seconds, help="Wall seconds for one answer cell to run").tag(config=True)
+    case_seconds = Float(Limits.case_seconds, help="Wall seconds for one hidden case").tag(config=True)
+    vector_seconds = Float(Limits.vector_seconds, help="Wall seconds for one size-scaling call").tag(config=True)
+    exercise_seconds = Float(Limits.exercise_seconds, help="Wall seconds for all attempts at one exercise"
+                             ).tag(config=True)
+    notebook_seconds = Float(Limits.notebook_seconds, help="Wall seconds for the whole notebook; past it, "
+                             "the remaining exercises score 0 with a message").tag(config=True)
+    scratch_mb = Integer(Limits.scratch_mb, help="Size of the sandbox's /tmp, MiB").tag(config=True)
+    output_mb = Integer(Limits.output_mb, help="Bytes one exercise run may send back, MiB").tag(config=True)
+
+    def limits(self) -> Limits:
+        """The sandbox's limits as configured."""
+        names = ("memory_mb", "cpu_seconds", "cell_seconds", "case_seconds", "vector_seconds",
+                 "exercise_seconds", "notebook_seconds", "scratch_mb", "output_mb")
+        return Limits(**{name: getattr(self, name) for name in names},
+                      isolated=None if self.isolation else False)
+
     def seed_key(self, resources: ResourcesDict, nb: NotebookNode | None = None):
         """Whose hidden cases: this student's, for this attempt. The attempt is the
         submission's timestamp as the gradebook has it (from nbgrader's timestamp.txt; none
@@ -157,7 +184,7 @@ class TrustedGrade(NbGraderPreprocessor):
         assignment = resources["nbgrader"]["assignment"]
         self.log.info("Trusted grader: %d test cells in %s", len(tests), resources["nbgrader"]["notebook"])
         key = self.seed_key(resources, nb)
-        grades = grade_notebook(nb, assignment, {t.grade_id: t.points for t in tests}, key=key)
+        grades = grade_notebook(nb, assignment, {t.grade_id: t.points for t in tests}, self.limits(), key=key)
         for grade in grades:
             self.log.info("  %s: %s / %s", grade.grade_id, grade.score, grade.max_score)
         return write_grades(nb, tests, grades, key.attempt), resources

@@ -29,6 +29,7 @@ from typing import Any
 
 from . import launcher, wire
 from .scan import scan_source
+from ..limits import Limits
 from .wire import Opaque
 
 __all__ = ["isolation_waived", "Cell", "Limits", "Outcome", "ExerciseRun", "Sandbox", "SandboxError", "IsolationUnavailable",
@@ -45,28 +46,6 @@ class Cell:
     index: int  # position in the notebook
     label: str  # how messages name it: "'corr2d'" (its grade_id) or "#7"
     source: str
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Time (seconds), memory and size limits of one notebook's sandbox. Each is a
-    traitlet of ``TrustedGrade`` in nbgrader_config.py."""
-
-    cell_seconds: float = 10.0
-    case_seconds: float = 4.0
-    vector_seconds: float = 15.0
-    setup_seconds: float = 20.0
-    startup_seconds: float = 90.0
-    exercise_seconds: float = 60.0  # all attempts at one exercise together
-    notebook_seconds: float = 300.0  # the whole notebook
-    memory_mb: int = 1024
-    cpu_seconds: int = 120
-    scratch_mb: int = 64
-    file_mb: int = 32
-    output_mb: int = 64  # bytes one child may send back
-    processes: int = 1  # tasks the child's user may have: itself only
-    max_hangs: int = 2  # calls that time out before the rest of the exercise is given up
-    max_crashes: int = 8  # calls that end the process, likewise
 
 
 @dataclass
@@ -145,10 +124,12 @@ def _user_tasks() -> int:
 
 
 class _Supervisor:
-    """The bwrap process and its supervisor: commands in, reports out."""
+    """The bwrap process and its supervisor: commands in, reports out. Starting one costs
+    a torch import; ``wait_ready`` waits for it, so a spare can start early (``_spare``)."""
 
     def __init__(self, limits: Limits, isolated: bool, cuda: bool):
         self.limits = limits
+        self.settings = (limits.scratch_mb, isolated, cuda)
         self.runtime = launcher.stage_runtime()
         argv = launcher.command(self.runtime, limits.scratch_mb, isolated, cuda)
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -156,12 +137,17 @@ class _Supervisor:
         self.fd = self.proc.stdout.fileno()
         self.framer = wire.Framer()
         self.queue: list = []
-        deadline = time.monotonic() + limits.startup_seconds
-        message = self.receive(deadline)
-        if message in (_TIMEOUT, _EOF) or message[0] != "ready":
-            self.kill()
-            raise SandboxError(f"the sandbox did not start ({message!r:.80})")
-        self.root = message[2] == 0
+        self.root: bool | None = None
+        self.started = time.monotonic()
+
+    def wait_ready(self) -> "_Supervisor":
+        if self.root is None:
+            message = self.receive(self.started + self.limits.startup_seconds)
+            if message in (_TIMEOUT, _EOF) or message[0] != "ready":
+                self.kill()
+                raise SandboxError(f"the sandbox did not start ({message!r:.80})")
+            self.root = message[2] == 0
+        return self
 
     def command(self, *message) -> bool:
         try:
@@ -212,6 +198,33 @@ class _Supervisor:
             except subprocess.TimeoutExpired:
                 pass
         self.kill()
+
+
+# One fresh, never-used supervisor started ahead of time per grading process: while one
+# notebook is graded the next one's sandbox imports torch (on the other core where there
+# is one). A spare has run nothing, so handing it to the next student shares nothing.
+_SPARE: dict = {}
+
+
+def _take_spare(limits: Limits, isolated: bool, cuda: bool) -> _Supervisor:
+    settings = (limits.scratch_mb, isolated, cuda)
+    spare = _SPARE.pop("next", None)
+    if spare is not None and (spare.settings != settings or not spare.alive()):
+        spare.kill()
+        spare = None
+    taken = spare or _Supervisor(limits, isolated, cuda)
+    try:
+        _SPARE["next"] = _Supervisor(limits, isolated, cuda)
+    except OSError:
+        pass
+    return taken
+
+
+@atexit.register
+def _drop_spare() -> None:
+    spare = _SPARE.pop("next", None)
+    if spare is not None:
+        spare.kill()
 
 
 def _ending(code: int, limits: Limits) -> str:
@@ -312,6 +325,8 @@ class Sandbox:
         self.cells = list(cells)
         self.limits = limits or Limits()
         if isolated is None:
+            isolated = self.limits.isolated
+        if isolated is None:
             isolated = not isolation_waived()
         self.isolated = isolated
         self.preamble = preamble
@@ -336,7 +351,7 @@ class Sandbox:
             self._supervisor.kill()
             self._supervisor = None
         if self._supervisor is None:
-            self._supervisor = _Supervisor(self.limits, self.isolated, cuda)
+            self._supervisor = _take_spare(self.limits, self.isolated, cuda).wait_ready()
             self._cuda = cuda
         return self._supervisor
 

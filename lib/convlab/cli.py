@@ -57,6 +57,9 @@ def main(argv=None) -> int:
                        help="how an LMS zip names its files, as for nbgrader zip_collect: groups "
                             "student_id, file_id (the notebook) and optionally timestamp; default: "
                             "<anything>_<student>_attempt_<timestamp>_<notebook>.ipynb")
+    grade.add_argument("--no-isolation", action="store_true",
+                       help="grade even where no operating-system sandbox (bubblewrap, namespaces) "
+                            "can be made; every score is then marked as graded without isolation")
     grade.add_argument("--similarity-threshold", type=_share, default=None, metavar="S",
                        help="list pairs of answers to one exercise whose similarity (0-1, on "
                             "normalised code) is at least S in DIR/similarity.csv and "
@@ -86,7 +89,8 @@ def main(argv=None) -> int:
         return 1
     if args.command == "grade":
         return grader_cli.grade_command(args.submissions, args.out, args.workers, args.named_regexp,
-                                        similarity_threshold=args.similarity_threshold)
+                                        similarity_threshold=args.similarity_threshold,
+                                        no_isolation=args.no_isolation)
     return grader_cli.demo_command()
 
 
