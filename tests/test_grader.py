@@ -182,7 +182,7 @@ def test_partial_credit_is_points_times_the_fraction_passed():
 def test_forbidden_call_scores_zero_naming_the_call(mixed):
     result = mixed["test_conv2d_loops"]
     assert result.score == 0
-    assert "conv2d_loops calls conv2d" in result.message and "forbids" in result.message
+    assert "conv2d" in result.message.split("forbids")[0] and "forbids" in result.message
 
 
 def test_reference_library_in_an_answer_scores_zero(mixed):

@@ -144,6 +144,8 @@ def to_plain(value, depth: int = 0):
             if tensor.layout != torch.strided:
                 tensor = tensor.to_dense()
             device = tensor.device.type
+            if device == "meta":  # a shape and a dtype, no values: compared as such
+                return {_TENSOR: (str(tensor.dtype).replace("torch.", ""), tuple(tensor.shape), device, b"")}
             cpu = tensor.to("cpu").contiguous()
             if cpu.dtype == torch.bfloat16 or cpu.is_complex() or cpu.is_quantized:
                 return _opaque(value, f"a {cpu.dtype} tensor of shape {tuple(cpu.shape)}")
@@ -229,6 +231,8 @@ def from_plain(value, device_ok=lambda device: device == "cpu"):
     if isinstance(value, dict):
         if _TENSOR in value:
             dtype, shape, device, data = value[_TENSOR]
+            if device == "meta":
+                return torch.empty(tuple(int(n) for n in shape), dtype=_DTYPES[dtype], device="meta")
             tensor = torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
             tensor = tensor.view(_DTYPES[dtype]).reshape(tuple(int(s) for s in shape))
             return tensor.to(device) if device != "cpu" and device_ok(device) else tensor

@@ -115,7 +115,7 @@ STUDENT = Student(
     },
     expect={
         "conv_output_size": zero("FileNotFoundError", never=("BEGIN SOLUTION", "hidden_cases")),
-        "corr2d": zero("conv2d"),
+        "corr2d": zero("can't start new thread"),  # the process limit, before any conv
         "conv2d_loops": zero("thnn_conv2d"),
         "im2col": zero("ended the process"),
         "conv2d_im2col": zero("os.fork"),
