@@ -255,19 +255,21 @@ def _run_with_substitutes(sandbox: Sandbox, name: str, calls, families, scaling,
 
 
 def _regraded(sandbox: Sandbox, exercise: Exercise, cases, calls, scaling, results, own: ExerciseRun):
-    """Where ``exercise`` calls other exercises (``uses``) and fails cases: its results with
-    each callee replaced by the reference, when that passes more; else None."""
+    """Where ``exercise`` calls other exercises (``uses``) and fails cases or the
+    vectorization check: run it again with each callee replaced by the reference. Returns
+    that run's results when they pass more; else None. Either way the vectorization
+    verdict becomes the one measured with the reference callees (written into ``own``):
+    a loop in the callee is charged to the callee, not again to the caller."""
     callees = {c: REGISTRY[c].reference for c in exercise.uses if c in REGISTRY}
-    if not callees or all(r.passed for r in results):
+    vector_problem = scaling is not None and (own.not_vectorized or own.vector_error)
+    if not callees or (all(r.passed for r in results) and not vector_problem):
         return None
     run = _run_with_substitutes(sandbox, exercise.name, calls, exercise.forbidden, scaling, callees)
     if run is None or run.missing or run.tampered or run.imported:
         return None
-    # The work is the one measured with the student's own callee: the proxy that calls the
-    # reference does work of its own (sending tensors across), which is not the answer's.
-    run.not_vectorized, run.vector_error = own.not_vectorized, own.vector_error
     if any(o is not None and (o.forbidden or getattr(o, "tampered", None)) for o in run.outcomes):
         return None
+    own.not_vectorized, own.vector_error, own.scaling = run.not_vectorized, run.vector_error, run.scaling
     again = [_judge(exercise, case, outcome) for case, outcome in zip(cases, run.outcomes)]
     if credit(cases, again)[0] <= credit(cases, results)[0]:
         return None

@@ -92,7 +92,25 @@ c.CourseDirectory.db_url = "sqlite:///" + os.path.join(WORK, "gradebook.db")
 # clean_html) plus a Content-Security-Policy meta tag. Setting the base folders stops
 # GenerateFeedback from putting nbgrader's own templates first.
 c.HTMLExporter.template_name = "convlab"
-c.HTMLExporter.extra_template_basedirs = [os.path.join(ROOT, "autograder", "templates")]
+# The templates ship with the autograder package (package data), so a course folder
+# that has only the config files (as nbgrader's own layout allows) still finds them.
+def _templates():
+    """autograder/templates beside this file, else in the installed autograder package.
+    None where neither is found: then the "convlab" template is missing and rendering
+    fails (closed), never falls back to nbgrader's unsanitised pages."""
+    here = os.path.join(ROOT, "autograder", "templates")
+    if os.path.isdir(here):
+        return here
+    try:
+        import autograder.safe_html as safe_html
+    except ImportError:
+        return None
+    folder = os.path.join(os.path.dirname(safe_html.__file__), "templates")
+    return folder if os.path.isdir(folder) else None
+
+
+if _templates() is not None:
+    c.HTMLExporter.extra_template_basedirs = [_templates()]
 c.HTMLExporter.sanitize_html = True
 c.HTMLExporter.filters = {
     "markdown2html": "autograder.safe_html.markdown2html",

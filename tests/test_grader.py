@@ -345,7 +345,12 @@ def test_what_students_run_needs_no_autograder():
 def test_hidden_cases_live_only_in_the_autograder():
     probe = hidden_cases.cpu_cases("corr2d")[0].args[0]
     text = " ".join(repr(v) for v in probe.flatten()[:3].tolist())
+    # lib/convlab/release is the instructor's bundle builder: it names hidden_cases only to
+    # refuse it, and is not in the student build (tests/test_release.py audits the bundle).
+    release = ROOT / "lib" / "convlab" / "release"
     for path in list((ROOT / "notebooks").rglob("*.ipynb")) + list((ROOT / "lib").rglob("*.py")):
+        if release in path.parents:
+            continue
         content = path.read_text()
         assert "hidden_cases" not in content and text not in content, path
 

@@ -216,6 +216,21 @@ class Student:
     expect: dict[str, Expect] = field(default_factory=dict)
     base: str = "solution"
     name: str = ""  # set by the loader: the module's name
+    # The assignments it hands in. None: those its answers, edits and expectations are
+    # about (every assignment where they name none), so an attack on 01 is not graded
+    # five times over; the others count as not submitted (0, "No submission").
+    assignments: tuple[str, ...] | None = None
+
+    def submits(self, assignment: str) -> bool:
+        chosen = self.assignments
+        if chosen is None:
+            from convlab import EXERCISES
+
+            named = set(self.answers) | set(self.expect)
+            chosen = {a for a, names in EXERCISES.items() if named & set(names)} | set(self.edits)
+            if not chosen:
+                return True
+        return assignment in chosen
 
     def __post_init__(self):
         if self.base not in ("solution", "stub"):
@@ -224,6 +239,8 @@ class Student:
                         for k, v in self.answers.items()}
 
     def expected(self, exercise: str, assignment: str) -> Expect:
+        if not self.submits(assignment):
+            return zero()
         if exercise in self.expect:
             return self.expect[exercise]
         if any(edit.ungradable for edit in self.edits.get(assignment, [])):
@@ -237,6 +254,8 @@ class Student:
 
     def edit(self, assignment: str, nb) -> tuple[object, str | None, bool]:
         """(notebook or text, file name or None, submitted?) after this student's edits."""
+        if not self.submits(assignment):
+            return nb, None, False
         nb = copy.deepcopy(nb)
         filename, submitted = None, True
         for edit in self.edits.get(assignment, []):

@@ -558,6 +558,47 @@ def _reference_proxy(name: str, inp: int, out: int):
     return proxy
 
 
+class _NoCode:
+    co_filename = "<sandbox>"
+    co_name = "<sandbox>"
+    co_firstlineno = 0
+    co_qualname = "<sandbox>"
+
+
+class _NoFrame:
+    """What ``sys._getframe`` returns inside the sandbox: a short chain of frames with no
+    locals and no globals (code that asks for ``f_back.f_back`` still gets one), so no
+    code can walk from it into the runtime's frames."""
+
+    f_code = _NoCode()
+    f_lineno = 0
+    f_lasti = 0
+    f_trace = None
+
+    def __init__(self, behind: int = 3):
+        self._behind = behind
+
+    @property
+    def f_back(self):
+        return _NoFrame(self._behind - 1) if self._behind > 0 else None
+
+    @property
+    def f_globals(self):
+        return {"__name__": "__main__"}
+
+    @property
+    def f_locals(self):
+        return {}
+
+    @property
+    def f_builtins(self):
+        return {}
+
+
+def _no_frame(depth: int = 0):
+    return _NoFrame()
+
+
 def _refuse(name: str):
     def refused(*args, **kwargs):
         raise PermissionError(f"the grading sandbox does not allow signal.{name}")

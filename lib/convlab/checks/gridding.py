@@ -133,6 +133,7 @@ def _coverage_mistake(name, hint, **wrong):
 
 register(Exercise(
     name="coverage",
+    uses=("dependency_map",),  # the solution builds on it: its mistakes are charged there
     assignment=A,
     reference=convlab.coverage,
     returns="float",
@@ -177,6 +178,7 @@ def _gcd(rates) -> int:
 
 register(Exercise(
     name="has_gridding",
+    uses=("dependency_map",),  # the solution builds on it: its mistakes are charged there
     assignment=A,
     reference=convlab.has_gridding,
     returns="bool",
@@ -233,6 +235,7 @@ def _shared_mistake(name, hint, **wrong):
 
 register(Exercise(
     name="shared_inputs",
+    uses=("dependency_map",),  # the solution builds on it: its mistakes are charged there
     assignment=A,
     reference=convlab.shared_inputs,
     returns="int",
