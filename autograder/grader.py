@@ -337,7 +337,8 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
         mistakes = first.named or tuple(m for m in (first.mistake,) if m)
         failures = [o.failure for o in run.outcomes if o is not None and o.failure]
         if failures and not passed:
-            status = "timeout" if any("did not finish" in f for f in failures) else "crashed"
+            endings = {o.ending for o in run.outcomes if o is not None and o.failure}
+            status = "timeout" if "timeout" in endings else "crashed"
         if first.message.startswith(f"{name} is not implemented yet"):
             status = "not_implemented"
             lines.append(f"{first.message}.")

@@ -365,12 +365,31 @@ class _Fingerprints:
     def _print(source: str, boilerplate):
         from copydetect import CodeFingerprint
 
+        _stable_kgram_hashes()
+
         stream = _token_stream(normalise(source))
         return CodeFingerprint("answer.py", K, WINDOW, boilerplate=boilerplate, filter=False,
                                fp=io.StringIO(stream))
 
     def of(self, source: str):
         return self._print(source, self.boilerplate)
+
+
+def _stable_kgram_hashes() -> None:
+    """copydetect hashes k-grams with Python's hash(), which is salted per process
+    (PYTHONHASHSEED): the same two answers would score differently in two runs, and a
+    regrade would change similarity.csv. Its module gets a stable hash of its own."""
+    from copydetect import utils
+
+    if getattr(utils, "hash", None) is not _stable_hash:
+        utils.hash = _stable_hash
+
+
+def _stable_hash(text: str) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "little", signed=True)
 
 
 def _score(a, b) -> float:

@@ -303,3 +303,22 @@ def test_the_grade_command_takes_a_threshold_between_0_and_1(capsys):
         main(["grade", "nowhere", "--out", "out", "--similarity-threshold", "1.5"])
     assert exit_.value.code == 2
     assert "between 0 and 1" in capsys.readouterr().err
+
+
+def test_a_score_is_the_same_in_every_process():
+    # copydetect hashes with Python's per-process salted hash(); similarity.py pins it, so a
+    # regrade writes the same similarity.csv.
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import convlab\n"
+        "from autograder import similarity\n"
+        "refs, stubs = similarity.course_answers(similarity.Path(convlab.__file__).resolve().parents[2],"
+        " '01_convolution', convlab.EXERCISES['01_convolution'])\n"
+        "print(repr([similarity.similarity(refs[a], refs[b]) for a in refs for b in refs if a < b]))\n")
+    scores = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                             env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in (1, 2, 3)}
+    assert len(scores) == 1, scores
+    assert any(0 < float(v) < 1 for v in next(iter(scores)).strip("[]\n").split(", ")), scores

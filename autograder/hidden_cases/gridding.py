@@ -10,6 +10,7 @@ them, weights from a drawn seed or given explicitly (those cases run on CUDA too
 from __future__ import annotations
 
 from convlab.checks.core import Case
+from convlab.checks.gridding import ERRORS, RATE_ERRORS
 
 from . import Draw, call, generator
 
@@ -38,10 +39,11 @@ def _error_cases(draw: Draw, extra=()) -> list[Case]:
     good = _rates(draw)
     bad = list(good)
     bad.insert(draw.int(0, len(bad)), draw.choice([0, -1, -draw.int(2, 5)]))
+    empty, rate, kernel = ({"raises": ValueError, "note": e} for e in RATE_ERRORS)
     return [
-        Case(([], k, *extra), raises=ValueError, note="rates must not be empty"),
-        Case((bad, k, *extra), raises=ValueError, note="every rate must be >= 1"),
-        Case((good, draw.choice([0, -1, -3]), *extra), raises=ValueError, note="kernel_size must be >= 1"),
+        Case(([], k, *extra), **empty),
+        Case((bad, k, *extra), **rate),
+        Case((good, draw.choice([0, -1, -3]), *extra), **kernel),
     ]
 
 
@@ -146,13 +148,13 @@ def _effective_receptive_field(draw: Draw) -> list[Case]:
     c = draw.int(1, 3)
     layers = [(c, 2, 3, 1, 1, 1), "relu", (2, 1, 3, draw.int(1, 2), 0, 1)]
     zeros = [t.zero_() if i % 2 == 0 else t for i, t in enumerate(_weights(draw, layers))]
+    shape, entry, output, zero = ({"raises": ValueError, "note": e}
+                                  for e in ERRORS["effective_receptive_field"])
     cases += [
-        Case((layers, (c, 9)), raises=ValueError, note="input_shape must be (C, H, W)"),
-        Case((layers, (c, 9, 9, 1)), raises=ValueError, note="input_shape must be (C, H, W)"),
-        Case((layers, (c, draw.choice([0, -1]), 9)), raises=ValueError, note="input_shape entries must be >= 1"),
-        Case(([(c, 2, 3, 1, 1, 1), "flatten"], (c, 6, 6)), raises=ValueError,
-             note="the model's output is not (N, C, H, W)"),
-        Case((layers, (c, 9, 9), zeros), raises=ValueError,
-             note="all-zero weights: the centre output does not depend on the input"),
+        Case((layers, (c, 9)), **shape),
+        Case((layers, (c, 9, 9, 1)), **shape),
+        Case((layers, (c, draw.choice([0, -1]), 9)), **entry),
+        Case(([(c, 2, 3, 1, 1, 1), "flatten"], (c, 6, 6)), **output),
+        Case((layers, (c, 9, 9), zeros), **zero),  # all-zero weights: no path to the centre
     ]
     return cases

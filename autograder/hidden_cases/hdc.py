@@ -2,15 +2,21 @@
 
 Rates are drawn as the paper uses them (small groups, often starting at 1, sometimes a
 common factor, sometimes decreasing), with kernel sizes 3, 5 and 7; every ValueError the
-notebook lists is drawn too. ``hdc_search`` stays cheap: at most C(max_rate + n - 2, n - 1)
-schedules (a few hundred) per case. ``HDCBlock`` cases are plain data for the adapter
-``module_behaviour``: channels, rates, kernel_size, an input ``x`` and a weight seed.
+notebook lists (``convlab.checks.hdc.ERRORS``) is drawn too. ``hdc_search`` stays cheap:
+at most C(max_rate + n - 2, n - 1) schedules (a few hundred) per case. ``HDCBlock`` cases
+are plain data for the adapter ``module_behaviour``: channels, rates, kernel_size, an
+input ``x`` and a weight seed.
 """
 from __future__ import annotations
 
 from convlab.checks.core import Case
+from convlab.checks.hdc import ERRORS
 
 from . import Draw, call, generator
+
+
+def _error(name: str, index: int) -> dict:
+    return {"raises": ValueError, "note": ERRORS[name][index]}
 
 
 def _rates(draw: Draw, low: int = 1, high: int = 6, top: int = 12) -> list[int]:
@@ -41,8 +47,8 @@ def _hdc_max_distances(draw: Draw) -> list[Case]:
     if draw.chance(0.5):
         cases[draw.int(0, 20)] = Case((tuple(_rates(draw)),), note="rates as a tuple")
     cases.insert(draw.int(0, 21), Case(([draw.int(1, 12)],), note="one rate: M_1 = r_1"))
-    cases.append(Case(([],), raises=ValueError, note="rates is empty"))
-    cases += [Case((_bad_rates(draw),), raises=ValueError, note="a rate smaller than 1")
+    cases.append(Case(([],), **_error("hdc_max_distances", 0)))
+    cases += [Case((_bad_rates(draw),), **_error("hdc_max_distances", 1))
               for _ in range(3)]
     return cases
 
@@ -57,11 +63,11 @@ def _satisfies_hdc(draw: Draw) -> list[Case]:
     cases.insert(draw.int(0, 21), call(draw, ([1, k, k][:draw.int(2, 3)],),
                                        [("kernel_size", k, 3)], note="M_2 = K exactly"))
     cases.append(call(draw, ([draw.int(1, 9)],), [("kernel_size", draw.choice([3, 5]), 3)],
-                      raises=ValueError, note="fewer than 2 rates"))
-    cases.append(Case(([],), raises=ValueError, note="fewer than 2 rates"))
-    cases.append(Case((_bad_rates(draw) + [1],), raises=ValueError, note="a rate smaller than 1"))
+                      **_error("satisfies_hdc", 0)))
+    cases.append(Case(([],), **_error("satisfies_hdc", 0)))
+    cases.append(Case((_bad_rates(draw) + [1],), **_error("satisfies_hdc", 1)))
     cases.append(Case((_rates(draw, low=2),), {"kernel_size": draw.choice([0, -1, -3])},
-                      raises=ValueError, note="kernel_size smaller than 1"))
+                      **_error("satisfies_hdc", 2)))
     return cases
 
 
@@ -75,11 +81,10 @@ def _hdc_search(draw: Draw) -> list[Case]:
                                        ("max_rate", draw.int(1, top), 9)]))
     cases.append(Case((draw.int(2, 3),), note="the defaults"))
     cases.append(call(draw, (draw.choice([1, 0, -1]),), [("kernel_size", 3, 3)],
-                      raises=ValueError, note="num_layers smaller than 2"))
-    cases.append(Case((draw.int(2, 3), draw.choice([0, -1])), raises=ValueError,
-                      note="kernel_size smaller than 1"))
-    cases.append(Case((draw.int(2, 3),), {"max_rate": draw.choice([0, -2])}, raises=ValueError,
-                      note="max_rate smaller than 1"))
+                      **_error("hdc_search", 0)))
+    cases.append(Case((draw.int(2, 3), draw.choice([0, -1])), **_error("hdc_search", 1)))
+    cases.append(Case((draw.int(2, 3),), {"max_rate": draw.choice([0, -2])},
+                      **_error("hdc_search", 2)))
     return cases
 
 
@@ -96,13 +101,10 @@ def _hdc_block(draw: Draw) -> list[Case]:
         case = call(draw, (channels, rates), [("kernel_size", k, 3)])
         case.kwargs.update(x=x, seed=draw.int(0, 10_000))
         cases.append(case)
-    cases.append(Case((draw.choice([0, -1]), [1, 2]), raises=ValueError,
-                      note="channels smaller than 1"))
-    cases.append(Case((draw.int(1, 3), []), raises=ValueError, note="rates is empty"))
-    cases.append(Case((draw.int(1, 3), _bad_rates(draw)), raises=ValueError,
-                      note="a rate smaller than 1"))
-    cases.append(Case((draw.int(1, 3), [1, 2], draw.choice([2, 4, 6])), raises=ValueError,
-                      note="kernel_size even"))
+    cases.append(Case((draw.choice([0, -1]), [1, 2]), **_error("HDCBlock", 0)))
+    cases.append(Case((draw.int(1, 3), []), **_error("HDCBlock", 1)))
+    cases.append(Case((draw.int(1, 3), _bad_rates(draw)), **_error("HDCBlock", 2)))
+    cases.append(Case((draw.int(1, 3), [1, 2], draw.choice([2, 4, 6])), **_error("HDCBlock", 4)))
     cases.append(Case((draw.int(1, 3), [1, 2]), {"kernel_size": draw.choice([0, -1, -3])},
-                      raises=ValueError, note="kernel_size smaller than 1"))
+                      **_error("HDCBlock", 3)))
     return cases

@@ -58,6 +58,7 @@ class Outcome:
     error: str | None = None
     forbidden: str | None = None
     failure: str | None = None
+    ending: str | None = None  # with ``failure``: "timeout" or "crashed" (what decides, not the text)
     tampered: str | None = None
     work: tuple[int, int] | None = None  # (aten ops, Python lines), where measured
 
@@ -287,11 +288,9 @@ class _Attempt:
             if kind == "value":
                 outcome.value = wire.from_plain(payload, lambda device: True)
             elif kind == "error":
-                text = str(payload)
-                if text.startswith("ForbiddenOp: forbidden op: "):
-                    outcome.forbidden = text[len("ForbiddenOp: forbidden op: "):].split(" (line ")[0]
-                else:
-                    outcome.error = text
+                outcome.error = str(payload)
+            elif kind == "forbidden":
+                outcome.forbidden = str(payload)
             elif kind == "tampered":
                 outcome.tampered = str(payload)
             else:
@@ -398,16 +397,17 @@ class Sandbox:
             if stop is None:
                 break
             kind, index, reason = stop
+            ending = "timeout" if reason.startswith("did not finish") else "crashed"
             if kind == "cell":
                 self.cell_problems[index] = reason
                 continue
             if kind == "case":
                 if isinstance(index, tuple):  # a size-scaling call
-                    run.scaling[int(index[1])] = Outcome(failure=f"the call {reason}")
+                    run.scaling[int(index[1])] = Outcome(failure=f"the call {reason}", ending=ending)
                 else:
-                    run.outcomes[index] = Outcome(failure=f"the call {reason}")
+                    run.outcomes[index] = Outcome(failure=f"the call {reason}", ending=ending)
                     first = index + 1
-                if "did not finish" in reason:
+                if ending == "timeout":
                     hangs += 1
                 else:
                     crashes += 1
@@ -428,7 +428,7 @@ class Sandbox:
     def _give_up(self, run: ExerciseRun, first: int, why: str) -> None:
         for k in range(first, len(run.outcomes)):
             if run.outcomes[k] is None:
-                run.outcomes[k] = Outcome(failure=why)
+                run.outcomes[k] = Outcome(failure=why, ending="timeout")
 
     def _judge_work(self, run: ExerciseRun, measured: bool) -> None:
         """The vectorization verdict from the two size-scaling calls' work. Fails closed:

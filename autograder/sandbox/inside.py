@@ -375,7 +375,7 @@ class Child:
         torch.set_num_threads(1)
 
         # 2. Forbidden kernels refuse, at the dispatcher.
-        from forbid import install
+        from forbid import FORBIDDEN_PREFIX, ForbiddenOp, install
 
         install(tuple(setup.get("families", ())))
 
@@ -515,6 +515,8 @@ class Child:
             except MemoryError as exc:
                 exc.__traceback__ = None
                 kind, payload = "error", "MemoryError: out of memory"
+            except ForbiddenOp as exc:  # a refused kernel: reported as what it is, not as text
+                kind, payload = "forbidden", wire.clip(str(exc).removeprefix(FORBIDDEN_PREFIX), 300)
             except BaseException as exc:  # SystemExit, KeyboardInterrupt: still the student's error
                 kind, payload = "error", error_text(exc)
             if len_(refused) > before:

@@ -57,12 +57,35 @@ def _reached(rates, k) -> torch.Tensor:
     return convlab.dependency_map(rates, k) > 0
 
 
+# The ValueErrors of this assignment, as the instructions word them (Exercise.errors); the
+# raising cases, visible and hidden, carry these phrases as their notes.
+RATE_ERRORS = ("rates is empty", "a rate < 1", "kernel_size < 1")
+ERRORS = {
+    "dependency_map": RATE_ERRORS,
+    "coverage": RATE_ERRORS,
+    "has_gridding": RATE_ERRORS,
+    "shared_inputs": RATE_ERRORS,
+    "effective_receptive_field": (
+        "input_shape is not three numbers (C, H, W)",
+        "an entry of input_shape < 1",
+        "the model's output is not 4-D",
+        "the gradient is zero everywhere (the centre output does not depend on the input)",
+    ),
+}
+
+
+def _error(name: str, index: int) -> dict:
+    """Case keywords for a raising case of ``name``: ValueError, noted with its listed error."""
+    return {"raises": ValueError, "note": ERRORS[name][index]}
+
+
 def _rate_error_cases() -> list[Case]:
     """The ValueErrors every rates-based exercise raises, one case each."""
+    empty, rate, kernel = ({"raises": ValueError, "note": e} for e in RATE_ERRORS)
     return [
-        Case(([],), raises=ValueError, note="rates must not be empty"),
-        Case(([1, 0, 2],), raises=ValueError, note="every rate must be >= 1"),
-        Case(([1, 2], 0), raises=ValueError, note="kernel_size must be >= 1"),
+        Case(([],), **empty),
+        Case(([1, 0, 2],), **rate),
+        Case(([1, 2], 0), **kernel),
     ]
 
 
@@ -71,6 +94,7 @@ def _rate_error_cases() -> list[Case]:
 register(Exercise(
     name="dependency_map",
     assignment=A,
+    errors=ERRORS["dependency_map"],
     reference=convlab.dependency_map,
     visible_cases=lambda: [
         Case(([2, 2, 2],), note="the classic gridding schedule"),
@@ -135,6 +159,7 @@ register(Exercise(
     name="coverage",
     uses=("dependency_map",),  # the solution builds on it: its mistakes are charged there
     assignment=A,
+    errors=ERRORS["coverage"],
     reference=convlab.coverage,
     returns="float",
     visible_cases=lambda: [
@@ -180,6 +205,7 @@ register(Exercise(
     name="has_gridding",
     uses=("dependency_map",),  # the solution builds on it: its mistakes are charged there
     assignment=A,
+    errors=ERRORS["has_gridding"],
     reference=convlab.has_gridding,
     returns="bool",
     # Each wrong rule fails on its own set of these cases (see the module docstring).
@@ -237,6 +263,7 @@ register(Exercise(
     name="shared_inputs",
     uses=("dependency_map",),  # the solution builds on it: its mistakes are charged there
     assignment=A,
+    errors=ERRORS["shared_inputs"],
     reference=convlab.shared_inputs,
     returns="int",
     visible_cases=lambda: [
@@ -350,20 +377,18 @@ def _erf_cases() -> list[Case]:
               [randn(2, 2, 3, 3, seed=40), randn(2, seed=41), randn(1, 2, 3, 3, seed=42),
                randn(1, seed=43)]),
              note="float64 weights: the input takes the parameters' dtype"),
-        Case(([_conv(1, 1, 3, 1, 1)], (1, 9)), raises=ValueError,
-             note="input_shape must be (C, H, W)"),
-        Case(([_conv(1, 1, 3, 1, 1)], (1, 0, 5)), raises=ValueError,
-             note="input_shape entries must be >= 1"),
-        Case(([_conv(1, 2, 3, 1, 1), "flatten"], (1, 5, 5)), raises=ValueError,
-             note="the model's output is not (N, C, H, W)"),
-        Case((zero_layers, (1, 7, 7), zero_weights), raises=ValueError,
-             note="all-zero weights: the centre output does not depend on the input"),
+        Case(([_conv(1, 1, 3, 1, 1)], (1, 9)), **_error("effective_receptive_field", 0)),
+        Case(([_conv(1, 1, 3, 1, 1)], (1, 0, 5)), **_error("effective_receptive_field", 1)),
+        Case(([_conv(1, 2, 3, 1, 1), "flatten"], (1, 5, 5)), **_error("effective_receptive_field", 2)),
+        # all-zero weights: no path from the input to the centre output
+        Case((zero_layers, (1, 7, 7), zero_weights), **_error("effective_receptive_field", 3)),
     ]
 
 
 register(Exercise(
     name="effective_receptive_field",
     assignment=A,
+    errors=ERRORS["effective_receptive_field"],
     reference=convlab.effective_receptive_field,
     adapter="erf_of_described_model",
     visible_cases=_erf_cases,

@@ -29,6 +29,23 @@ from .standard import randn
 
 A = "05_hdc"
 
+# Every ValueError each exercise must raise, in the words of its notebook instructions;
+# the raising cases (visible here, hidden in the grader) carry exactly these as notes.
+ERRORS = {
+    "hdc_max_distances": ("rates is empty", "a rate is smaller than 1"),
+    "satisfies_hdc": ("rates has fewer than 2 rates", "a rate is smaller than 1",
+                      "kernel_size is smaller than 1"),
+    "hdc_search": ("num_layers is smaller than 2", "kernel_size is smaller than 1",
+                   "max_rate is smaller than 1"),
+    "HDCBlock": ("channels is smaller than 1", "rates is empty", "a rate is smaller than 1",
+                 "kernel_size is smaller than 1", "kernel_size is even"),
+}
+
+
+def _error(name: str, index: int) -> dict:
+    """Case keywords for a raising case of ``name``: ValueError, noted with its listed error."""
+    return {"raises": ValueError, "note": ERRORS[name][index]}
+
 
 # --- hdc_max_distances -------------------------------------------------------------------
 
@@ -58,6 +75,7 @@ def _distances_mistake(name, hint, **wrong):
 register(Exercise(
     name="hdc_max_distances",
     assignment=A,
+    errors=ERRORS["hdc_max_distances"],
     reference=convlab.hdc_max_distances,
     returns="int_list",
     visible_cases=lambda: [
@@ -67,9 +85,9 @@ register(Exercise(
         Case(([1, 2, 5, 3],), note="rates need not increase"),
         Case(([3, 3],)),
         Case(([4],), note="one rate: M_1 = r_1"),
-        Case(([],), raises=ValueError, note="rates is empty"),
-        Case(([1, 0, 2],), raises=ValueError, note="a rate smaller than 1"),
-        Case(([2, -1],), raises=ValueError, note="a rate smaller than 1"),
+        Case(([],), **_error("hdc_max_distances", 0)),
+        Case(([1, 0, 2],), **_error("hdc_max_distances", 1)),
+        Case(([2, -1],), **_error("hdc_max_distances", 1)),
     ],
     mistakes=[
         _distances_mistake("term r_i dropped from the max",
@@ -120,6 +138,7 @@ def _rule_mistake(name, hint, **wrong):
 register(Exercise(
     name="satisfies_hdc",
     assignment=A,
+    errors=ERRORS["satisfies_hdc"],
     reference=convlab.satisfies_hdc,
     returns="bool",
     visible_cases=lambda: [
@@ -129,9 +148,10 @@ register(Exercise(
         Case(([2, 2, 2],), note="passes the rule although every rate is even"),
         Case(([1, 2, 5, 3],), note="M_2 = 3 but M_3 = 7"),
         Case(([1, 4],), {"kernel_size": 5}, note="K = 5"),
-        Case(([3],), raises=ValueError, note="fewer than 2 rates"),
-        Case(([1, 0, 2],), raises=ValueError, note="a rate smaller than 1"),
-        Case(([1, 2],), {"kernel_size": 0}, raises=ValueError, note="kernel_size smaller than 1"),
+        Case(([2, 4, 2],), note="M_2 = 6 > K although M_1 = M_3 = 2; a common factor"),
+        Case(([3],), **_error("satisfies_hdc", 0)),
+        Case(([1, 0, 2],), **_error("satisfies_hdc", 1)),
+        Case(([1, 2],), {"kernel_size": 0}, **_error("satisfies_hdc", 2)),
     ],
     mistakes=[
         _rule_mistake("M_1 compared instead of M_2",
@@ -190,6 +210,7 @@ def _search_mistake(name, hint, **wrong):
 register(Exercise(
     name="hdc_search",
     assignment=A,
+    errors=ERRORS["hdc_search"],
     reference=convlab.hdc_search,
     returns="tuple_list",
     visible_cases=lambda: [
@@ -197,9 +218,9 @@ register(Exercise(
         Case((2, 5, 6), note="K = 5"),
         Case((4,), {"max_rate": 5}),
         Case((3, 3, 1), note="max_rate 1: only (1, 1, 1)"),
-        Case((1,), raises=ValueError, note="num_layers smaller than 2"),
-        Case((3, 0), raises=ValueError, note="kernel_size smaller than 1"),
-        Case((3,), {"max_rate": 0}, raises=ValueError, note="max_rate smaller than 1"),
+        Case((1,), **_error("hdc_search", 0)),
+        Case((3, 0), **_error("hdc_search", 1)),
+        Case((3,), {"max_rate": 0}, **_error("hdc_search", 2)),
     ],
     mistakes=[
         _search_mistake("r_1 not fixed to 1",
@@ -283,6 +304,7 @@ def _x(*shape, seed):
 register(Exercise(
     name="HDCBlock",
     assignment=A,
+    errors=ERRORS["HDCBlock"],
     reference=convlab.HDCBlock,
     returns="module",
     adapter="module_behaviour",
@@ -296,11 +318,11 @@ register(Exercise(
              note="K = 5: 'same' padding is r(K-1)/2"),
         Case((2, [3, 1]), {"kernel_size": 3, "x": _x(1, 2, 8, 7, seed=52), "seed": 3},
              note="rates in any order"),
-        Case((0, [1, 2]), raises=ValueError, note="channels smaller than 1"),
-        Case((2, []), raises=ValueError, note="rates is empty"),
-        Case((2, [1, 0]), raises=ValueError, note="a rate smaller than 1"),
-        Case((2, [1, 2], 4), raises=ValueError, note="kernel_size even"),
-        Case((2, [1, 2]), {"kernel_size": 0}, raises=ValueError, note="kernel_size smaller than 1"),
+        Case((0, [1, 2]), **_error("HDCBlock", 0)),
+        Case((2, []), **_error("HDCBlock", 1)),
+        Case((2, [1, 0]), **_error("HDCBlock", 2)),
+        Case((2, [1, 2], 4), **_error("HDCBlock", 4)),
+        Case((2, [1, 2]), {"kernel_size": 0}, **_error("HDCBlock", 3)),
     ],
     mistakes=[
         Mistake("residual add missing", "The block returns x + body(x): add the input back.",
