@@ -527,7 +527,8 @@ def _run_jobs(jobs: list[Job], workers: int, initargs: tuple, progress,
 
     finished = run_bounded(jobs, work or grade_submission, processes=min(workers, len(jobs)),
                            seconds=seconds, memory_mb=budget.memory_mb, context=_worker_context(),
-                           start=start or _start_worker, initargs=initargs, report=report)
+                           start=start or _start_worker, initargs=initargs, report=report,
+                           affinity=lambda job: job.student)
     return [_result(job, outcome, budget) for job, outcome in zip(jobs, finished)]
 
 

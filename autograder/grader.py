@@ -412,8 +412,10 @@ def grade_notebook(nb, assignment: str, points: dict[str, float], limits: Limits
     owner = selection.owner
     grades = []
     # The oversized cells are skipped (cell_problems); the answers see the notebook's imports.
+    # The student's sandbox may serve their next notebook too (never anyone else's).
     sandbox = Sandbox(selection.cells, limits, preamble=NOTEBOOK_IMPORTS,
-                      cell_problems=dict(selection.oversized)) if gradable else None
+                      cell_problems=dict(selection.oversized),
+                      owner=key.student if key is not None and key.student else None) if gradable else None
     try:
         for grade_id, max_score in points.items():
             max_score = float(max_score)

@@ -232,6 +232,7 @@ class _Worker:
         self.item: int | None = None
         self.started = 0.0
         self.deadline = 0.0
+        self.affinity = None  # the affinity of the last item it took (see run_bounded)
 
     @property
     def pid(self) -> int:
@@ -263,12 +264,28 @@ class _Worker:
         self.kill()
 
 
+def _pick(queue: deque, worker: _Worker, workers: list, items: list, affinity) -> int:
+    """The next item for ``worker``: one with the affinity of its last item, else one no
+    other worker has the affinity of, else the first in the queue."""
+    if affinity is not None:
+        others = {w.affinity for w in workers if w is not worker}
+        for wanted in (lambda key: key == worker.affinity, lambda key: key not in others):
+            for index in queue:
+                if wanted(affinity(items[index])):
+                    queue.remove(index)
+                    return index
+    return queue.popleft()
+
+
 def run_bounded(items: list, work: Callable, *, processes: int, seconds: Callable[[Any], float],
                 memory_mb: float, context, start: Callable | None = None, initargs: tuple = (),
-                report: Callable[[int, Finished], None] | None = None) -> list[Finished]:
+                report: Callable[[int, Finished], None] | None = None,
+                affinity: Callable[[Any], Any] | None = None) -> list[Finished]:
     """Run ``work(item)`` for every item on ``processes`` workers (each made by ``context``,
     set up with ``start(*initargs)``), each item within ``seconds(item)`` of wall-clock time
-    in total and each worker within ``memory_mb``; see the module's docstring."""
+    in total and each worker within ``memory_mb``; see the module's docstring. Items with
+    the same ``affinity(item)`` go to the same worker where it can (a student's notebooks:
+    their sandbox is reused, autograder.sandbox.host._park)."""
     if processes < 1:
         raise ValueError(f"need at least one worker process, got {processes}")
     results: dict[int, Finished] = {}
@@ -317,7 +334,9 @@ def run_bounded(items: list, work: Callable, *, processes: int, seconds: Callabl
                     workers.append(_Worker(context, start, initargs, work))
                 for worker in workers:
                     if worker.ready and worker.item is None and queue:
-                        index = queue.popleft()
+                        index = _pick(queue, worker, workers, items, affinity)
+                        if affinity is not None:
+                            worker.affinity = affinity(items[index])
                         tries[index] += 1
                         worker.give(index, items[index], left[index])
                 now = time.monotonic()

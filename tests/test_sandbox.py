@@ -635,3 +635,20 @@ def test_the_size_scaling_calls_are_results_too():
     crashes_when_big = VECTORIZED.replace("    n, c, h, w = x.shape", "    n, c, h, w = x.shape\n    assert h < 12")
     result, _ = _scaling_run(crashes_when_big)
     assert result.scaling[5].error.startswith("AssertionError") and result.scaling[2].error is None
+
+
+def test_a_sandbox_is_handed_on_only_to_its_owner():
+    leave = "def f(x):\n    open('/tmp/left.txt', 'w').write('mine')\n    return [1]\n"
+    look = "import os\ndef f(x):\n    return [os.path.exists('/tmp/left.txt')]\n"
+    calls = [((1,), {})]
+    with Sandbox([Cell(0, "#0", leave)], LIMITS, owner="ada") as first:
+        first.run("f", calls)
+        supervisor = first._supervisor
+    with Sandbox([Cell(0, "#0", look)], LIMITS, owner="ada") as again:
+        result = again.run("f", calls)
+        assert again._supervisor is supervisor  # the same student's next notebook
+    assert result.outcomes[0].value == [False]  # and /tmp was emptied before it ran
+    with Sandbox([Cell(0, "#0", look)], LIMITS, owner="bob") as other:
+        other.run("f", calls)
+        assert other._supervisor is not supervisor
+    assert not supervisor.alive()  # closed when someone else came

@@ -214,18 +214,47 @@ def _take_spare(limits: Limits, isolated: bool, cuda: bool) -> _Supervisor:
         spare.kill()
         spare = None
     taken = spare or _Supervisor(limits, isolated, cuda)
-    try:
-        _SPARE["next"] = _Supervisor(limits, isolated, cuda)
-    except OSError:
-        pass
+    if os.environ.get("CONVLAB_SANDBOX_SPARE", "1") != "0":  # off where no core would be idle for it
+        try:
+            _SPARE["next"] = _Supervisor(limits, isolated, cuda)
+        except OSError:
+            pass
     return taken
+
+
+# The sandbox of the owner graded last, kept for that owner's next notebook (a student's
+# next assignment comes next in a worker): it saves a torch import per notebook. Only the
+# same owner gets it back; a different owner's arrival closes it. Its supervisor never ran
+# student code, each exercise still runs in a fresh child, and each child empties /tmp first.
+_PARKED: dict = {}
+
+
+def _park(owner: str, supervisor: "_Supervisor") -> bool:
+    if not supervisor.alive():
+        return False
+    previous = _PARKED.pop("sandbox", None)
+    if previous is not None:
+        previous[1].close()
+    _PARKED["sandbox"] = (owner, supervisor)
+    return True
+
+
+def _unpark(owner: str | None, settings: tuple) -> "_Supervisor | None":
+    parked = _PARKED.pop("sandbox", None)
+    if parked is None:
+        return None
+    if owner is not None and parked[0] == owner and parked[1].settings == settings and parked[1].alive():
+        return parked[1]
+    parked[1].close()
+    return None
 
 
 @atexit.register
 def _drop_spare() -> None:
-    spare = _SPARE.pop("next", None)
-    if spare is not None:
-        spare.kill()
+    for pool, key in ((_SPARE, "next"), (_PARKED, "sandbox")):
+        item = pool.pop(key, None)
+        if item is not None:
+            (item[1] if isinstance(item, tuple) else item).kill()
 
 
 def _ending(code: int, limits: Limits) -> str:
@@ -262,6 +291,18 @@ class _Attempt:
         self.finished = False
         self.new_phase = False
 
+    def _next(self, feed) -> None:
+        """Send the next case (or "stop"); its deadline starts now, in the phase it names."""
+        item = self.queue.pop(0) if self.queue else None
+        feed(item)
+        self.new_phase = True
+        if item is None:
+            self.phase, self.seconds = ("end", None), self.limits.setup_seconds
+        else:
+            scaled = isinstance(item[0], tuple)
+            self.phase = ("case", item[0])
+            self.seconds = self.limits.vector_seconds if scaled else self.limits.case_seconds
+
     def take(self, message: tuple, feed) -> None:
         """Record one sealed message (IndexError / TypeError / ValueError when malformed)."""
         run, tag, body = self.run, message[0], message[1:]
@@ -281,7 +322,7 @@ class _Attempt:
         elif tag == "missing":
             run.missing = f"is a {body[0]}, not a function" if body[0] else "is not defined"
         elif tag == "want":
-            feed(self.queue.pop(0) if self.queue else None)
+            self._next(feed)
         elif tag == "case_done":
             where, kind, payload, work = body[0], body[1], body[2], body[3]
             outcome = Outcome(work=tuple(int(w) for w in work) if work is not None else None)
@@ -301,6 +342,7 @@ class _Attempt:
                 run.outcomes[int(where)] = outcome
             else:
                 raise ValueError(f"case {where}")
+            self._next(feed)
         elif tag == "end":
             run.output = str(body[0])
             self.finished = True
@@ -320,7 +362,8 @@ class Sandbox:
     """
 
     def __init__(self, cells: list[Cell], limits: Limits | None = None, isolated: bool | None = None,
-                 preamble: str | None = None, cell_problems: dict[int, str] | None = None):
+                 preamble: str | None = None, cell_problems: dict[int, str] | None = None,
+                 owner: str | None = None):
         self.cells = list(cells)
         self.limits = limits or Limits()
         if isolated is None:
@@ -333,6 +376,9 @@ class Sandbox:
             problem = launcher.isolation_problem()
             if problem:
                 raise IsolationUnavailable(f"{problem}. {launcher.HOW_TO_ISOLATE}")
+        # Whose notebook: a sandbox may be handed on to the same owner's next notebook (their
+        # other assignments), never to anyone else's (see _park).
+        self.owner = owner
         self.cell_problems: dict[int, str] = dict(cell_problems or {})
         for cell in self.cells:
             problem = scan_source(cell.source)
@@ -350,13 +396,15 @@ class Sandbox:
             self._supervisor.kill()
             self._supervisor = None
         if self._supervisor is None:
-            self._supervisor = _take_spare(self.limits, self.isolated, cuda).wait_ready()
+            parked = _unpark(self.owner, (self.limits.scratch_mb, self.isolated, cuda))
+            self._supervisor = parked or _take_spare(self.limits, self.isolated, cuda).wait_ready()
             self._cuda = cuda
         return self._supervisor
 
     def close(self) -> None:
         if self._supervisor is not None:
-            self._supervisor.close()
+            if self.owner is None or not _park(self.owner, self._supervisor):
+                self._supervisor.close()
             self._supervisor = None
         _LIVE.discard(self)
 

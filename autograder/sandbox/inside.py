@@ -410,6 +410,7 @@ class Child:
             os.setuid(uid)
         elif setup.get("nproc"):
             resource.setrlimit(resource.RLIMIT_NPROC, (int(setup["nproc"]), int(setup["nproc"])))
+        _wipe_scratch()  # what an earlier run of this sandbox (same student) left in /tmp
 
         measure = None
         if setup.get("measure"):
@@ -485,16 +486,16 @@ class Child:
             send("end", _output_tail(), list(refused))
             exit_now(0)
 
-        # One call per case, each asked for just before it runs.
+        # One call per case, each sent by the grader just before it runs: "want" asks for
+        # the first, each "case_done" for the next.
+        send("want")
         while True:
-            send("want")
             message = receive()
             if message is None or message[0] != "case":
                 break
             _, tag, args, kwargs = message
             args = from_plain(args, lambda d: True)
             kwargs = {k: from_plain(v, lambda d: True) for k, v in kwargs}
-            send("phase", "case", tag)
             before = len_(refused)
             kind, payload, work = "value", None, None
             try:
@@ -622,6 +623,26 @@ def _vm_data() -> int:
     # No /proc in the sandbox: the peak resident size is a safe over-estimate of the
     # data segment torch left us with (RLIMIT_DATA then allows a little more, never less).
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 * 2 + 512 * 2**20
+
+
+def _wipe_scratch() -> None:
+    import shutil
+
+    for entry in os.scandir(SCRATCH):
+        if entry.name in ("output.txt", "work") or entry.name.startswith("convlab-runtime-"):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+    for entry in os.scandir(WORK):
+        try:
+            shutil.rmtree(entry.path) if entry.is_dir(follow_symlinks=False) else os.unlink(entry.path)
+        except OSError:
+            pass
 
 
 def _output_tail() -> str:
