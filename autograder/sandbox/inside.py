@@ -628,8 +628,11 @@ def _vm_data() -> int:
 def _wipe_scratch() -> None:
     import shutil
 
+    mine = os.getuid()
     for entry in os.scandir(SCRATCH):
-        if entry.name in ("output.txt", "work") or entry.name.startswith("convlab-runtime-"):
+        # Only what a student's process made: not the runtime's files, nor the folders
+        # bwrap made to mount things that live under the machine's /tmp.
+        if entry.name in ("output.txt", "work") or entry.stat(follow_symlinks=False).st_uid != mine:
             continue
         try:
             if entry.is_dir(follow_symlinks=False):

@@ -117,14 +117,16 @@ def bwrap_options(runtime: str, scratch_mb: int, cuda: bool = False) -> list[str
             args += ["--ro-bind-try", path, path] if not os.path.islink(path) else ["--symlink", os.readlink(path), path]
     for path in _ETC_FILES:
         args += ["--ro-bind-try", path, path]
+    # /tmp first: the binds below may lie under the machine's /tmp (a venv in a clone
+    # there, the runtime folder) and must be mounted on top of the sandbox's own /tmp.
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--perms", "01777", "--size", str(int(scratch_mb) * 2**20), "--tmpfs", "/tmp"]
     bound = set()
     for path in _python_dirs() + package_dirs():
         if not any(path == b or path.startswith(b + "/") for b in bound):
             args += ["--ro-bind", path, path]
             bound.add(path)
-    args += ["--proc", "/proc", "--dev", "/dev",
-             "--perms", "01777", "--size", str(int(scratch_mb) * 2**20), "--tmpfs", "/tmp",
-             "--ro-bind", runtime, runtime, "--chdir", "/tmp"]
+    args += ["--ro-bind", runtime, runtime, "--chdir", "/tmp"]
     if cuda:
         for device in _cuda_devices():
             args += ["--dev-bind", device, device]
