@@ -652,3 +652,13 @@ def test_a_sandbox_is_handed_on_only_to_its_owner():
         other.run("f", calls)
         assert other._supervisor is not supervisor
     assert not supervisor.alive()  # closed when someone else came
+
+
+def test_the_sandbox_tmp_is_mounted_before_what_may_live_under_it():
+    # A course cloned under /tmp has its venv there: bound on top of the sandbox's /tmp,
+    # not hidden by it (CI clones into a temporary folder).
+    args = launcher.bwrap_options("/tmp/convlab-runtime-x", 8)
+    tmpfs = args.index("--tmpfs")
+    assert args[tmpfs + 1] == "/tmp"
+    for path in launcher.package_dirs() + ["/tmp/convlab-runtime-x"]:
+        assert max(i for i, a in enumerate(args) if a == path) > tmpfs, path
