@@ -551,3 +551,19 @@ def test_the_timing_cell_stays_short_with_a_slow_loop_answer():
     assert time.monotonic() - start < 10
     assert torch.get_num_threads() == threads  # the cell gives the threads back
     assert len(plotted) == 3 and all(t > 0 for t in plotted.values())
+
+
+def test_a_crash_first_does_not_hide_the_mistake_a_later_case_reveals():
+    from convlab.checks import REGISTRY
+    from convlab.checks.core import CaseResult, first_failure
+
+    exercise = REGISTRY["corr2d"]
+    flipped = exercise.mistakes[0].name
+    crash = CaseResult(False, "corr2d(...)\n  raised RuntimeError: negative dimension", raised=True)
+    wrong = CaseResult(False, "corr2d(...)\n  values differ", candidates=(flipped,), detail="corr2d(...)\n  values differ")
+    plain = CaseResult(False, "corr2d(...)\n  values differ", detail="corr2d(...)\n  values differ")
+    shown = first_failure(exercise, [CaseResult(True), crash, wrong])
+    assert shown.mistake == flipped and "values differ" in shown.message
+    # A wrong value first stays first: only a crash gives way to a case that names a mistake.
+    assert first_failure(exercise, [plain, wrong]) is plain
+    assert first_failure(exercise, [crash, plain]) is crash

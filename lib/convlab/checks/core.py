@@ -154,6 +154,7 @@ class CaseResult:
     detail: str = ""
     # The mistakes the message names: more than one where their outputs are the same.
     named: tuple[str, ...] = ()
+    raised: bool = False  # the answer raised on a valid input (no output to name a mistake by)
 
 
 @dataclass
@@ -319,13 +320,18 @@ def _named(exercise: Exercise, names) -> list[Mistake]:
 def first_failure(exercise: Exercise, results: list[CaseResult]) -> CaseResult | None:
     """The first failing result, naming the mistake that matches the most failing cases.
 
-    One case can fit two mistakes (a symmetric kernel hides a flip, equal channel counts
-    hide swapped weight axes); across all failing cases usually only one fits every time.
+    A mistake can also crash on some inputs (a negative size from a wrong padding): where
+    the first failing case raised, the case shown is the first whose output reveals which
+    mistake it is, if one does, which teaches more than the crash. One case can fit two mistakes (a symmetric kernel hides a flip,
+    equal channel counts hide swapped weight axes); across all failing cases usually only
+    one fits every time.
     """
     failing = [r for r in results if not r.passed]
     if not failing:
         return None
     first = failing[0]
+    if first.raised:
+        first = next((r for r in failing if r.candidates), first)
     if not first.candidates:
         return first
     votes = {name: sum(name in r.candidates for r in failing) for name in first.candidates}
@@ -378,9 +384,9 @@ def evaluate(exercise: Exercise, case: Case, got=None, error: BaseException | st
             try:
                 expected = exercise.call(exercise.reference, case)
             except Exception:  # the reference cannot say either: show the error alone
-                return CaseResult(False, f"{call}\n  raised {text}")
+                return CaseResult(False, f"{call}\n  raised {text}", raised=True)
         return CaseResult(False, f"{call}\n  raised {text}\n  expected {describe_value(expected)} "
-                                 "(this input is valid)")
+                                 "(this input is valid)", raised=True)
     if expected is None:
         expected = exercise.call(exercise.reference, case)
     diff = compare_outputs(expected, got, exercise.rtol, exercise.atol)
