@@ -265,7 +265,7 @@ def _regraded(sandbox: Sandbox, exercise: Exercise, cases, calls, scaling, resul
     if not callees or (all(r.passed for r in results) and not vector_problem):
         return None
     run = _run_with_substitutes(sandbox, exercise.name, calls, exercise.forbidden, scaling, callees)
-    if run is None or run.missing or run.tampered or run.imported:
+    if run is None or run.missing or run.tampered:
         return None
     if any(o is not None and (o.forbidden or getattr(o, "tampered", None)) for o in run.outcomes):
         return None
@@ -308,9 +308,6 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     if tampered:
         return zero("tampered", f"{name}: 0 points: the grading sandbox refused what your code tried: "
                                 f"{tampered}. Answers may not inspect or change the grader's machinery.")
-    if run.imported:
-        return zero("forbidden", f"{name}: 0 points: your answers import {run.imported}. "
-                                 "Write it yourself: calling convlab is forbidden.")
     forbidden = next((o.forbidden for o in run.outcomes if o is not None and o.forbidden), None)
     if forbidden:
         return zero("forbidden", f"{name}: 0 points. {_forbidden_message(exercise, forbidden)}")

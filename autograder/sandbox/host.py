@@ -24,7 +24,7 @@ import signal
 import subprocess
 import time
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import launcher, wire
@@ -69,7 +69,6 @@ class ExerciseRun:
     outcomes: list[Outcome | None]  # one per call; None where the call never ran
     missing: str | None = None  # why there is nothing to call: "is not defined", ...
     tampered: str | None = None
-    imported: str | None = None  # kept for the grader's messages; the sandbox refuses imports itself
     not_vectorized: str | None = None  # the vectorization check's verdict
     vector_error: str | None = None  # why the check could not decide (counts against the exercise)
     scaling: dict[int, Outcome] = field(default_factory=dict)  # scale -> what the size-scaling call gave
@@ -621,7 +620,3 @@ def _answer_reference_call(request: bytes, substitutes: dict) -> bytes:
         return json.dumps({"kind": "value", "value": wire.to_json(value)}).encode()
     except Exception as exc:  # the reference refusing the student's arguments
         return json.dumps({"kind": "error", "text": wire.clip(f"{type(exc).__name__}: {exc}", 300)}).encode()
-
-
-def limits_with(**changes) -> Limits:
-    return replace(Limits(), **changes)
