@@ -342,8 +342,10 @@ def test_an_interrupted_convlab_grade_leaves_no_process_and_no_temporary_folder(
             break
     time.sleep(10)
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=120) == 130
-    assert "interrupted" in process.stderr.read()
+    code = process.wait(timeout=120)
+    said = process.stderr.read()
+    assert code == 130, said
+    assert "interrupted" in said
     time.sleep(1)
     assert _processes_with(marker) == []
     assert [p.name for p in tmp.iterdir() if p.name.startswith("convlab-")] == []
