@@ -220,7 +220,7 @@ def _unrunnable(name: str, cell: Cell | None, run: ExerciseRun | None, sandbox: 
     if cell.index in sandbox.cell_problems:
         return f"{name} could not be graded: your {where} {clip_error(sandbox.cell_problems[cell.index])}."
     error = clip_error(run.cell_errors.get(cell.index)) if run is not None else None
-    if error and error.startswith("raised NotImplementedError"):
+    if run is not None and cell.index in run.unimplemented_cells:
         return f"{name} is not implemented yet (your {where} raises NotImplementedError)."
     if error:
         return f"{name} {run.missing}: your {where} {error}."
@@ -289,8 +289,8 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     if selection is not None and cell.index in selection.oversized:
         return zero("missing", f"{name} could not be graded: your {_cell_name(cell)} "
                                f"{selection.oversized[cell.index]}.")
-    problem = sandbox.cell_problems.get(cell.index)
-    if problem and problem.startswith("was not run: it uses"):
+    if cell.index in sandbox.refused_cells:
+        problem = sandbox.cell_problems[cell.index]
         return zero("forbidden", f"{name}: 0 points. Your {_cell_name(cell)} {problem}. "
                                  "Answers may use torch, but not the reference library or the grader's machinery.")
     cases = hidden_cases.cases(name, devices, key)
@@ -302,8 +302,8 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     calls = [(c.args, c.kwargs) for c in cases]
     run = sandbox.run(name, calls, exercise.forbidden, scaling, adapter=exercise.adapter)
     if run.missing:
-        message = _unrunnable(name, cell, run, sandbox)
-        return zero("not_implemented" if "not implemented yet" in message else "missing", message)
+        stub = cell.index in run.unimplemented_cells and cell.index not in sandbox.cell_problems
+        return zero("not_implemented" if stub else "missing", _unrunnable(name, cell, run, sandbox))
     tampered = run.tampered or next((o.tampered for o in run.outcomes if o is not None and o.tampered), None)
     if tampered:
         return zero("tampered", f"{name}: 0 points: the grading sandbox refused what your code tried: "
@@ -336,7 +336,7 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
         if failures and not passed:
             endings = {o.ending for o in run.outcomes if o is not None and o.failure}
             status = "timeout" if "timeout" in endings else "crashed"
-        if first.message.startswith(f"{name} is not implemented yet"):
+        if first.not_implemented:
             status = "not_implemented"
             lines.append(f"{first.message}.")
         else:
@@ -344,7 +344,7 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
             lines.append(first.message)
             if credit_note:
                 lines.append(credit_note)
-            if "MemoryError" in first.message:
+            if first.error_type == "MemoryError":
                 lines.append(f"  (The grader gives your code {sandbox.limits.memory_mb} MiB of memory.)")
     fraction = earned / len(results)
     halved = False
@@ -364,7 +364,7 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
             lines.append("Note: " + blocked_message(name, selection.blocked[name]))
         for needed, why in selection.unread.get(name, {}).items():
             lines.append(f"Note: {name} uses `{needed}`, but {why}.")
-    if first is not None and "NameError" in first.message:
+    if first is not None and first.error_type == "NameError":
         lines += _notes(run, sandbox, cell)
     score = min(max_score, round(max_score * fraction, 4))
     return CellGrade(grade_id, score, max_score, "\n".join(lines), status, mistakes, passed, len(results), halved)

@@ -25,6 +25,8 @@ import io
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from convlab.checks.core import exercise_of
+
 from .safe_html import PAGE_CSP
 
 __all__ = ["render", "write_report", "NORMAL_STATUSES", "STYLE"]
@@ -51,7 +53,7 @@ def _e(value) -> str:
 
 
 def _exercise(grade_id: str) -> str:
-    return grade_id[len("test_"):] if grade_id.startswith("test_") else grade_id
+    return exercise_of(grade_id) or grade_id
 
 
 def _fraction(row) -> float:

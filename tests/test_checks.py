@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from convlab.checks import REGISTRY, run_case
-from convlab.checks.core import Case, compare_outputs
+from convlab.checks.core import Case, compare_outputs, error_type, evaluate
 
 EXERCISES = sorted(REGISTRY)
 
@@ -129,3 +129,25 @@ def test_first_failure_names_the_mistake_that_explains_every_failing_case():
     assert chosen.mistake == "doubled" and "Likely mistake: doubled. hint b" in chosen.message
     assert "squared" not in chosen.message
     assert first_failure(exercise, [evaluate(exercise, cases[0], got=torch.tensor([6.0]))]) is None
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("ValueError: kernel larger than input", "ValueError"),
+    ("NotImplementedError (line 8 of your cell)", "NotImplementedError"),
+    ("NotImplementedError", "NotImplementedError"),
+    ("torch.OutOfMemoryError: CUDA", "torch.OutOfMemoryError"),
+    ("  KeyError: 'x'", "KeyError"),
+    ("", ""),
+    (": no type", ""),
+])
+def test_error_type_reads_the_type_name_of_a_reported_error(text, kind):
+    assert error_type(text) == kind
+
+
+def test_only_the_stubs_exception_counts_as_not_implemented():
+    exercise = REGISTRY["conv_output_size"]
+    case = next(c for c in exercise.visible_cases() if c.raises is None)
+    stub = evaluate(exercise, case, error="NotImplementedError (line 3 of your cell)")
+    assert stub.not_implemented and not stub.passed
+    said = evaluate(exercise, case, error="ValueError: conv_output_size is not implemented yet")
+    assert not said.not_implemented and said.raised and said.error_type == "ValueError"

@@ -337,13 +337,16 @@ def test_an_interrupted_convlab_grade_leaves_no_process_and_no_temporary_folder(
                                 "--workers", "2"], env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                text=True)
     deadline = time.monotonic() + 300
+    said = ""
     for line in process.stderr:  # the workers are grading once this is printed
+        said += line
         if line.startswith("Grading") or time.monotonic() > deadline:
             break
+    assert process.poll() is None, f"it ended before it was interrupted:\n{said}{process.stderr.read()}"
     time.sleep(10)
     process.send_signal(signal.SIGTERM)
     code = process.wait(timeout=120)
-    said = process.stderr.read()
+    said += process.stderr.read()
     assert code == 130, said
     assert "interrupted" in said
     time.sleep(1)

@@ -234,6 +234,25 @@ def test_missing_answer_cell_syntax_error_and_renamed_function():
     assert grades["test_conv_output_size"].score == grades["test_conv_output_size"].max_score
 
 
+def test_a_status_comes_from_what_happened_not_from_what_a_message_says():
+    nb = variant("01_convolution", {
+        # Raised while the cell runs, with the stub's words: missing, not "not implemented".
+        "conv_output_size": "raise RuntimeError('conv_output_size is not implemented yet')\n",
+        # Words that the grader's notes are about, in an ordinary error: no note follows.
+        "corr2d": "def corr2d(x, kernel):\n    raise ValueError('MemoryError NameError')\n",
+        # The stub's exception with a message of its own is still the stub.
+        "conv2d_loops": "def conv2d_loops(x, weight, bias=None, stride=1, padding=0):\n"
+                        "    raise NotImplementedError('later')\n",
+    })
+    grades = grade(nb)
+    assert grades["test_conv_output_size"].status == "missing"
+    assert grades["test_corr2d"].status == "failed"
+    assert "memory" not in grades["test_corr2d"].message.replace("MemoryError NameError", "")
+    assert "Note:" not in grades["test_corr2d"].message
+    assert grades["test_conv2d_loops"].status == "not_implemented"
+    assert all(grades[g].score == 0 for g in ("test_conv_output_size", "test_corr2d", "test_conv2d_loops"))
+
+
 def test_answer_cell_with_stripped_metadata_is_still_found():
     nb = variant("01_convolution")
     for cell in nb.cells:

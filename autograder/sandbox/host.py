@@ -27,6 +27,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
+from convlab.checks.core import error_type
+
 from . import launcher, wire
 from .scan import scan_source
 from ..limits import Limits
@@ -73,6 +75,7 @@ class ExerciseRun:
     vector_error: str | None = None  # why the check could not decide (counts against the exercise)
     scaling: dict[int, Outcome] = field(default_factory=dict)  # scale -> what the size-scaling call gave
     cell_errors: dict[int, str] = field(default_factory=dict)  # cell index -> "raised ValueError: ..."
+    unimplemented_cells: set[int] = field(default_factory=set)  # cells that raised NotImplementedError
     output: str = ""  # the tail of what the student's code printed
     isolated: bool = True
     forged: int = 0  # frames in the child's stream not sealed by the runtime (dropped)
@@ -316,6 +319,8 @@ class _Attempt:
         elif tag == "cell_done":
             if body[1]:
                 run.cell_errors[int(body[0])] = f"raised {body[1]}"
+                if error_type(str(body[1])) == "NotImplementedError":
+                    run.unimplemented_cells.add(int(body[0]))
         elif tag == "cell":
             pass  # the preamble failed: every name is then missing, which the grader reports
         elif tag == "missing":
@@ -379,10 +384,12 @@ class Sandbox:
         # other assignments), never to anyone else's (see _park).
         self.owner = owner
         self.cell_problems: dict[int, str] = dict(cell_problems or {})
+        self.refused_cells: set[int] = set()  # not run: the courtesy scan found a forbidden name
         for cell in self.cells:
             problem = scan_source(cell.source)
             if problem:
                 self.cell_problems[cell.index] = f"was not run: it uses {problem}"
+                self.refused_cells.add(cell.index)
         self._supervisor: _Supervisor | None = None
         self._cuda = False
         self._spent = 0.0  # seconds of the notebook budget used
@@ -443,8 +450,7 @@ class Sandbox:
             self._spent += time.monotonic() - attempt_start
             if stop is None:
                 break
-            kind, index, reason = stop
-            ending = "timeout" if reason.startswith("did not finish") else "crashed"
+            kind, index, reason, ending = stop
             if kind == "cell":
                 self.cell_problems[index] = reason
                 continue
@@ -501,12 +507,13 @@ class Sandbox:
 
     def _attempt(self, run: ExerciseRun, queue: list, families: tuple, measure: bool,
                  adapter: str | None, budget: float, substitutes: dict):
-        """One child through ``queue``. None when it finished; else (phase, index, reason)."""
+        """One child through ``queue``. None when it finished; else (phase, index, reason,
+        ending): ending is "timeout" or "crashed"."""
         cuda = _uses_cuda([call for _, call in queue])
         try:
             supervisor = self._ensure(cuda)
         except SandboxError as exc:
-            return ("setup", None, str(exc))
+            return ("setup", None, str(exc), "crashed")
         key = wire.new_key()
         cells = [(c.index, c.label, c.source) for c in self.cells if c.index not in self.cell_problems]
         setup = {"key": key, "name": run.name, "cells": cells, "families": list(families),
@@ -521,7 +528,7 @@ class Sandbox:
             setup["nproc"] = _user_tasks() + 4 * self.limits.processes
         if not supervisor.command("spawn", marshal.dumps(setup), self.limits.output_mb * 2**20):
             self._restart()
-            return ("setup", None, "could not start the exercise")
+            return ("setup", None, "could not start the exercise", "crashed")
         stream = wire.Framer()
         state = _Attempt(run, list(queue), self.limits)
 
@@ -540,15 +547,15 @@ class Sandbox:
             report = supervisor.receive(deadline)
             if report == _TIMEOUT:
                 if time.monotonic() >= hard_stop and not state.finished:
-                    return self._stop(state, "did not finish within the time budget of the exercise")
-                return self._stop(state, f"did not finish within {state.seconds:g} s (an infinite loop?)")
+                    return self._stop(state, "did not finish within the time budget of the exercise", "timeout")
+                return self._stop(state, f"did not finish within {state.seconds:g} s (an infinite loop?)", "timeout")
             if report == _EOF:
                 self._restart()
-                return (*state.phase, "ended the sandbox")
+                return (*state.phase, "ended the sandbox", "crashed")
             if report[0] == "exit":
                 if state.finished:
                     return None
-                return (*state.phase, _ending(int(report[1]), self.limits))
+                return (*state.phase, _ending(int(report[1]), self.limits), "crashed")
             if report[0] == "overflow":
                 continue  # an "exit" report follows
             if report[0] != "child":
@@ -571,12 +578,12 @@ class Sandbox:
                 if state.new_phase:
                     deadline = min(time.monotonic() + state.seconds, hard_stop)
 
-    def _stop(self, state: _Attempt, reason: str):
+    def _stop(self, state: _Attempt, reason: str, ending: str = "crashed"):
         """Kill the child and wait for the supervisor to say it is gone."""
         supervisor = self._supervisor
         if supervisor is None or not supervisor.command("kill"):
             self._restart()
-            return (*state.phase, reason)
+            return (*state.phase, reason, ending)
         deadline = time.monotonic() + 10
         while True:
             report = supervisor.receive(deadline)
@@ -587,7 +594,7 @@ class Sandbox:
                 break
         if state.finished:
             return None
-        return (*state.phase, reason)
+        return (*state.phase, reason, ending)
 
     def _restart(self) -> None:
         if self._supervisor is not None:

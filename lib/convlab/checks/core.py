@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 
 __all__ = [
+    "error_type",
     "Case",
     "Mistake",
     "Exercise",
@@ -50,6 +52,13 @@ def test_id(name: str) -> str:
 
 
 test_id.__test__ = False  # not a pytest test, whatever its name
+
+
+def error_type(text: str) -> str:
+    """The exception's type name in an error reported as text, as the sandbox does:
+    "ValueError: ...", "NotImplementedError (line 8 of your cell)"."""
+    found = re.match(r"\s*([A-Za-z_][\w.]*)", text)
+    return found[1] if found else ""
 
 
 def exercise_of(grade_id: str) -> str | None:
@@ -155,6 +164,8 @@ class CaseResult:
     # The mistakes the message names: more than one where their outputs are the same.
     named: tuple[str, ...] = ()
     raised: bool = False  # the answer raised on a valid input (no output to name a mistake by)
+    error_type: str = ""  # with ``raised``: the exception's type name ("MemoryError")
+    not_implemented: bool = False  # the answer is still the stub (raises NotImplementedError)
 
 
 @dataclass
@@ -378,15 +389,17 @@ def evaluate(exercise: Exercise, case: Case, got=None, error: BaseException | st
         return CaseResult(True)
     if error is not None:
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        if text.startswith("NotImplementedError"):
-            return CaseResult(False, f"{exercise.name} is not implemented yet (it raises NotImplementedError)")
+        kind = error_type(error) if isinstance(error, str) else type(error).__name__
+        if kind == "NotImplementedError":
+            return CaseResult(False, f"{exercise.name} is not implemented yet (it raises NotImplementedError)",
+                              not_implemented=True)
         if expected is None:
             try:
                 expected = exercise.call(exercise.reference, case)
             except Exception:  # the reference cannot say either: show the error alone
-                return CaseResult(False, f"{call}\n  raised {text}", raised=True)
+                return CaseResult(False, f"{call}\n  raised {text}", raised=True, error_type=kind)
         return CaseResult(False, f"{call}\n  raised {text}\n  expected {describe_value(expected)} "
-                                 "(this input is valid)", raised=True)
+                                 "(this input is valid)", raised=True, error_type=kind)
     if expected is None:
         expected = exercise.call(exercise.reference, case)
     diff = compare_outputs(expected, got, exercise.rtol, exercise.atol)
