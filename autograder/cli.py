@@ -494,8 +494,15 @@ _PRELOAD = ["nbgrader.converters", "nbgrader.api", "autograder.cli", "autograder
             "autograder.workers", "autograder.grader"]
 
 
+# The fork server listens on a socket under TMPDIR ("pymp-XXXXXXXX/listener-XXXXXXXX"), and
+# a socket's path may hold at most 107 bytes (AF_UNIX): a longer TMPDIR spawns the workers.
+_SOCKET_PATH_BYTES = 107
+_SOCKET_NAME_BYTES = len("/pymp-xxxxxxxx/listener-xxxxxxxx") + 8
+
+
 def _worker_context():
-    if "forkserver" not in multiprocessing.get_all_start_methods():
+    room = _SOCKET_PATH_BYTES - len(os.fsencode(tempfile.gettempdir()))
+    if "forkserver" not in multiprocessing.get_all_start_methods() or room < _SOCKET_NAME_BYTES:
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_PRELOAD)

@@ -110,6 +110,24 @@ def test_an_empty_class_graded_in_place_twice_gives_a_header_only_csv(tmp_path):
     assert lines == [",".join(COLUMNS)]
 
 
+def test_a_tmpdir_too_long_for_the_fork_servers_socket_still_grades(tmp_path):
+    # multiprocessing's fork server binds a socket under TMPDIR; past 107 bytes it cannot.
+    tmp = tmp_path / ("long-temporary-folder-" * 4)
+    tmp.mkdir()
+    assert len(str(tmp)) + len("/pymp-xxxxxxxx/listener-xxxxxxxx") > 107
+    released = ROOT / "notebooks" / "01_convolution" / "01_convolution.ipynb"
+    folder = tmp_path / "class" / "ann" / "01_convolution"
+    folder.mkdir(parents=True)
+    shutil.copy(released, folder / "01_convolution.ipynb")
+    done = subprocess.run([BIN / "convlab", "grade", tmp_path / "class", "--out", tmp_path / "out"],
+                          env={**os.environ, "TMPDIR": str(tmp)}, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
+    assert rows and all(r["student_id"] == "ann" and float(r["score"]) == 0 for r in rows)
+    assert all("not implemented" in r["message"] for r in rows)
+
+
 def _grade_the_class(folder):
     build(folder / "submitted", CLASS, root=ROOT)
     result = subprocess.run(
