@@ -5,11 +5,15 @@ one is present (skipped, not silently dropped, where it is not). Session-scoped 
 hypothesis tests can use it without a function-scoped-fixture health check.
 """
 import os
+import sys
 import tempfile
 from pathlib import Path
 
+import matplotlib
 import pytest
 import torch
+
+matplotlib.use("Agg")  # figures are drawn off-screen, in every test process
 
 
 def _test_secret() -> str:
@@ -41,3 +45,12 @@ _CUDA = pytest.param(
 @pytest.fixture(scope="session", params=["cpu", _CUDA])
 def device(request) -> torch.device:
     return torch.device(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Every figure a test opened is closed after it (matplotlib keeps them otherwise)."""
+    yield
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")

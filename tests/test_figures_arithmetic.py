@@ -5,26 +5,16 @@ from __future__ import annotations
 
 import time
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from matplotlib.axes import Axes
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-
-import convlab  # noqa: E402
-from convlab.figures import arithmetic as A  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
+import convlab
+from convlab.figures import arithmetic as A
 
 
 def _pair(t):

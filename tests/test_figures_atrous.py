@@ -2,31 +2,12 @@
 read from the model itself."""
 from __future__ import annotations
 
-import matplotlib
+import pytest
+import torch
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-import convlab  # noqa: E402
-from convlab import figures  # noqa: E402
-from convlab.figures import atrous as fig03  # noqa: E402
-from convlab.models import UNet  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-def test_all_lists_exactly_the_public_functions():
-    public = {n for n, v in vars(fig03).items() if callable(v) and not n.startswith("_")
-              and getattr(v, "__module__", "") == fig03.__name__}
-    assert set(fig03.__all__) == public
-    assert all(getattr(figures, name) is getattr(fig03, name) for name in fig03.__all__)
+import convlab
+from convlab import figures
+from convlab.models import UNet
 
 
 def test_seed_image_is_the_seed_example():

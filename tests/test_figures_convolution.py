@@ -3,32 +3,14 @@ notebook passes in), the 1-D window pictures match the size formulas, bad input 
 ValueError."""
 from __future__ import annotations
 
-import matplotlib
+import pytest
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-
-import convlab  # noqa: E402
-from convlab import figures  # noqa: E402
-from convlab.figures import convolution as C  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-def test_all_is_exported_by_the_figures_package():
-    assert set(C.__all__) <= set(figures.__all__)
-    for name in C.__all__:
-        assert callable(getattr(figures, name))
+import convlab
+from convlab import figures
 
 
 def _texts(ax) -> list[str]:

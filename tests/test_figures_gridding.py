@@ -1,30 +1,12 @@
 """The figures of 04_gridding draw what they claim: the numbers behind each picture."""
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import convlab
-import matplotlib.pyplot as plt
 import pytest
 import torch
 import torch.nn.functional as F
+
+import convlab
 from convlab import figures
-from convlab.figures import gridding as fig04
-
-
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
-def test_all_lists_exactly_the_public_functions():
-    public = {n for n, v in vars(fig04).items() if callable(v) and not n.startswith("_")
-              and getattr(v, "__module__", "") == fig04.__name__}
-    assert set(fig04.__all__) == public
-    assert all(hasattr(figures, name) for name in fig04.__all__)
 
 
 def test_sample_photo_is_the_shipped_portrait_in_grey_levels():

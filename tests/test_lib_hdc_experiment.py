@@ -3,22 +3,19 @@ from __future__ import annotations
 
 import pickle
 
-import matplotlib
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-matplotlib.use("Agg")
-
-from convlab import figures  # noqa: E402
-from convlab.data import (  # noqa: E402
+from convlab import figures
+from convlab.data import (
     BACKGROUND, BOX, DOT, dots_and_boxes, load_cifar10, synthetic_cifar, write_cifar_batch,
 )
-from convlab.experiments import (  # noqa: E402
+from convlab.experiments import (
     accuracy, compare_schedules, pixel_accuracy, torch_threads, train_classifier,
 )
-from convlab.models import AtrousCifarNet, DilatedSegmenter  # noqa: E402
+from convlab.models import AtrousCifarNet, DilatedSegmenter
 
 
 # --- CIFAR-10 python batches -----------------------------------------------------------------
