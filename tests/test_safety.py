@@ -13,7 +13,14 @@ import copy
 import csv
 import hashlib
 import io
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -28,6 +35,7 @@ from autograder.safe_text import csv_cell, terminal
 from convlab.cli import repo_root
 
 ROOT = repo_root()
+BIN = Path(sys.executable).parent
 PAYLOADS = [
     "<script>alert(1)</script>",
     '<img src="x" onerror="alert(1)">',
@@ -314,6 +322,93 @@ def test_autograded_notebook_feedback_and_formgrader_page_of_the_script_injector
     page = _formgrade_page(nb)
     assert not active_content(_student_part(page), allowed_styles=NBGRADER_STYLES)
     _check_csp(page)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, dict, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            return reply.status, dict(reply.headers), reply.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode("utf-8", "replace")
+
+
+@pytest.mark.slow
+def test_the_served_formgrader_page_of_the_script_injector_runs_nothing(tmp_path):
+    """What the instructor's browser gets: `make lab`'s Jupyter server (the formgrader and
+    autograder/jupyter_server_config.py), asked over HTTP for the script injector's
+    autograded submission and for a file next to it."""
+    from nbgrader.api import Gradebook
+
+    from autograder.cli import Course, Workspace
+    from autograder.examples.build import build
+
+    course = Course.load(ROOT, ["01_convolution"])
+    ws = Workspace(ROOT, tmp_path / "course", course.template.gradebook)
+    build(tmp_path / "built", ["script_injector"], root=ROOT)
+    target = ws.folder("submitted", "script_injector", "01_convolution")
+    target.mkdir(parents=True)
+    source = tmp_path / "built" / "script_injector" / "01_convolution" / "01_convolution.ipynb"
+    target.joinpath("01_convolution.ipynb").write_bytes(source.read_bytes())
+    assert ws.autograde("01_convolution", "script_injector")["success"]
+    planted = ws.folder("autograded", "script_injector", "01_convolution") / "evil.html"
+    planted.write_text("<script>alert(1)</script>")
+    # The course's own config, pointed at this scratch course (nbgrader reads the cwd's).
+    (ws.path / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"load_subconfig({str(ROOT / 'nbgrader_config.py')!r})\n"
+        f"c.CourseDirectory.root = {str(ws.path)!r}\n"
+        f"c.CourseDirectory.db_url = {f'sqlite:///{ws.gradebook}'!r}\n"
+        "c.CourseDirectory.source_directory = 'source'\n"
+        "c.CourseDirectory.release_directory = 'release'\n"
+        "c.CourseDirectory.submitted_directory = 'submitted'\n"
+        "c.CourseDirectory.autograded_directory = 'autograded'\n"
+        "c.CourseDirectory.feedback_directory = 'feedback'\n")
+    with Gradebook(f"sqlite:///{ws.gradebook}") as gradebook:
+        submission = gradebook.find_submission_notebook("01_convolution", "01_convolution",
+                                                        "script_injector").id
+    port, token = _free_port(), "convlab-test"
+    log = tmp_path / "server.log"
+    server = subprocess.Popen(
+        [BIN / "jupyter", "server", f"--port={port}", "--ip=127.0.0.1", "--no-browser",
+         f"--ServerApp.root_dir={ws.path}", f"--IdentityProvider.token={token}",
+         f"--config={ROOT / 'autograder' / 'jupyter_server_config.py'}",
+         *(["--allow-root"] if os.geteuid() == 0 else [])],
+        cwd=ws.path, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, log.read_text()[-3000:]
+            try:
+                if _get(f"{base}/api/status?token={token}")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the Jupyter server did not start"
+            time.sleep(0.5)
+        status, headers, page = _get(f"{base}/formgrader/submissions/{submission}/?token={token}")
+        assert status == 200, log.read_text()[-3000:]
+        assert "Score: 19 / 19" in page  # the student's banner is there, as inert text
+        found = active_content(_student_part(page), allowed_styles=NBGRADER_STYLES)
+        assert not found, found
+        _check_csp(page)
+        assert "frame-ancestors 'self'" in headers.get("Content-Security-Policy", "")
+        status, headers, file = _get(f"{base}/formgrader/submissions/{submission}/evil.html?token={token}")
+        assert status == 200 and "<script>" in file  # served as is, but in a sandbox
+        assert headers["Content-Security-Policy"].startswith("sandbox;")
+        assert headers["X-Content-Type-Options"] == "nosniff"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 # --- grades.csv and the terminal --------------------------------------------------------------
