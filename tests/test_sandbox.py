@@ -86,6 +86,22 @@ def test_ipython_magics_run_as_no_ops():
     assert_correct(result)
 
 
+def test_modules_not_yet_imported_import_inside_the_sandbox():
+    # The standard library and torch's lazily imported parts are readable by the sandbox's
+    # own user: a correct answer may import what it likes (fractions, torch.fx, ...).
+    lazy = GOOD.replace("    return out", """    import fractions, statistics
+    assert fractions.Fraction(1, 2) == statistics.mean([0, 1])
+    t = x.detach().clone().requires_grad_(True)
+    y = t * 2
+    (g,) = torch.autograd.grad(y, t, grad_outputs=torch.ones_like(y))  # imports sympy, lazily
+    y = t * 3
+    y.backward(torch.ones_like(y))
+    assert torch.equal(torch.func.grad(lambda v: (v * g).sum())(t.detach()), g)
+    return out""")
+    result, _ = run(("import torch", lazy))
+    assert_correct(result)
+
+
 def test_syntax_error_costs_only_its_cell():
     broken = "def helper(:\n    pass\n"
     result, sb = run((broken, GOOD))

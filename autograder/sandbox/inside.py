@@ -71,6 +71,11 @@ def supervise(isolated: bool) -> None:
 
     import torch
     import numpy  # noqa: F401  (every child would import it)
+    # Imported lazily by torch on paths answers take (autograd.grad with grad_outputs,
+    # backward(gradient), torch.func); importing them changes functions' __defaults__,
+    # which the child's audit hook refuses, so they are imported here, before it.
+    import torch.fx.experimental.symbolic_shapes  # noqa: F401
+    import torch._dynamo  # noqa: F401
 
     import wire
 

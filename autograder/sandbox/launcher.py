@@ -95,6 +95,10 @@ def command(runtime: str, scratch_mb: int, isolated: bool = True, cuda: bool = F
     return (bwrap_options(runtime, scratch_mb, cuda) if isolated else []) + inside
 
 
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 def bwrap_options(runtime: str, scratch_mb: int, cuda: bool = False) -> list[str]:
     """bwrap and its options, up to the command it runs."""
     bwrap = bwrap_path()
@@ -121,12 +125,23 @@ def bwrap_options(runtime: str, scratch_mb: int, cuda: bool = False) -> list[str
     # there, the runtime folder) and must be mounted on top of the sandbox's own /tmp.
     args += ["--proc", "/proc", "--dev", "/dev",
              "--perms", "01777", "--size", str(int(scratch_mb) * 2**20), "--tmpfs", "/tmp"]
-    bound = set()
-    for path in _python_dirs() + package_dirs():
-        if not any(path == b or path.startswith(b + "/") for b in bound):
-            args += ["--ro-bind", path, path]
-            bound.add(path)
-    args += ["--ro-bind", runtime, runtime, "--chdir", "/tmp"]
+    binds = []
+    for path in _python_dirs() + package_dirs() + [runtime]:
+        if not any(_within(path, b) for b in binds):
+            binds.append(path)
+    # The folders above each bind, made world-readable: left to bwrap they are made 0700,
+    # and the child (its own user) could not reach a module not imported before it started.
+    made = {"/tmp"}
+    for path in binds:
+        for parent in reversed(Path(path).parents[:-1]):
+            folder = str(parent)
+            if folder in made or any(_within(folder, d) for d in (*_SYSTEM_DIRS, *binds)):
+                continue
+            args += ["--perms", "0755", "--dir", folder]
+            made.add(folder)
+    for path in binds:
+        args += ["--ro-bind", path, path]
+    args += ["--chdir", "/tmp"]
     if cuda:
         for device in _cuda_devices():
             args += ["--dev-bind", device, device]
