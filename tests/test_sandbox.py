@@ -102,6 +102,14 @@ def test_modules_not_yet_imported_import_inside_the_sandbox():
     assert_correct(result)
 
 
+def test_numpy_scalars_cross_as_python_numbers():
+    import numpy as np
+
+    sent = [np.bool_(True), np.False_, np.int64(7), np.float32(0.5), np.array(3)[()]]
+    assert wire.from_plain(wire.to_plain(sent), lambda device: True) == [True, False, 7, 0.5, 3]
+    assert [type(v) for v in wire.from_plain(wire.to_plain(sent), lambda d: True)] == [bool, bool, int, float, int]
+
+
 def test_syntax_error_costs_only_its_cell():
     broken = "def helper(:\n    pass\n"
     result, sb = run((broken, GOOD))

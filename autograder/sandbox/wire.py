@@ -158,8 +158,8 @@ def to_plain(value, depth: int = 0):
         return value
     if kind is str:
         return clip(value)
-    if kind.__name__ == "bool_":  # numpy's bool: compare_outputs accepts it as a bool
-        return bool(value)
+    if kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_"):  # numpy 2 / 1
+        return bool(value)  # compare_outputs accepts numpy's bool as a bool
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return to_plain(int(value), depth)
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
