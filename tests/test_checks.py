@@ -151,3 +151,24 @@ def test_only_the_stubs_exception_counts_as_not_implemented():
     assert stub.not_implemented and not stub.passed
     said = evaluate(exercise, case, error="ValueError: conv_output_size is not implemented yet")
     assert not said.not_implemented and said.raised and said.error_type == "ValueError"
+
+
+def test_float_tolerance_allows_a_few_ulps_of_the_largest_value_and_no_more():
+    from convlab.checks.core import ROUNDING_ULPS
+
+    for dtype in (torch.float32, torch.float64):
+        slack = max(1e-6, ROUNDING_ULPS * torch.finfo(dtype).eps * 100.0)
+        expected = torch.tensor([[0.0, 100.0], [-3.0, 1.0]], dtype=dtype)
+        near = expected.clone()
+        near[0, 0] = 0.9 * slack  # rounding of a sum taken in another order
+        assert compare_outputs(expected, near) is None
+        far = expected.clone()
+        far[0, 0] = 1.5 * slack
+        assert "values differ at 1 of 4 positions" in compare_outputs(expected, far)
+    # Pinned in numbers: float32 values up to 100 allow 3.8e-4 at an exact zero, not 5e-4.
+    expected = torch.tensor([0.0, 100.0])
+    assert compare_outputs(expected, torch.tensor([3e-4, 100.0])) is None
+    assert compare_outputs(expected, torch.tensor([5e-4, 100.0])) is not None
+    # In float64 the slack stays the fixed atol: 2e-6 at an exact zero is a difference.
+    assert compare_outputs(torch.zeros(2, dtype=torch.float64),
+                           torch.tensor([2e-6, 0.0], dtype=torch.float64)) is not None

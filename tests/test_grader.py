@@ -156,6 +156,22 @@ def mixed():
     return grade(nb)
 
 
+def test_a_correct_fft_answer_passes_every_hidden_case_in_float32_too():
+    # The convolution theorem is allowed in corr2d; its float32 rounding is not a mistake.
+    def corr2d_fft(x, kernel):
+        if x.dim() != 2 or kernel.dim() != 2:
+            raise ValueError("x and kernel must be 2-D")
+        (h, w), (kh, kw) = x.shape, kernel.shape
+        if kh > h or kw > w:
+            raise ValueError("kernel larger than the input")
+        spectrum = torch.fft.rfft2(x, s=(h, w)) * torch.fft.rfft2(kernel.flip(0, 1), s=(h, w))
+        return torch.fft.irfft2(spectrum, s=(h, w))[kh - 1:, kw - 1:]
+
+    cases, results = judged_in_process("corr2d", corr2d_fft)
+    assert any(c.args[0].dtype == torch.float32 for c in cases)
+    assert all(r.passed for r in results), next(r.message for r in results if not r.passed)
+
+
 def test_named_mistake_is_named(mixed):
     result = mixed["test_corr2d"]
     assert result.score < result.max_score
