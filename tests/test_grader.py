@@ -16,6 +16,7 @@ import nbformat
 import pytest
 import torch
 
+import convlab
 from autograder import hidden_cases
 from autograder.grader import CellGrade, answer_cells, grade_notebook
 from autograder.preprocessor import GRADE_MIME, TestCell, write_grades
@@ -59,9 +60,9 @@ def grade(nb, assignment="01_convolution", points=None) -> dict[str, CellGrade]:
     return {g.grade_id: g for g in grade_notebook(nb, assignment, points, limits=LIMITS)}
 
 
-def judged_in_process(name: str, fn):
+def judged_in_process(name: str, fn, key: hidden_cases.SeedKey | None = None):
     """(cases, results) of ``fn`` on the hidden cases, judged right here (no sandbox)."""
-    exercise, cases = REGISTRY[name], hidden_cases.cases(name)
+    exercise, cases = REGISTRY[name], hidden_cases.cases(name, None, key)
     results = []
     for case in cases:
         try:
@@ -170,6 +171,43 @@ def test_a_correct_fft_answer_passes_every_hidden_case_in_float32_too():
     cases, results = judged_in_process("corr2d", corr2d_fft)
     assert any(c.args[0].dtype == torch.float32 for c in cases)
     assert all(r.passed for r in results), next(r.message for r in results if not r.passed)
+
+
+def _lenient_output_size(n, k, stride=1, padding=0, output_padding=0, dilation=1):
+    size = (n - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1
+    return 0 if size == 0 else convlab.conv_transpose_output_size(n, k, stride, padding,
+                                                                     output_padding, dilation)
+
+
+def _empty_scatter(x, weight, bias=None, stride=1, padding=0, output_padding=0):
+    size = (x.shape[-1] - 1) * stride + weight.shape[-1] - 2 * padding + output_padding
+    if size == 0:
+        return x.new_zeros(x.shape[0], weight.shape[1], 0, 0)
+    return convlab.conv_transpose2d_scatter(x, weight, bias, stride, padding, output_padding)
+
+
+def _keras_zero_is_none(length, kernel, padding, stride, output_padding=None, dilation=1):
+    return convlab.keras_deconv_output_length(length, kernel, padding, stride,
+                                              output_padding or None, dilation)
+
+
+def _kernel_within_the_unpadded_input(x, weight, bias=None, stride=1, padding=0):
+    if weight.shape[-2] > x.shape[-2] or weight.shape[-1] > x.shape[-1]:
+        raise ValueError("kernel larger than the input")
+    return convlab.conv2d_loops(x, weight, bias, stride, padding)
+
+
+@pytest.mark.parametrize("name, slip", [
+    ("conv_transpose_output_size", _lenient_output_size),  # returns 0 for a fully cropped output
+    ("conv_transpose2d_scatter", _empty_scatter),  # returns an empty tensor for one
+    ("keras_deconv_output_length", _keras_zero_is_none),  # output_padding=0 read as None
+    ("conv2d_loops", _kernel_within_the_unpadded_input),  # padding ignored in the size check
+])
+def test_every_students_hidden_cases_catch_the_slips_that_random_draws_miss(name, slip):
+    for student in ("ann", "ben", "cy", "dee", "eve"):
+        key = hidden_cases.SeedKey(b"k" * 32, REGISTRY[name].assignment, student, "1")
+        _, results = judged_in_process(name, slip, key)
+        assert not all(r.passed for r in results), student
 
 
 def test_named_mistake_is_named(mixed):

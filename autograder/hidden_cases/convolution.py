@@ -56,6 +56,9 @@ def _conv2d_cases(draw: Draw, count: int) -> list[Case]:
         bias = draw.tensor(c_out, dtype=dtype) if draw.chance(0.5) else None
         cases.append(call(draw, (draw.tensor(n, c_in, h, w, dtype=dtype), draw.tensor(c_out, c_in, kh, kw, dtype=dtype)),
                            [("bias", bias, None), ("stride", stride, 1), ("padding", padding, 0)]))
+    # A kernel larger than the input but not than the padded input: valid.
+    h, c_in = draw.int(1, 3), draw.int(1, 2)
+    cases.append(Case((draw.tensor(1, c_in, h, h + 2), draw.tensor(2, c_in, h + 2, 3)), {"padding": 1}))
     for _ in range(2):
         h, w = draw.int(2, 5), draw.int(2, 5)
         c_in = draw.int(1, 3)
@@ -80,6 +83,9 @@ def _im2col(draw: Draw) -> list[Case]:
         kernel_size = kh if kh == kw and draw.chance(0.5) else (kh, kw)
         cases.append(call(draw, (draw.tensor(n, c, h, w, dtype=draw.dtype()), kernel_size),
                            [("stride", stride, 1), ("padding", padding, 0)]))
+    # A kernel larger than the input but not than the padded input: valid.
+    h = draw.int(1, 3)
+    cases.append(Case((draw.tensor(1, 2, h, h + 3), (h + 2, 2)), {"padding": 1}))
     cases.append(Case((draw.tensor(1, 2, 3, 4), (4, 2)), raises=ValueError, note=ERR_PADDED))
     cases.append(Case((draw.tensor(2, 1, 3, 3), 5), {"padding": 0}, raises=ValueError, note=ERR_PADDED))
     cases.append(Case((draw.tensor(2, 5, 5), 2), raises=ValueError, note=ERR_4D))

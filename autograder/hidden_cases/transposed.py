@@ -24,6 +24,11 @@ def _conv_transpose_output_size(draw: Draw) -> list[Case]:
                           {"stride": s, "output_padding": max(s, d) + draw.int(0, 1), "dilation": d},
                           raises=ValueError, note=ERR_OP_SIZE))
     cases.append(Case((1, 2), {"padding": 2}, raises=ValueError, note=ERR_CROP))
+    # Cropped to exactly nothing: size 0 is no output either.
+    n, s = draw.int(1, 4), draw.int(1, 3)
+    k = 2 + ((n - 1) * s) % 2  # (n - 1) s + k even: padding half of it leaves 0
+    cases.append(Case((n, k), {"stride": s, "padding": ((n - 1) * s + k) // 2},
+                      raises=ValueError, note=ERR_CROP))
     return cases
 
 
@@ -37,6 +42,8 @@ def _keras_deconv_output_length(draw: Draw) -> list[Case]:
         cases.append(call(draw, (length, draw.int(1, 6), padding, draw.int(1, 4)),
                            [("output_padding", output_padding, None),
                             ("dilation", draw.choice([1, 1, 2, 3]), 1)]))
+    # output_padding=0 given is not output_padding=None: the explicit formula applies.
+    cases.append(Case((draw.int(2, 8), 3, "same", 2), {"output_padding": 0}))
     for mode in ("causal", "SAMEISH"):
         cases.append(Case((draw.int(2, 8), 3, mode, 2), raises=ValueError, note=ERR_MODE))
     return cases
@@ -85,6 +92,9 @@ def _transposed_cases(draw: Draw, count: int) -> list[Case]:
                       {"stride": stride, "output_padding": stride}, raises=ValueError, note=ERR_OP))
     cases.append(Case((draw.tensor(1, 2, 2, 2), draw.tensor(2, 2, 2, 2)),
                       {"padding": 2 + draw.int(0, 1)}, raises=ValueError, note=ERR_CROP))
+    # Cropped to exactly nothing: (1 - 1) s + 2 - 2 * 1 = 0 rows and columns.
+    cases.append(Case((draw.tensor(1, 2, 1, 1), draw.tensor(2, 1, 2, 2)),
+                      {"stride": draw.int(1, 3), "padding": 1}, raises=ValueError, note=ERR_CROP))
     return cases
 
 

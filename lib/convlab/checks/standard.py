@@ -277,6 +277,8 @@ def _conv2d_cases() -> list[Case]:
         # And at stride 2 the formula loses a row where padding one side keeps it.
         Case((randn(1, 2, 7, 6, seed=24), randn(2, 2, 3, 3, seed=25), randn(2, seed=26)),
              {"stride": 2, "padding": 2}),
+        Case((randn(1, 2, 2, 5, seed=27), randn(2, 2, 4, 3, seed=28)), {"padding": 1},
+             note="kernel taller than the input, not than the padded input: valid"),
     ]
 
 
@@ -359,6 +361,8 @@ register(Exercise(
         Case((randn(2, 3, 4, 6, seed=31), (2, 3)), note="non-square kernel, 3 channels"),
         Case((randn(2, 2, 6, 7, seed=32), 3), {"stride": 2, "padding": 1}, note="stride and padding"),
         Case((randn(1, 2, 5, 7, seed=33), (3, 2)), {"stride": 3, "padding": 2}),
+        Case((randn(1, 2, 2, 5, seed=36), (4, 2)), {"padding": 1},
+             note="kernel taller than the input, not than the padded input: valid"),
         Case((randn(1, 1, 3, 3, seed=34), 4), raises=ValueError, note=ERR_PADDED),
         Case((randn(2, 4, 4, seed=35), 2), raises=ValueError, note=ERR_4D),
     ],

@@ -71,6 +71,7 @@ register(Exercise(
              note="output_padding may reach the stride while it is below the dilation"),
         Case((4, 3), {"stride": 2, "output_padding": 2, "dilation": 2}, raises=ValueError, note=ERR_OP_SIZE),
         Case((1, 1), {"padding": 1}, raises=ValueError, note=ERR_CROP),
+        Case((1, 2), {"padding": 1}, raises=ValueError, note=ERR_CROP),  # 0 is no output either
     ],
     errors=(ERR_OP_SIZE, ERR_CROP),
     mistakes=[
@@ -271,6 +272,8 @@ def _transposed_cases() -> list[Case]:
              {"stride": 2, "output_padding": 2}, raises=ValueError, note=ERR_OP),
         Case((randn(1, 2, 2, 2, seed=24), randn(2, 2, 2, 2, seed=25)),
              {"padding": 2}, raises=ValueError, note=ERR_CROP),
+        Case((randn(1, 2, 1, 1, seed=26), randn(2, 1, 2, 2, seed=27)),
+             {"padding": 1}, raises=ValueError, note=ERR_CROP),  # 0 x 0 is no output either
     ]
 
 
@@ -391,6 +394,7 @@ register(Exercise(
         Case((3, 2, "valid", 3), note="kernel shorter than the stride"),
         Case((4, 3, "full", 2)),
         Case((4, 3, "same", 2), {"output_padding": 1}),
+        Case((4, 3, "same", 2), {"output_padding": 0}, note="output_padding=0 is not None: 7, not 8"),
         Case((6, 3, "full", 2), {"output_padding": 1, "dilation": 2}),
         Case((5, 4, "valid", 1), {"dilation": 2}),
         Case((None, 3, "same", 2), note="unknown length stays unknown"),
