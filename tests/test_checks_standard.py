@@ -53,6 +53,7 @@ def test_output_size_correct_answers_pass(fn):
 
 @pytest.mark.parametrize("formula,mistake", [
     (lambda n, k, s, p: (n + 2 * p - k) // s, "forgot the +1"),
+    (lambda n, k, s, p: (n + 2 * p - k + 1) // s, "forgot the +1, or put it inside the floor"),
     (lambda n, k, s, p: (n + p - k) // s + 1, "padding counted on one side only"),
     (lambda n, k, s, p: (n - k) // s + 1, "padding ignored"),
     (lambda n, k, s, p: math.ceil((n + 2 * p - k) / s) + 1, "rounded up instead of down"),

@@ -56,7 +56,10 @@ register(Exercise(
     ],
     errors=(ERR_PADDED, ERR_STRIDE),
     mistakes=[
-        Mistake("forgot the +1", "The first window also counts: floor((n + 2p - k) / s) + 1.",
+        # (n + 2p - k + 1) // s fails exactly where this does, with the same output.
+        Mistake("forgot the +1, or put it inside the floor",
+                "The first window also counts, after the division: floor((n + 2p - k) / s) + 1, "
+                "not (n + 2p - k + 1) // s.",
                 lambda n, k, stride=1, padding=0: (n + 2 * padding - k) // stride),
         Mistake("padding counted on one side only", "Padding p is added on both sides: n + 2p.",
                 lambda n, k, stride=1, padding=0: (n + padding - k) // stride + 1),
