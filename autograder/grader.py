@@ -110,6 +110,7 @@ class Selection:
     oversized: dict[int, str] = field(default_factory=dict)  # cell index -> why it is not run
     blocked: dict[str, dict[str, Binding]] = field(default_factory=dict)  # exercise -> needed, not taken
     unread: dict[str, dict[str, str]] = field(default_factory=dict)  # exercise -> needed, cell not read
+    reads: dict[str, frozenset[str]] = field(default_factory=dict)  # exercise -> names its cell reads
 
 
 def select_cells(nb, names) -> Selection:
@@ -161,6 +162,7 @@ def select_cells(nb, names) -> Selection:
     selection.oversized = {i: why for i, why in resolver.problems.items() if i in cells}
     for name, i in owner_index.items():
         if i in runnable:
+            selection.reads[name] = frozenset(resolver.needs_of(i))
             own = resolver.resolve(runnable, start=resolver.needs_of(i))
             if own.blocked:
                 selection.blocked[name] = own.blocked
@@ -254,13 +256,17 @@ def _run_with_substitutes(sandbox: Sandbox, name: str, calls, families, scaling,
                        adapter=REGISTRY[name].adapter)
 
 
-def _regraded(sandbox: Sandbox, exercise: Exercise, cases, calls, scaling, results, own: ExerciseRun):
-    """Where ``exercise`` calls other exercises (``uses``) and fails cases or the
-    vectorization check: run it again with each callee replaced by the reference. Returns
-    that run's results when they pass more; else None. Either way the vectorization
-    verdict becomes the one measured with the reference callees (written into ``own``):
-    a loop in the callee is charged to the callee, not again to the caller."""
-    callees = {c: REGISTRY[c].reference for c in exercise.uses if c in REGISTRY}
+def _regraded(sandbox: Sandbox, exercise: Exercise, cases, calls, scaling, results, own: ExerciseRun,
+              reads=frozenset()):
+    """Where ``exercise`` calls other exercises (its ``uses``, and the exercises of its
+    assignment that its answer cell reads, ``reads``) and fails cases or the vectorization
+    check: run it again with each callee replaced by the reference. Returns that run's
+    results when they pass more; else None. Either way the vectorization verdict becomes
+    the one measured with the reference callees (written into ``own``): a loop in the
+    callee is charged to the callee, not again to the caller."""
+    called = {*exercise.uses, *(n for n in reads if n in REGISTRY
+                                and REGISTRY[n].assignment == exercise.assignment)}
+    callees = {c: REGISTRY[c].reference for c in sorted(called) if c in REGISTRY and c != exercise.name}
     vector_problem = scaling is not None and (own.not_vectorized or own.vector_error)
     if not callees or (all(r.passed for r in results) and not vector_problem):
         return None
@@ -314,7 +320,8 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
 
     results = [_judge(exercise, case, outcome) for case, outcome in zip(cases, run.outcomes)]
     lines, mistakes, status = [], (), "passed"
-    regraded = _regraded(sandbox, exercise, cases, calls, scaling, results, run)
+    reads = selection.reads.get(name, frozenset()) if selection is not None else frozenset()
+    regraded = _regraded(sandbox, exercise, cases, calls, scaling, results, run, reads)
     if regraded is not None:
         own_passed = sum(r.passed for r in results)
         run, results, callees = regraded

@@ -567,3 +567,31 @@ def test_a_crash_first_does_not_hide_the_mistake_a_later_case_reveals():
     # A wrong value first stays first: only a crash gives way to a case that names a mistake.
     assert first_failure(exercise, [plain, wrong]) is plain
     assert first_failure(exercise, [crash, plain]) is crash
+
+
+@pytest.mark.slow
+def test_an_exercise_calling_another_one_is_not_charged_for_its_mistake():
+    # satisfies_hdc declares no callee, but the solution builds on hdc_max_distances: a
+    # student whose hdc_max_distances drops the r_i term loses points there, not again.
+    from autograder.grader import grade_notebook
+    from autograder.sandbox import Limits
+
+    nb = _solution("05_hdc")
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "hdc_max_distances":
+            cell.source = ("def hdc_max_distances(rates):\n"
+                           "    rates = list(rates)\n"
+                           "    if not rates or any(r < 1 for r in rates):\n"
+                           "        raise ValueError('rates must be a non-empty list of rates >= 1')\n"
+                           "    distances = [rates[-1]]\n"
+                           "    for r in reversed(rates[:-1]):\n"
+                           "        m = distances[0]\n"
+                           "        distances.insert(0, max(m - 2 * r, m - 2 * (m - r)))\n"
+                           "    return distances\n")
+    points = {"test_hdc_max_distances": 2.0, "test_satisfies_hdc": 2.0}
+    limits = Limits(cell_seconds=3, case_seconds=2, memory_mb=400)
+    grades = {g.grade_id: g for g in grade_notebook(nb, "05_hdc", points, limits=limits)}
+    callee, caller = grades["test_hdc_max_distances"], grades["test_satisfies_hdc"]
+    assert callee.score < callee.max_score and "r_i dropped" in callee.message, callee.message
+    assert caller.score == caller.max_score, caller.message
+    assert "Graded with the reference hdc_max_distances" in caller.message
