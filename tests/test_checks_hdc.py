@@ -426,7 +426,31 @@ def test_block_with_shape_changing_padding_is_named():
 
     # The residual add cannot work; the message shows where the size changed.
     fails_naming("HDCBlock", Padding, "Likely mistake: padding ignores the dilation",
-                 "dilation (2, 2), input (2, 3, 11, 12) -> output (2, 3, 9, 10)")
+                 "dilation (2, 2), output (2, 3, 9, 10)")
+
+
+@pytest.mark.parametrize("where", ["module", "forward"])
+def test_block_padding_before_its_convs_is_the_same_block(where):
+    # "same" padding written out: nn.ZeroPad2d before each conv, or F.pad in forward.
+    class Padded(nn.Module):
+        def __init__(self, channels, rates, kernel_size=3):
+            super().__init__()
+            self.rates, self.kernel_size = list(rates), kernel_size
+            if channels < 1 or kernel_size < 1 or kernel_size % 2 == 0 or not rates or min(rates) < 1:
+                raise ValueError("channels >= 1, an odd kernel_size >= 1, rates >= 1")
+            self.pads = nn.ModuleList(nn.ZeroPad2d(r * (kernel_size - 1) // 2) for r in rates)
+            self.convs = nn.ModuleList(nn.Conv2d(channels, channels, kernel_size, dilation=r, bias=False)
+                                       for r in rates)
+            self.norms = nn.ModuleList(nn.BatchNorm2d(channels) for _ in rates)
+
+        def forward(self, x):
+            out = x
+            for r, pad, conv, norm in zip(self.rates, self.pads, self.convs, self.norms):
+                out = pad(out) if where == "module" else F.pad(out, (r * (self.kernel_size - 1) // 2,) * 4)
+                out = torch.relu(norm(conv(out)))
+            return out + x
+
+    passes("HDCBlock", Padded)
 
 
 def test_block_that_is_not_a_module_is_explained():

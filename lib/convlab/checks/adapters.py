@@ -86,8 +86,8 @@ def module_behaviour(cls, channels, rates, *args, x=None, seed=0, **kwargs):
     (running statistics) and then in training mode (batch statistics), under ``no_grad``.
 
     Returns ``[layers, eval_output, train_output]``: ``layers`` has one line per Conv2d,
-    ``"Conv2d i: kernel (kh, kw), dilation (dh, dw), input (N, C, H, W) -> output (...)"``,
-    the shapes as seen in the eval-mode pass (``"not run"`` when it never ran). When the
+    ``"Conv2d i: kernel (kh, kw), dilation (dh, dw), output (N, C, H, W)"``,
+    the shape as seen in the eval-mode pass (``"not run"`` when it never ran). When the
     forward pass raises after some conv changed the spatial size (so the residual add
     cannot work), the two outputs are the text ``"forward raised <ExceptionType>"`` and the
     layers show where the size changed; any other exception is raised as it is.
@@ -137,7 +137,8 @@ def module_behaviour(cls, channels, rates, *args, x=None, seed=0, **kwargs):
         def record(_, inputs, output):
             if index not in seen:
                 before = tuple(inputs[0].shape)
-                seen[index] = f"input {before} -> output {tuple(output.shape)}"
+                # The output alone: padding may also come before the conv (nn.ZeroPad2d, F.pad).
+                seen[index] = f"output {tuple(output.shape)}"
                 if before[2:] != tuple(output.shape[2:]):
                     shape_changed.append(index)
         return record
