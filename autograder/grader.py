@@ -357,7 +357,7 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     halved = False
     if scaling is not None and passed:
         # Fails closed: a check that could not decide counts against the exercise.
-        problem = run.not_vectorized or run.vector_error or _scaling_problem(exercise, run)
+        problem = run.not_vectorized or run.vector_error or _scaling_problem(exercise, run, mistakes)
         if problem:
             fraction /= 2
             halved = True
@@ -377,15 +377,17 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     return CellGrade(grade_id, score, max_score, "\n".join(lines), status, mistakes, passed, len(results), halved)
 
 
-def _scaling_problem(exercise: Exercise, run: ExerciseRun) -> str | None:
+def _scaling_problem(exercise: Exercise, run: ExerciseRun, mistakes=()) -> str | None:
     """Why the size-scaling calls cannot vouch for the work counts: their values are judged
-    too, so an answer cannot behave differently on the calls that measure it."""
+    too, so an answer cannot behave differently on the calls that measure it. A wrong value
+    there is no reason when it is the named mistake (``mistakes``) that its failing hidden
+    cases show: the answer is the same computation on every call, wrong the same way."""
     for scale in SCALES:
         outcome = run.scaling.get(scale)
         if outcome is None:
             return "the size-scaling call did not run"
         result = _judge(exercise, exercise.scaling_case(scale), outcome)
-        if not result.passed:
+        if not result.passed and not set(result.named) & set(mistakes):
             return "its result on the size-scaling input is wrong"
     return None
 

@@ -210,6 +210,32 @@ def test_every_students_hidden_cases_catch_the_slips_that_random_draws_miss(name
         assert not all(r.passed for r in results), student
 
 
+_IM2COL_BIAS_DROPPED = """
+def conv2d_im2col(x, weight, bias=None, stride=1, padding=0):
+    n, c_in, h, w = x.shape
+    c_out, c_in_weight, kh, kw = weight.shape
+    if c_in_weight != c_in:
+        raise ValueError("channels differ")
+    cols = im2col(x, (kh, kw), stride, padding)
+    out = weight.reshape(c_out, -1) @ cols  # the bias is forgotten
+    return out.reshape(n, c_out, (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1)
+"""
+
+
+def test_a_vectorized_answer_with_a_named_mistake_keeps_its_partial_credit_whole():
+    # Its size-scaling result is wrong by the same named mistake as its hidden cases:
+    # the measurement is trusted and nothing is halved. A loop with the same mistake is.
+    looped = _IM2COL_BIAS_DROPPED.replace(
+        "    out = weight.reshape(c_out, -1) @ cols  # the bias is forgotten\n",
+        "    out = torch.stack([weight.reshape(c_out, -1) @ cols[i] for i in range(n)])\n")
+    for source, halved in ((_IM2COL_BIAS_DROPPED, False), (looped, True)):
+        grades = grade(variant("01_convolution", {"conv2d_im2col": source}))
+        graded = grades["test_conv2d_im2col"]
+        assert 0 < graded.passed < graded.total and "bias dropped" in graded.message, graded.message
+        assert ("Score halved" in graded.message) == halved, graded.message
+        assert graded.not_vectorized == halved
+
+
 def test_named_mistake_is_named(mixed):
     result = mixed["test_corr2d"]
     assert result.score < result.max_score
