@@ -197,7 +197,15 @@ def _kernel_within_the_unpadded_input(x, weight, bias=None, stride=1, padding=0)
     return convlab.conv2d_loops(x, weight, bias, stride, padding)
 
 
+def _dilate_unchecked(weight, dilation):
+    o, i, kh, kw = weight.shape
+    out = weight.new_zeros(o, i, (kh - 1) * dilation + 1, (kw - 1) * dilation + 1)
+    out[:, :, ::dilation, ::dilation] = weight  # a step of 0 raises ValueError by itself
+    return out
+
+
 @pytest.mark.parametrize("name, slip", [
+    ("dilate_kernel", _dilate_unchecked),  # no check: right only by accident at dilation 0
     ("conv_transpose_output_size", _lenient_output_size),  # returns 0 for a fully cropped output
     ("conv_transpose2d_scatter", _empty_scatter),  # returns an empty tensor for one
     ("keras_deconv_output_length", _keras_zero_is_none),  # output_padding=0 read as None
