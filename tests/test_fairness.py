@@ -430,6 +430,50 @@ def test_a_visible_check_does_not_blame_the_caller_for_its_callee():
     assert namespace["im2col"].__name__ == "im2col"  # the student's function is back in place
 
 
+def test_a_visible_check_charges_a_loop_in_a_callee_to_the_callee(capsys):
+    # A loop-based im2col (right values) under the solution's conv2d_im2col: the loop is
+    # im2col's, and conv2d_im2col's own check passes, as the grader grades it.
+    namespace = {}
+    exec("import torch\nimport torch.nn.functional as F\n"
+         "def im2col(x, kernel_size, stride=1, padding=0):\n"
+         "    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size\n"
+         "    n, c, h, w = x.shape\n"
+         "    if kh > h + 2 * padding or kw > w + 2 * padding:\n"
+         "        raise ValueError('kernel larger than the padded input')\n"
+         "    x = F.pad(x, (padding,) * 4)\n"
+         "    ho, wo = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1\n"
+         "    cols = [x[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw].reshape(n, -1)\n"
+         "            for i in range(ho) for j in range(wo)]\n"
+         "    return torch.stack(cols, dim=2)\n", namespace)
+    with pytest.raises(CheckFailed, match="not vectorized"):
+        check("im2col", namespace["im2col"], quiet=True)
+    solution = next(c for c in _solution("01_convolution").cells
+                    if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "conv2d_im2col")
+    exec("\n".join(line for line in solution.source.splitlines() if "###" not in line), namespace)
+    check("conv2d_im2col", namespace["conv2d_im2col"])
+    assert "the loop the vectorization check finds is in your im2col" in capsys.readouterr().out
+
+
+def test_a_visible_check_blames_a_callee_the_exercise_does_not_declare(capsys):
+    # satisfies_hdc declares no callee; the solution calls hdc_max_distances.
+    namespace = {}
+    exec("def hdc_max_distances(rates):\n"
+         "    rates = list(rates)\n"
+         "    if not rates or any(r < 1 for r in rates):\n"
+         "        raise ValueError('rates must be a non-empty list of rates >= 1')\n"
+         "    distances = [rates[-1]]\n"
+         "    for r in reversed(rates[:-1]):\n"
+         "        m = distances[0]\n"
+         "        distances.insert(0, min(m - 2 * r, m - 2 * (m - r), r))  # min, not max\n"
+         "    return distances\n", namespace)
+    solution = next(c for c in _solution("05_hdc").cells
+                    if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "satisfies_hdc")
+    exec("\n".join(line for line in solution.source.splitlines() if "###" not in line), namespace)
+    assert not REGISTRY["satisfies_hdc"].uses
+    check("satisfies_hdc", namespace["satisfies_hdc"])
+    assert "with the reference hdc_max_distances" in capsys.readouterr().out
+
+
 # --- one registry ---------------------------------------------------------------------------
 
 def test_the_registry_is_the_exercises_table():

@@ -149,13 +149,22 @@ def _replaced(fn, name: str, value):
             namespace[name] = old
 
 
+def _callees(exercise: Exercise, fn) -> list[str]:
+    """The exercises ``fn`` calls, as the grader counts them: its declared ``uses`` and the
+    exercises of its assignment whose names its code reads."""
+    read = getattr(getattr(fn, "__code__", None), "co_names", ())
+    found = [n for n in read if n in REGISTRY and n != exercise.name and n not in exercise.uses
+             and REGISTRY[n].assignment == exercise.assignment]
+    return [*exercise.uses, *sorted(set(found))]
+
+
 def _callee_to_blame(exercise: Exercise, fn) -> str | None:
-    """The callee (``exercise.uses``) whose own check fails and without which ``fn``
-    passes every visible case, if there is one."""
+    """The callee (``_callees``) whose own check fails and without which ``fn`` passes
+    every visible case, if there is one."""
     namespace = getattr(fn, "__globals__", None)
     if not isinstance(namespace, dict):
         return None
-    for callee in exercise.uses:
+    for callee in _callees(exercise, fn):
         own = namespace.get(callee)
         if not callable(own) or callee not in REGISTRY:
             continue
@@ -167,6 +176,24 @@ def _callee_to_blame(exercise: Exercise, fn) -> str | None:
         with _replaced(fn, callee, REGISTRY[callee].reference):
             if all(r.passed for _, r in _run_all(exercise, fn)):
                 return callee
+    return None
+
+
+def _looping_callee(exercise: Exercise, fn) -> str | None:
+    """The callee without whose loop ``fn`` would pass the vectorization check, if any."""
+    namespace = getattr(fn, "__globals__", None)
+    if not isinstance(namespace, dict):
+        return None
+    for callee in _callees(exercise, fn):
+        if not callable(namespace.get(callee)):
+            continue
+        with _replaced(fn, callee, REGISTRY[callee].reference):
+            try:
+                with time_limit(VECTOR_SECONDS):
+                    if loops_over_input(fn, exercise.scaling_case) is None:
+                        return callee
+            except CheckTimeout:
+                continue
     return None
 
 
@@ -211,6 +238,13 @@ def check(name: str, fn, quiet: bool = False) -> None:
             except CheckTimeout:
                 problem = f"it did not finish the larger inputs within {VECTOR_SECONDS:g} s"
             if problem:
+                looping = _looping_callee(exercise, fn)
+                if looping is not None:
+                    if not quiet:
+                        print(f"\N{HEAVY CHECK MARK} {name}: all {len(results)} cases pass; the loop the "
+                              f"vectorization check finds is in your {looping}, whose own check says so. "
+                              f"The grader charges it to {looping} only.")
+                    return
                 raise CheckFailed(f"{name} gives the right values but is not vectorized: {problem}")
     if not quiet:
         on = " and ".join(d.type for d in devices())
