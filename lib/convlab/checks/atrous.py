@@ -228,7 +228,20 @@ def _dilation_mistakes() -> list[Mistake]:
     def on_padding(a):
         a["padding"], a["dilation"] = a["padding"] * a["dilation"], 1
 
+    def extent_dk(x, weight, bias=None, stride=1, padding=0, dilation=1):
+        """Right values, but the output size counted with a kernel extent of d*k."""
+        out = convlab.conv2d_dilated(x, weight, bias, stride, padding, dilation)
+        (h, w), (kh, kw) = x.shape[-2:], weight.shape[-2:]
+        rows = (h + 2 * padding - dilation * kh) // stride + 1
+        cols = (w + 2 * padding - dilation * kw) // stride + 1
+        if rows < 1 or cols < 1:
+            raise ValueError("kernel larger than the padded input")
+        return out[..., :rows, :cols]
+
     return [
+        Mistake("kernel extent taken as d*k in the output size",
+                "A dilated k-tap kernel spans d(k - 1) + 1 pixels, not d*k: there are "
+                "floor((H + 2p - d(k - 1) - 1) / s) + 1 output rows.", extent_dk),
         Mistake("d zeros between taps instead of d - 1 (dilation off by one)",
                 "Taps are d apart: tap (i, j) reads x[y*s + i*d, x*s + j*d] (d - 1 holes between "
                 "taps), so the kernel spans d(k - 1) + 1 pixels.", variant(off_by_one)),
@@ -247,8 +260,10 @@ def _dilated_cases() -> list[Case]:
     # The first has C_in = C_out and no bias so that layout mistakes show alone; padding
     # > 0 with dilation > 1 separates "dilation on the padding" from "dilation ignored".
     return [
-        Case((randn(2, 2, 7, 8, seed=60), randn(2, 2, 3, 2, seed=61)), {"padding": 1, "dilation": 2},
-             note="C_in = C_out, non-square kernel, padding 1, dilation 2"),
+        # padding != dilation - 1: an output size counted with a d*k extent and padding on
+        # one side only lose different numbers of rows.
+        Case((randn(2, 2, 7, 8, seed=60), randn(2, 2, 3, 2, seed=61)), {"padding": 1, "dilation": 3},
+             note="C_in = C_out, non-square kernel, padding 1, dilation 3"),
         Case((randn(1, 3, 9, 8, seed=62), randn(2, 3, 3, 3, seed=63), randn(2, seed=64)),
              {"stride": 2, "padding": 1, "dilation": 2}, note="stride, padding, dilation, bias"),
         Case((randn(2, 2, 8, 9, seed=65), randn(3, 2, 2, 3, seed=66), randn(3, seed=67)),
