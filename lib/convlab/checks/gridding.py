@@ -254,6 +254,14 @@ def _shared(rates, kernel_size=3, offset=1, *, combine="and", wrap=False, counts
     return both
 
 
+def _signed_offset(rates, kernel_size=3, offset=1):
+    """shared_inputs that slices with the offset as given: a negative one reads the wrong
+    columns (or cannot broadcast, and raises)."""
+    grid = convlab.dependency_map(rates, kernel_size) > 0
+    r = grid.shape[1]
+    return int((grid[:, offset:] & grid[:, :r - offset]).sum()) if offset < r else 0
+
+
 def _shared_mistake(name, hint, **wrong):
     return Mistake(name, hint, lambda rates, kernel_size=3, offset=1: _shared(
         rates, kernel_size, offset, **wrong))
@@ -272,7 +280,8 @@ register(Exercise(
         Case(([2, 2, 2], 3, 2), note="outputs 2 apart share a lot"),
         Case(([1, 2, 3],), {"offset": 3}),
         Case(([1, 3], 2, 4)),
-        Case(([1, 2, 5],), {"offset": -3}, note="negative offset: the other output is on the left"),
+        Case(([1, 3], 2), {"offset": -1}, note="negative offset: the other output is on the left"),
+        Case(([1, 2, 5],), {"offset": -3}),
         Case(([2],), {"offset": 5}, note="offset >= R: nothing in common"),
         Case(([1, 2],), note="offset left at its default, 1"),
         *_rate_error_cases(),
@@ -280,6 +289,9 @@ register(Exercise(
     mistakes=[
         Mistake("kernel_size ignored (always 3)", "R = 1 + (kernel_size - 1) * sum(rates).",
                 lambda rates, kernel_size=3, offset=1: convlab.shared_inputs(rates, 3, offset)),
+        Mistake("negative offset used as it is (|offset| needed)",
+                "Outputs -o and +o columns apart share as much: slice with abs(offset).",
+                _signed_offset),
         Mistake("offset ignored (always 1)", "The two outputs are `offset` columns apart.",
                 lambda rates, kernel_size=3, offset=1: convlab.shared_inputs(rates, kernel_size, 1)),
         Mistake("offset multiplied by the last rate",
