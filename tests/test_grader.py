@@ -244,6 +244,20 @@ def test_a_vectorized_answer_with_a_named_mistake_keeps_its_partial_credit_whole
         assert graded.not_vectorized == halved
 
 
+def test_an_answer_that_assumes_contiguous_inputs_fails_on_views():
+    # as_strided with the strides of a contiguous tensor: right on those, wrong on a
+    # transposed view; the hidden cases hold such views and the sandbox keeps their layout.
+    strided = (
+        "def corr2d(x, kernel):\n"
+        "    (h, w), (kh, kw) = x.shape, kernel.shape\n"
+        "    if x.dim() != 2 or kh > h or kw > w:\n"
+        "        raise ValueError('kernel larger than the input')\n"
+        "    windows = x.as_strided((h - kh + 1, w - kw + 1, kh, kw), (w, 1, w, 1))\n"
+        "    return (windows * kernel).sum((2, 3))\n")
+    graded = grade(variant("01_convolution", {"corr2d": strided}))["test_corr2d"]
+    assert 0 < graded.score < graded.max_score, graded.message
+
+
 def test_named_mistake_is_named(mixed):
     result = mixed["test_corr2d"]
     assert result.score < result.max_score

@@ -110,6 +110,23 @@ def test_numpy_scalars_cross_as_python_numbers():
     assert [type(v) for v in wire.from_plain(wire.to_plain(sent), lambda d: True)] == [bool, bool, int, float, int]
 
 
+def test_tensors_keep_a_transposed_or_channels_last_layout_across():
+    import marshal
+
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    for sent in (x, x.transpose(2, 3), x.to(memory_format=torch.channels_last), torch.randn(4, 6).t(),
+                 x[:, :, ::2]):
+        back = wire.from_plain(marshal.loads(marshal.dumps(wire.to_plain(sent))), lambda d: True)
+        assert torch.equal(back, sent)
+        assert back.stride() == (sent.stride() if wire.memory_order(sent) is not None or sent.is_contiguous()
+                                 else sent.contiguous().stride())
+        assert torch.equal(wire.from_json(wire.to_json(sent)), sent)
+    bad = wire.to_plain(x.transpose(2, 3))
+    bad[wire._TENSOR] = (*bad[wire._TENSOR][:4], (0, 0, 1, 2))  # not a permutation: refused
+    with pytest.raises(ValueError):
+        wire.from_plain(bad)
+
+
 def test_syntax_error_costs_only_its_cell():
     broken = "def helper(:\n    pass\n"
     result, sb = run((broken, GOOD))

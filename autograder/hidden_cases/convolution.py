@@ -1,6 +1,8 @@
 """Hidden cases of 01_convolution."""
 from __future__ import annotations
 
+import torch
+
 from convlab.checks.core import Case
 from convlab.checks.standard import ERR_4D, ERR_CHANNELS, ERR_INPUT, ERR_PADDED, ERR_STRIDE
 
@@ -35,6 +37,10 @@ def _corr2d(draw: Draw) -> list[Case]:
             kh, kw = h, w  # one window: a single output value
         dtype = draw.dtype()
         cases.append(Case((draw.tensor(h, w, dtype=dtype), draw.tensor(kh, kw, dtype=dtype))))
+    # Inputs that are views, not contiguous: a transposed image, a transposed kernel.
+    h, w = draw.int(4, 9), draw.int(4, 9)
+    cases.append(Case((draw.tensor(w, h).t(), draw.tensor(draw.int(1, 3), draw.int(2, 3)))))
+    cases.append(Case((draw.tensor(h, w), draw.tensor(draw.int(2, 3), draw.int(1, 3)).t())))
     for _ in range(3):
         h, w = draw.int(2, 6), draw.int(2, 6)
         big = (h + draw.int(1, 2), draw.int(1, w)) if draw.chance(0.5) else (draw.int(1, h), w + 1)
@@ -56,6 +62,10 @@ def _conv2d_cases(draw: Draw, count: int) -> list[Case]:
         bias = draw.tensor(c_out, dtype=dtype) if draw.chance(0.5) else None
         cases.append(call(draw, (draw.tensor(n, c_in, h, w, dtype=dtype), draw.tensor(c_out, c_in, kh, kw, dtype=dtype)),
                            [("bias", bias, None), ("stride", stride, 1), ("padding", padding, 0)]))
+    # A channels-last input (a view with other strides), as torch's own models may pass.
+    c_in = draw.int(2, 3)
+    x = draw.tensor(2, c_in, draw.int(4, 8), draw.int(4, 8)).to(memory_format=torch.channels_last)
+    cases.append(Case((x, draw.tensor(draw.int(1, 3), c_in, 3, 2)), {"padding": draw.int(0, 1)}))
     # A kernel larger than the input but not than the padded input: valid.
     h, c_in = draw.int(1, 3), draw.int(1, 2)
     cases.append(Case((draw.tensor(1, c_in, h, h + 2), draw.tensor(2, c_in, h + 2, 3)), {"padding": 1}))
@@ -86,6 +96,9 @@ def _im2col(draw: Draw) -> list[Case]:
     # A kernel larger than the input but not than the padded input: valid.
     h = draw.int(1, 3)
     cases.append(Case((draw.tensor(1, 2, h, h + 3), (h + 2, 2)), {"padding": 1}))
+    # A channels-last input (a view with other strides).
+    x = draw.tensor(2, draw.int(2, 3), draw.int(4, 8), draw.int(4, 8)).to(memory_format=torch.channels_last)
+    cases.append(Case((x, (2, 3))))
     cases.append(Case((draw.tensor(1, 2, 3, 4), (4, 2)), raises=ValueError, note=ERR_PADDED))
     cases.append(Case((draw.tensor(2, 1, 3, 3), 5), {"padding": 0}, raises=ValueError, note=ERR_PADDED))
     cases.append(Case((draw.tensor(2, 5, 5), 2), raises=ValueError, note=ERR_4D))

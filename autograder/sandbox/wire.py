@@ -133,6 +133,24 @@ def _opaque(value, text: str | None = None) -> dict:
 _NO_SUBCLASS = torch._C.DisableTorchFunctionSubclass
 
 
+def memory_order(tensor: torch.Tensor) -> tuple[int, ...] | None:
+    """The axes in memory order where ``tensor`` is a permutation of a dense tensor other
+    than its own order (a transpose, channels-last); None otherwise."""
+    if tensor.is_contiguous() or tensor.numel() < 2:
+        return None
+    order = tuple(sorted(range(tensor.dim()), key=lambda d: (-tensor.stride(d), d)))
+    return order if tensor.permute(order).is_contiguous() else None
+
+
+def _laid_out(tensor: torch.Tensor, shape: tuple, order) -> torch.Tensor:
+    """Flat data in memory order back to ``shape`` with the axes' memory ``order``."""
+    order = tuple(int(d) for d in order)
+    if sorted(order) != list(range(len(shape))):
+        raise ValueError("bad axis order")
+    inverse = tuple(order.index(d) for d in range(len(shape)))
+    return tensor.reshape(tuple(shape[d] for d in order)).permute(inverse)
+
+
 def to_plain(value, depth: int = 0):
     """``value`` as plain data for marshal. Exact type checks: a student's subclass of
     list or int cannot run code here."""
@@ -146,9 +164,16 @@ def to_plain(value, depth: int = 0):
             device = tensor.device.type
             if device == "meta":  # a shape and a dtype, no values: compared as such
                 return {_TENSOR: (str(tensor.dtype).replace("torch.", ""), tuple(tensor.shape), device, b"")}
-            cpu = tensor.to("cpu").contiguous()
+            cpu = tensor.to("cpu")
             if cpu.dtype == torch.bfloat16 or cpu.is_complex() or cpu.is_quantized:
                 return _opaque(value, f"a {cpu.dtype} tensor of shape {tuple(cpu.shape)}")
+            # A transposed or channels-last tensor keeps its layout (answers are tried on
+            # such inputs): its data is sent in memory order with that order of the axes.
+            order = memory_order(cpu)
+            if order is not None:
+                data = cpu.permute(order).contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+                return {_TENSOR: (str(cpu.dtype).replace("torch.", ""), tuple(cpu.shape), device, data, order)}
+            cpu = cpu.contiguous()
             data = cpu.reshape(-1).view(torch.uint8).numpy().tobytes() if cpu.numel() else b""
             return {_TENSOR: (str(cpu.dtype).replace("torch.", ""), tuple(cpu.shape), device, data)}
     kind = type(value)
@@ -179,8 +204,9 @@ def to_json(value) -> str:
     def convert(v):
         plain = v
         if isinstance(v, dict) and _TENSOR in v:
-            dtype, shape, device, data = v[_TENSOR]
-            return {"t": [dtype, list(shape), device, base64.b64encode(data).decode("ascii")]}
+            dtype, shape, device, data, *order = v[_TENSOR]
+            return {"t": [dtype, list(shape), device, base64.b64encode(data).decode("ascii"),
+                          *[list(o) for o in order]]}
         if isinstance(v, dict) and _OPAQUE in v:
             return {"o": list(v[_OPAQUE])}
         if isinstance(v, (list, tuple)):
@@ -201,14 +227,17 @@ def from_json(text: str | bytes, max_elements: int = MAX_ELEMENTS):
         if v is None or type(v) in (bool, int, float, str):
             return v
         if type(v) is dict and set(v) == {"t"}:
-            dtype, shape, device, data = v["t"]
+            dtype, shape, device, data, *order = v["t"]
             shape = tuple(int(s) for s in shape)
             count = 1
             for s in shape:
                 count *= s
             if dtype not in _DTYPES or len(shape) > 8 or min(shape, default=1) < 0 or count > max_elements:
                 raise ValueError("bad tensor")
-            return {_TENSOR: (dtype, shape, str(device), base64.b64decode(data))}
+            if len(order) > 1:
+                raise ValueError("bad tensor")
+            return {_TENSOR: (dtype, shape, str(device), base64.b64decode(data),
+                              *[tuple(int(d) for d in o) for o in order])}
         if type(v) is dict and set(v) == {"o"}:
             return {_OPAQUE: (str(v["o"][0]), str(v["o"][1]))}
         if type(v) is dict and set(v) == {"l", "tuple"}:
@@ -230,11 +259,15 @@ def from_plain(value, device_ok=lambda device: device == "cpu"):
     """Plain data back to values; tensors return to their device where ``device_ok``."""
     if isinstance(value, dict):
         if _TENSOR in value:
-            dtype, shape, device, data = value[_TENSOR]
+            dtype, shape, device, data, *order = value[_TENSOR]
             if device == "meta":
                 return torch.empty(tuple(int(n) for n in shape), dtype=_DTYPES[dtype], device="meta")
             tensor = torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
-            tensor = tensor.view(_DTYPES[dtype]).reshape(tuple(int(s) for s in shape))
+            shape = tuple(int(s) for s in shape)
+            tensor = tensor.view(_DTYPES[dtype])
+            if len(order) > 1:
+                raise ValueError("bad tensor")
+            tensor = _laid_out(tensor, shape, order[0]) if order else tensor.reshape(shape)
             return tensor.to(device) if device != "cpu" and device_ok(device) else tensor
         if _OPAQUE in value:
             kind, text = value[_OPAQUE]
