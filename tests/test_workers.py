@@ -68,7 +68,9 @@ def test_budget_rejects_nonsense():
 
 
 _INTERRUPTED = textwrap.dedent('''
-    import sys, tempfile
+    import signal, sys, tempfile
+    # As at a terminal: a shell starts background jobs (`make test &`) with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path.insert(0, {tests!r})
     import multiprocessing, pool_jobs
     from autograder.cli import _interruptible
