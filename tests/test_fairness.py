@@ -420,14 +420,31 @@ def test_a_visible_check_does_not_blame_the_caller_for_its_callee():
          "def im2col(x, kernel_size, stride=1, padding=0):\n"
          "    return _cols(x, kernel_size, stride, padding) * 2\n", namespace)
     namespace["_cols"] = lambda *a: REGISTRY["im2col"].reference(*a)
-    solution = next(c for c in _solution("01_convolution").cells
-                    if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "conv2d_im2col")
-    body = "\n".join(line for line in solution.source.splitlines() if "###" not in line)
-    exec(body, namespace)
+    exec(_answer("01_convolution", "conv2d_im2col"), namespace)
     with pytest.raises(CheckFailed):
         check("im2col", namespace["im2col"], quiet=True)
     check("conv2d_im2col", namespace["conv2d_im2col"], quiet=True)  # passes with the reference im2col
     assert namespace["im2col"].__name__ == "im2col"  # the student's function is back in place
+
+
+def _answer(assignment: str, grade_id: str) -> str:
+    """The solution's answer cell ``grade_id``, without nbgrader's solution markers."""
+    cell = next(c for c in _solution(assignment).cells
+                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+    return "\n".join(line for line in cell.source.splitlines() if "###" not in line)
+
+
+def _hdc_max_distances_taking(step: str) -> str:
+    """An hdc_max_distances whose recursion takes ``step`` for M_i (M_{i+1} is ``m``)."""
+    return ("def hdc_max_distances(rates):\n"
+            "    rates = list(rates)\n"
+            "    if not rates or any(r < 1 for r in rates):\n"
+            "        raise ValueError('rates must be a non-empty list of rates >= 1')\n"
+            "    distances = [rates[-1]]\n"
+            "    for r in reversed(rates[:-1]):\n"
+            "        m = distances[0]\n"
+            f"        distances.insert(0, {step})\n"
+            "    return distances\n")
 
 
 def test_a_visible_check_charges_a_loop_in_a_callee_to_the_callee(capsys):
@@ -447,9 +464,7 @@ def test_a_visible_check_charges_a_loop_in_a_callee_to_the_callee(capsys):
          "    return torch.stack(cols, dim=2)\n", namespace)
     with pytest.raises(CheckFailed, match="not vectorized"):
         check("im2col", namespace["im2col"], quiet=True)
-    solution = next(c for c in _solution("01_convolution").cells
-                    if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "conv2d_im2col")
-    exec("\n".join(line for line in solution.source.splitlines() if "###" not in line), namespace)
+    exec(_answer("01_convolution", "conv2d_im2col"), namespace)
     check("conv2d_im2col", namespace["conv2d_im2col"])
     assert "the loop the vectorization check finds is in your im2col" in capsys.readouterr().out
 
@@ -457,18 +472,8 @@ def test_a_visible_check_charges_a_loop_in_a_callee_to_the_callee(capsys):
 def test_a_visible_check_blames_a_callee_the_exercise_does_not_declare(capsys):
     # satisfies_hdc declares no callee; the solution calls hdc_max_distances.
     namespace = {}
-    exec("def hdc_max_distances(rates):\n"
-         "    rates = list(rates)\n"
-         "    if not rates or any(r < 1 for r in rates):\n"
-         "        raise ValueError('rates must be a non-empty list of rates >= 1')\n"
-         "    distances = [rates[-1]]\n"
-         "    for r in reversed(rates[:-1]):\n"
-         "        m = distances[0]\n"
-         "        distances.insert(0, min(m - 2 * r, m - 2 * (m - r), r))  # min, not max\n"
-         "    return distances\n", namespace)
-    solution = next(c for c in _solution("05_hdc").cells
-                    if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "satisfies_hdc")
-    exec("\n".join(line for line in solution.source.splitlines() if "###" not in line), namespace)
+    exec(_hdc_max_distances_taking("min(m - 2 * r, m - 2 * (m - r), r)"), namespace)  # min, not max
+    exec(_answer("05_hdc", "satisfies_hdc"), namespace)
     assert not REGISTRY["satisfies_hdc"].uses
     check("satisfies_hdc", namespace["satisfies_hdc"])
     assert "with the reference hdc_max_distances" in capsys.readouterr().out
@@ -623,15 +628,7 @@ def test_an_exercise_calling_another_one_is_not_charged_for_its_mistake():
     nb = _solution("05_hdc")
     for cell in nb.cells:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "hdc_max_distances":
-            cell.source = ("def hdc_max_distances(rates):\n"
-                           "    rates = list(rates)\n"
-                           "    if not rates or any(r < 1 for r in rates):\n"
-                           "        raise ValueError('rates must be a non-empty list of rates >= 1')\n"
-                           "    distances = [rates[-1]]\n"
-                           "    for r in reversed(rates[:-1]):\n"
-                           "        m = distances[0]\n"
-                           "        distances.insert(0, max(m - 2 * r, m - 2 * (m - r)))\n"
-                           "    return distances\n")
+            cell.source = _hdc_max_distances_taking("max(m - 2 * r, m - 2 * (m - r))")  # r_i dropped
     points = {"test_hdc_max_distances": 2.0, "test_satisfies_hdc": 2.0}
     limits = Limits(cell_seconds=3, case_seconds=2, memory_mb=400)
     grades = {g.grade_id: g for g in grade_notebook(nb, "05_hdc", points, limits=limits)}

@@ -289,21 +289,28 @@ def test_a_problem_page_is_escaped_and_forbids_scripts():
     assert "script-src" not in _csp(page) and "default-src 'none'" in _csp(page)
 
 
-@pytest.mark.slow
-def test_autograded_notebook_feedback_and_formgrader_page_of_the_script_injector(tmp_path):
-    """The real pipeline (nbgrader Autograde and GenerateFeedback with the course config)
-    on the example student whose submission carries scripts."""
+def _autograded_injector(tmp_path):
+    """A scratch course (autograder.cli.Workspace) in which nbgrader's Autograde, with the
+    course config, has graded the example student whose submission carries scripts."""
     from autograder.cli import Course, Workspace
     from autograder.examples.build import build
 
     course = Course.load(ROOT, ["01_convolution"])
-    ws = Workspace(ROOT, tmp_path / "ws", course.template.gradebook)
+    ws = Workspace(ROOT, tmp_path / "course", course.template.gradebook)
     build(tmp_path / "built", ["script_injector"], root=ROOT)
     target = ws.folder("submitted", "script_injector", "01_convolution")
     target.mkdir(parents=True)
     source = tmp_path / "built" / "script_injector" / "01_convolution" / "01_convolution.ipynb"
     target.joinpath("01_convolution.ipynb").write_bytes(source.read_bytes())
     assert ws.autograde("01_convolution", "script_injector")["success"]
+    return ws
+
+
+@pytest.mark.slow
+def test_autograded_notebook_feedback_and_formgrader_page_of_the_script_injector(tmp_path):
+    """The real pipeline (nbgrader Autograde and GenerateFeedback with the course config)
+    on the example student whose submission carries scripts."""
+    ws = _autograded_injector(tmp_path)
     assert ws.feedback("01_convolution", "script_injector")["success"]
 
     autograded = (ws.folder("autograded", "script_injector", "01_convolution")
@@ -345,17 +352,7 @@ def test_the_served_formgrader_page_of_the_script_injector_runs_nothing(tmp_path
     autograded submission and for a file next to it."""
     from nbgrader.api import Gradebook
 
-    from autograder.cli import Course, Workspace
-    from autograder.examples.build import build
-
-    course = Course.load(ROOT, ["01_convolution"])
-    ws = Workspace(ROOT, tmp_path / "course", course.template.gradebook)
-    build(tmp_path / "built", ["script_injector"], root=ROOT)
-    target = ws.folder("submitted", "script_injector", "01_convolution")
-    target.mkdir(parents=True)
-    source = tmp_path / "built" / "script_injector" / "01_convolution" / "01_convolution.ipynb"
-    target.joinpath("01_convolution.ipynb").write_bytes(source.read_bytes())
-    assert ws.autograde("01_convolution", "script_injector")["success"]
+    ws = _autograded_injector(tmp_path)
     planted = ws.folder("autograded", "script_injector", "01_convolution") / "evil.html"
     planted.write_text("<script>alert(1)</script>")
     # The course's own config, pointed at this scratch course (nbgrader reads the cwd's).

@@ -158,18 +158,20 @@ def _callees(exercise: Exercise, fn) -> list[str]:
     return [*exercise.uses, *sorted(set(found))]
 
 
+def _own_callees(exercise: Exercise, fn) -> list[str]:
+    """The ``_callees`` that ``fn``'s notebook defines (the student's own functions)."""
+    namespace = getattr(fn, "__globals__", None)
+    if not isinstance(namespace, dict):
+        return []
+    return [c for c in _callees(exercise, fn) if c in REGISTRY and callable(namespace.get(c))]
+
+
 def _callee_to_blame(exercise: Exercise, fn) -> str | None:
     """The callee (``_callees``) whose own check fails and without which ``fn`` passes
     every visible case, if there is one."""
-    namespace = getattr(fn, "__globals__", None)
-    if not isinstance(namespace, dict):
-        return None
-    for callee in _callees(exercise, fn):
-        own = namespace.get(callee)
-        if not callable(own) or callee not in REGISTRY:
-            continue
+    for callee in _own_callees(exercise, fn):
         try:
-            check(callee, own, quiet=True)
+            check(callee, fn.__globals__[callee], quiet=True)
             continue  # the callee is right: the caller's failure is its own
         except AssertionError:
             pass
@@ -181,12 +183,7 @@ def _callee_to_blame(exercise: Exercise, fn) -> str | None:
 
 def _looping_callee(exercise: Exercise, fn) -> str | None:
     """The callee without whose loop ``fn`` would pass the vectorization check, if any."""
-    namespace = getattr(fn, "__globals__", None)
-    if not isinstance(namespace, dict):
-        return None
-    for callee in _callees(exercise, fn):
-        if not callable(namespace.get(callee)):
-            continue
+    for callee in _own_callees(exercise, fn):
         with _replaced(fn, callee, REGISTRY[callee].reference):
             try:
                 with time_limit(VECTOR_SECONDS):
@@ -225,7 +222,7 @@ def check(name: str, fn, quiet: bool = False) -> None:
                           f"{blame}; with yours they do not, and your {blame} fails its own check. Fix "
                           f"{blame}: the grader charges its mistake to {blame} only.")
                 return
-            if failure.message.startswith(f"{name} is not implemented yet"):
+            if failure.not_implemented:
                 raise CheckFailed(f"{failure.message}.")
             earned, note = credit([c for c, _ in pairs], results)
             shown = f"{earned:g}" if earned == int(earned) else f"{earned:.1f}"
@@ -242,8 +239,8 @@ def check(name: str, fn, quiet: bool = False) -> None:
                 if looping is not None:
                     if not quiet:
                         print(f"\N{HEAVY CHECK MARK} {name}: all {len(results)} cases pass; the loop the "
-                              f"vectorization check finds is in your {looping}, whose own check says so. "
-                              f"The grader charges it to {looping} only.")
+                              f"vectorization check finds is in your {looping}: with the reference "
+                              f"{looping} it is gone. The grader charges that loop to {looping} only.")
                     return
                 raise CheckFailed(f"{name} gives the right values but is not vectorized: {problem}")
     if not quiet:
