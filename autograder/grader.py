@@ -213,21 +213,23 @@ def _judge(exercise: Exercise, case: Case, outcome) -> CaseResult:
     return evaluate(exercise, case, got=outcome.value)
 
 
-def _unrunnable(name: str, cell: Cell | None, run: ExerciseRun | None, sandbox: Sandbox) -> str:
-    """Why there was nothing to call."""
+def _unrunnable(name: str, cell: Cell | None, run: ExerciseRun | None, sandbox: Sandbox) -> tuple[str, str]:
+    """Why there was nothing to call: (status, message); the status is "not_implemented"
+    where the answer cell is still the stub, else "missing"."""
     if cell is None:
-        return (f"{name} is missing: no answer cell has grade_id '{name}' and no cell defines "
-                f"`def {name}`. Was the cell deleted, or the function renamed?")
+        return "missing", (f"{name} is missing: no answer cell has grade_id '{name}' and no cell "
+                           f"defines `def {name}`. Was the cell deleted, or the function renamed?")
     where = _cell_name(cell)
     if cell.index in sandbox.cell_problems:
-        return f"{name} could not be graded: your {where} {clip_error(sandbox.cell_problems[cell.index])}."
-    error = clip_error(run.cell_errors.get(cell.index)) if run is not None else None
+        return "missing", (f"{name} could not be graded: your {where} "
+                           f"{clip_error(sandbox.cell_problems[cell.index])}.")
     if run is not None and cell.index in run.unimplemented_cells:
-        return f"{name} is not implemented yet (your {where} raises NotImplementedError)."
+        return "not_implemented", f"{name} is not implemented yet (your {where} raises NotImplementedError)."
+    error = clip_error(run.cell_errors.get(cell.index)) if run is not None else None
     if error:
-        return f"{name} {run.missing}: your {where} {error}."
+        return "missing", f"{name} {run.missing}: your {where} {error}."
     detail = run.missing if run is not None else "is not defined"
-    return f"{name} {detail} after running your answer cells (check its name in your {where})."
+    return "missing", f"{name} {detail} after running your answer cells (check its name in your {where})."
 
 
 def _notes(run: ExerciseRun, sandbox: Sandbox, own: Cell | None) -> list[str]:
@@ -264,9 +266,7 @@ def _regraded(sandbox: Sandbox, exercise: Exercise, cases, calls, scaling, resul
     results when they pass more; else None. Either way the vectorization verdict becomes
     the one measured with the reference callees (written into ``own``): a loop in the
     callee is charged to the callee, not again to the caller."""
-    called = {*exercise.uses, *(n for n in reads if n in REGISTRY
-                                and REGISTRY[n].assignment == exercise.assignment)}
-    callees = {c: REGISTRY[c].reference for c in sorted(called) if c in REGISTRY and c != exercise.name}
+    callees = {c: REGISTRY[c].reference for c in exercise.callees(reads) if c in REGISTRY}
     vector_problem = scaling is not None and (own.not_vectorized or own.vector_error)
     if not callees or (all(r.passed for r in results) and not vector_problem):
         return None
@@ -291,7 +291,7 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
         return CellGrade(grade_id, 0.0, max_score, message, status)
 
     if cell is None:
-        return zero("missing", _unrunnable(name, None, None, sandbox))
+        return zero(*_unrunnable(name, None, None, sandbox))
     if selection is not None and cell.index in selection.oversized:
         return zero("missing", f"{name} could not be graded: your {_cell_name(cell)} "
                                f"{selection.oversized[cell.index]}.")
@@ -308,8 +308,7 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     calls = [(c.args, c.kwargs) for c in cases]
     run = sandbox.run(name, calls, exercise.forbidden, scaling, adapter=exercise.adapter)
     if run.missing:
-        stub = cell.index in run.unimplemented_cells and cell.index not in sandbox.cell_problems
-        return zero("not_implemented" if stub else "missing", _unrunnable(name, cell, run, sandbox))
+        return zero(*_unrunnable(name, cell, run, sandbox))
     tampered = run.tampered or next((o.tampered for o in run.outcomes if o is not None and o.tampered), None)
     if tampered:
         return zero("tampered", f"{name}: 0 points: the grading sandbox refused what your code tried: "

@@ -170,12 +170,10 @@ def to_plain(value, depth: int = 0):
             # A transposed or channels-last tensor keeps its layout (answers are tried on
             # such inputs): its data is sent in memory order with that order of the axes.
             order = memory_order(cpu)
-            if order is not None:
-                data = cpu.permute(order).contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-                return {_TENSOR: (str(cpu.dtype).replace("torch.", ""), tuple(cpu.shape), device, data, order)}
-            cpu = cpu.contiguous()
-            data = cpu.reshape(-1).view(torch.uint8).numpy().tobytes() if cpu.numel() else b""
-            return {_TENSOR: (str(cpu.dtype).replace("torch.", ""), tuple(cpu.shape), device, data)}
+            dense = cpu.permute(order).contiguous() if order is not None else cpu.contiguous()
+            data = dense.reshape(-1).view(torch.uint8).numpy().tobytes() if dense.numel() else b""
+            fields = (str(cpu.dtype).replace("torch.", ""), tuple(cpu.shape), device, data)
+            return {_TENSOR: fields if order is None else (*fields, order)}
     kind = type(value)
     if value is None or kind in (bool, int, float):
         if kind is int and abs(value) > 2**62:

@@ -205,6 +205,15 @@ class Exercise:
     # cases carry these as their ``note``, one case at least for each (tests pin it).
     errors: tuple[str, ...] = ()
 
+    def callees(self, read=()) -> list[str]:
+        """The exercises this one calls: its ``uses``, then the other exercises of its
+        assignment among ``read`` (the names an answer's code reads). The grader regrades
+        an answer with their references and the visible check blames them, so a mistake
+        or a loop in a callee is charged to the callee only."""
+        found = {n for n in read if n in REGISTRY and n != self.name and n not in self.uses
+                 and REGISTRY[n].assignment == self.assignment}
+        return [*self.uses, *sorted(found)]
+
     def call(self, fn, case: "Case"):
         """``fn`` called on a fresh copy of ``case``, through the exercise's adapter."""
         case = case.clone()

@@ -149,26 +149,19 @@ def _replaced(fn, name: str, value):
             namespace[name] = old
 
 
-def _callees(exercise: Exercise, fn) -> list[str]:
-    """The exercises ``fn`` calls, as the grader counts them: its declared ``uses`` and the
-    exercises of its assignment whose names its code reads."""
-    read = getattr(getattr(fn, "__code__", None), "co_names", ())
-    found = [n for n in read if n in REGISTRY and n != exercise.name and n not in exercise.uses
-             and REGISTRY[n].assignment == exercise.assignment]
-    return [*exercise.uses, *sorted(set(found))]
-
-
 def _own_callees(exercise: Exercise, fn) -> list[str]:
-    """The ``_callees`` that ``fn``'s notebook defines (the student's own functions)."""
+    """The exercises ``fn`` calls (``Exercise.callees`` of the names its code reads) that
+    its notebook defines: the student's own functions."""
     namespace = getattr(fn, "__globals__", None)
     if not isinstance(namespace, dict):
         return []
-    return [c for c in _callees(exercise, fn) if c in REGISTRY and callable(namespace.get(c))]
+    read = getattr(getattr(fn, "__code__", None), "co_names", ())
+    return [c for c in exercise.callees(read) if c in REGISTRY and callable(namespace.get(c))]
 
 
 def _callee_to_blame(exercise: Exercise, fn) -> str | None:
-    """The callee (``_callees``) whose own check fails and without which ``fn`` passes
-    every visible case, if there is one."""
+    """The callee (``_own_callees``) whose own check fails and without which ``fn``
+    passes every visible case, if there is one."""
     for callee in _own_callees(exercise, fn):
         try:
             check(callee, fn.__globals__[callee], quiet=True)
