@@ -127,6 +127,50 @@ def test_tensors_keep_a_transposed_or_channels_last_layout_across():
         wire.from_plain(bad)
 
 
+_STEAL_FRAMES = """
+import sys
+import torch
+from torch._dynamo.types import ConvertFrameReturn
+
+def _spy(frame, *rest):
+    try:
+        SEEN.append(frame.f_code.co_name + ":" + ",".join(sorted(frame.f_locals)))
+    except BaseException as exc:
+        SEEN.append(repr(exc))
+    return ConvertFrameReturn()
+
+SEEN = []
+
+def corr2d(x, kernel):
+    HOOK
+    return x[:1, :1] * 0 + len(SEEN)
+"""
+
+
+@pytest.mark.parametrize("hook, refused", [
+    ("torch._C._dynamo.eval_frame.set_eval_frame(_spy)", "frame hooks"),  # every later frame
+    ("torch._dynamo.eval_frame.set_eval_frame(_spy)", "frame hooks"),  # imported elsewhere
+    ("getattr(torch._C._dynamo.eval_frame, 'set_bytecode_debugger_callback')(_spy)", "frame hooks"),
+    ("getattr(torch._C._dynamo.eval_frame, 'set_guard_error_hook')(_spy)", "frame hooks"),
+    ("getattr(torch._C._dynamo.eval_frame, '_get_frame_value_stack_with_depth')(2)", "frame hooks"),
+    ("torch.compile(lambda v: v + 1)(x)", "__defaults__"),  # its lazy imports are refused first
+])
+def test_torchs_frame_hooks_are_refused(hook, refused):
+    result, _ = run(_STEAL_FRAMES.replace("HOOK", hook))
+    outcome = result.outcomes[0]
+    assert outcome.value is None and refused in (outcome.tampered or ""), outcome
+
+
+def test_disabling_dynamo_still_works_in_the_sandbox():
+    # torch.func and torch.compiler.disable clear the callback: nothing to refuse.
+    calm = GOOD.replace("    return out", """    import torch
+    torch.compiler.disable(lambda: None)()
+    assert torch.equal(torch.func.grad(lambda v: (v * v).sum())(x[0]), 2 * x[0])
+    return out""")
+    result, _ = run(calm)
+    assert_correct(result)
+
+
 def test_syntax_error_costs_only_its_cell():
     broken = "def helper(:\n    pass\n"
     result, sb = run((broken, GOOD))

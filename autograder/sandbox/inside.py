@@ -79,6 +79,7 @@ def supervise(isolated: bool) -> None:
 
     import wire
 
+    _disarm_frame_hooks()
     torch.set_num_threads(1)
     warm = torch.ones(4, 4)
     (warm @ warm).sum().item()  # lazy initialisation happens here, once, not in each child
@@ -217,6 +218,9 @@ def _spawn(setup: bytes, cap: int) -> dict:
 # The child
 # --------------------------------------------------------------------------------------
 
+# Raised by the stand-ins for TorchDynamo's frame hooks (see _disarm_frame_hooks).
+_FRAME_HOOK_EVENT = "torch._dynamo's frame hooks (a way to the runtime's frames)"
+
 # Audit events refused once student code may run. Each is a way to reach the runtime's
 # own state (frames, gc, memory), to run code where the checks cannot see it (processes,
 # threads' tracing, signal handlers), or to leave the scratch folder.
@@ -229,7 +233,7 @@ _REFUSED_EVENTS = frozenset({
     "pickle.find_class", "socket.__new__", "socket.socket",
     "mmap.__new__", "resource.setrlimit", "resource.prlimit", "os.setns", "os.unshare",
     "signal.pthread_kill", "faulthandler.enable", "sys.unraisablehook", "sys.excepthook",
-    "_thread.start_new_thread", "os.add_dll_directory", "ctypes.dlopen",
+    "_thread.start_new_thread", "os.add_dll_directory", "ctypes.dlopen", _FRAME_HOOK_EVENT,
 })
 _REFUSED_PREFIXES = ("ctypes.", "_ctypes.", "winreg.", "msvcrt.")
 _FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "gi_code", "cr_code", "ag_code"})
@@ -605,6 +609,43 @@ class _NoFrame:
 
 def _no_frame(depth: int = 0):
     return _NoFrame()
+
+
+# TorchDynamo's C hooks: a frame-evaluation callback is handed every frame that runs (the
+# runtime's own, with their locals), the others hook guard and debugger events or read a
+# frame's value stack. Replaced everywhere they are referenced, in the supervisor, so that
+# every child inherits it: using one raises an audit event the child's hook refuses (the
+# exercise scores 0); clearing the callback (None or False: torch.func, dynamo's
+# ``disable``) does nothing, as none is ever set.
+_FRAME_HOOKS = ("set_eval_frame", "set_code_exec_strategy", "set_bytecode_debugger_callback",
+                "set_guard_error_hook", "set_guard_complete_hook", "register_breakpoint_code",
+                "_get_frame_value_stack_with_depth")
+
+
+def _frame_hook_refused(name: str):
+    def refused(*args, **kwargs):
+        if name == "set_eval_frame" and args and (args[0] is None or args[0] is False):
+            return None
+        sys.audit(_FRAME_HOOK_EVENT, name)
+        raise PermissionError(f"the grading sandbox does not allow torch._C._dynamo's {name}")
+
+    return refused
+
+
+def _disarm_frame_hooks() -> None:
+    import torch
+
+    hooks = torch._C._dynamo.eval_frame
+    originals = {name: getattr(hooks, name) for name in _FRAME_HOOKS if hasattr(hooks, name)}
+    stand_ins = {id(original): _frame_hook_refused(name) for name, original in originals.items()}
+    kept = list(originals.values())  # the ids above stay theirs while this runs
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for key, value in list(namespace.items()):
+            if id(value) in stand_ins and any(value is original for original in kept):
+                namespace[key] = stand_ins[id(value)]
 
 
 def _refuse(name: str):
