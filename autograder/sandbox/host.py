@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import marshal
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -105,9 +106,23 @@ def isolation_waived() -> bool:
     return os.environ.get("CONVLAB_NO_ISOLATION", "") == "1"
 
 
-def _sandbox_uid() -> int:
-    # One user id per grading process: two sandboxes alive at once are in two processes.
-    return 200_000 + os.getpid() % 500_000
+_UIDS: "weakref.WeakKeyDictionary[Sandbox, int]" = weakref.WeakKeyDictionary()
+_UID_RANGE = (1_000_000, 2_000_000_000)  # far from the machine's own users and from nobody (65534)
+
+
+def _sandbox_uid(sandbox: "Sandbox") -> int:
+    """The user id of ``sandbox``'s children: its own, drawn at random when first asked
+    for and never given to another sandbox while this one is alive (what a user id keeps,
+    the kernel keyring say, then cannot pass from one student's sandbox to the next).
+    Another grading process draws from the same two-billion ids: a clash is unlikely."""
+    uid = _UIDS.get(sandbox)
+    if uid is None:
+        taken = set(_UIDS.values())
+        uid = secrets.randbelow(_UID_RANGE[1] - _UID_RANGE[0]) + _UID_RANGE[0]
+        while uid in taken:
+            uid = secrets.randbelow(_UID_RANGE[1] - _UID_RANGE[0]) + _UID_RANGE[0]
+        _UIDS[sandbox] = uid
+    return uid
 
 
 def _user_tasks() -> int:
@@ -134,9 +149,15 @@ class _Supervisor:
         self.limits = limits
         self.settings = (limits.scratch_mb, isolated, cuda)
         self.runtime = launcher.stage_runtime()
-        argv = launcher.command(self.runtime, limits.scratch_mb, isolated, cuda)
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+        seccomp = launcher.seccomp_fd() if isolated else None  # bwrap loads it: see launcher.py
+        try:
+            argv = launcher.command(self.runtime, limits.scratch_mb, isolated, cuda, seccomp)
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                                         pass_fds=() if seccomp is None else (seccomp,))
+        finally:
+            if seccomp is not None:
+                os.close(seccomp)
         self.fd = self.proc.stdout.fileno()
         self.framer = wire.Framer()
         self.queue: list = []
@@ -523,7 +544,7 @@ class Sandbox:
         if self.preamble is not None:
             setup["preamble"] = self.preamble
         if supervisor.root:
-            setup["uid"] = _sandbox_uid()
+            setup["uid"] = _sandbox_uid(self)
         elif self.isolated:
             setup["nproc"] = _user_tasks() + 4 * self.limits.processes
         if not supervisor.command("spawn", marshal.dumps(setup), self.limits.output_mb * 2**20):
@@ -542,6 +563,7 @@ class Sandbox:
             supervisor.command("to_child", marshal.dumps(message))
 
         hard_stop = time.monotonic() + budget
+        flooded = None
         deadline = min(time.monotonic() + self.limits.setup_seconds, hard_stop)
         while True:
             report = supervisor.receive(deadline)
@@ -555,8 +577,11 @@ class Sandbox:
             if report[0] == "exit":
                 if state.finished:
                     return None
-                return (*state.phase, _ending(int(report[1]), self.limits), "crashed")
+                return (*state.phase, flooded or _ending(int(report[1]), self.limits), "crashed")
             if report[0] == "overflow":
+                if len(report) > 2 and report[2] == "unread":
+                    flooded = (f"was killed: the grader's replies it left unread grew past "
+                               f"{int(report[1]) // 2**20} MiB")
                 continue  # an "exit" report follows
             if report[0] != "child":
                 continue

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 
 SCRATCH = "/tmp"
 WORK = "/tmp/work"
@@ -50,6 +51,7 @@ def _setup_path() -> None:
 # Set by supervise(): True only in a PID namespace of our own (bwrap made it; the
 # supervisor is its pid 2). Only then may "kill every other process" mean kill(-1).
 _OWN_PID_NAMESPACE = False
+_ISOLATED = False
 
 
 # --------------------------------------------------------------------------------------
@@ -63,8 +65,9 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def supervise(isolated: bool) -> None:
-    global _OWN_PID_NAMESPACE
+    global _OWN_PID_NAMESPACE, _ISOLATED
     _OWN_PID_NAMESPACE = isolated and os.getpid() == 2
+    _ISOLATED = isolated
     import marshal
     import select
     import signal
@@ -78,6 +81,8 @@ def supervise(isolated: bool) -> None:
     import torch._dynamo  # noqa: F401
 
     import wire
+
+    _preload_native_code()
 
     _disarm_frame_hooks()
     torch.set_num_threads(1)
@@ -130,8 +135,13 @@ def supervise(isolated: bool) -> None:
                 if command[0] == "spawn":
                     end_child()
                     child = _spawn(command[1], command[2])
-                elif command[0] == "to_child" and child is not None:
+                elif command[0] == "to_child" and child is not None and child["inp"] is not None:
                     child["pending"] += wire.frame(command[1])
+                    # A child that asks and never reads (reference calls, say) would make
+                    # this buffer grow without end: past its output cap and a frame, it ends.
+                    if len(child["pending"]) > child["cap"] + wire.MAX_FRAME:
+                        report("overflow", child["cap"] + wire.MAX_FRAME, "unread")
+                        end_child()
                 elif command[0] == "kill":
                     end_child()
                 elif command[0] == "quit":
@@ -165,6 +175,52 @@ def supervise(isolated: bool) -> None:
             if pid:
                 child["usage"] = usage
                 end_child(status)
+
+
+def _preload_native_code() -> None:
+    """Load every shared object of the standard library, numpy and torch now, in the
+    supervisor: a child maps no new executable file (its seccomp filter refuses that, so a
+    library the student wrote in /tmp cannot be loaded), yet its lazy imports of these
+    still work, as the loader finds them already mapped."""
+    import ctypes
+
+    try:
+        import pyseccomp  # noqa: F401  (each child loads its filter with it)
+    except ImportError:
+        if _ISOLATED:  # launcher.isolation_problem() checked it is there
+            raise
+    import numpy
+    import torch
+
+    roots = [p for p in sys.path if p.endswith("lib-dynload")]
+    roots += [os.path.dirname(m.__file__) for m in (numpy, torch)]
+    functorch = os.path.join(os.path.dirname(os.path.dirname(torch.__file__)), "functorch")
+    roots += [functorch] if os.path.isdir(functorch) else []
+    for root in roots:
+        for folder, _, files in os.walk(root):
+            for name in files:
+                if name.endswith(".so") or ".so." in name:
+                    try:
+                        ctypes.CDLL(os.path.join(folder, name), mode=os.RTLD_LAZY | os.RTLD_LOCAL)
+                    except OSError:  # a library for hardware or a module this system lacks
+                        pass
+
+
+def _child_filter(errno_eperm: int):
+    """The child's own seccomp filter, on top of the sandbox's (launcher.py): no new
+    program (execve), no executable mapping of a file (a shared object the student wrote;
+    what the runtime needs was mapped by the supervisor, see _preload_native_code).
+    Anonymous executable memory stays allowed: the math libraries' JIT compilers use it."""
+    import pyseccomp as seccomp
+
+    rules = seccomp.SyscallFilter(seccomp.ALLOW)
+    refuse = seccomp.ERRNO(errno_eperm)
+    for name in ("execve", "execveat"):
+        rules.add_rule(refuse, name)
+    prot_exec, map_anonymous = 0x4, 0x20
+    rules.add_rule(refuse, "mmap", seccomp.Arg(2, seccomp.MASKED_EQ, prot_exec, prot_exec),
+                   seccomp.Arg(3, seccomp.MASKED_EQ, map_anonymous, 0))
+    return rules
 
 
 def _kill_everyone_else(child: int) -> None:
@@ -234,6 +290,7 @@ _REFUSED_EVENTS = frozenset({
     "mmap.__new__", "resource.setrlimit", "resource.prlimit", "os.setns", "os.unshare",
     "signal.pthread_kill", "faulthandler.enable", "sys.unraisablehook", "sys.excepthook",
     "_thread.start_new_thread", "os.add_dll_directory", "ctypes.dlopen", _FRAME_HOOK_EVENT,
+    "marshal.load", "os.symlink", "os.link", "sys.monitoring.register_callback", "os.fchdir",
 })
 _REFUSED_PREFIXES = ("ctypes.", "_ctypes.", "winreg.", "msvcrt.")
 _FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "gi_code", "cr_code", "ag_code"})
@@ -243,48 +300,128 @@ _REFUSED_MODULES = frozenset({"ctypes", "_ctypes", "_posixsubprocess", "subproce
                               "faulthandler", "resource", "gc", "_testcapi", "_xxsubinterpreters",
                               "autograder", "convlab"})
 _OPEN_ALLOWED = ("/dev/null", "/dev/urandom", "/dev/zero")
-_OPEN_REFUSED = ("/proc", "/sys", "/dev")
+_OPEN_REFUSED = ("/proc/", "/sys/", "/dev/")
 
 # What the answer cells see, as a notebook's first cell imports it. The grader tells the
 # child the exact preamble (grader.NOTEBOOK_IMPORTS); this is only the default.
 _DEFAULT_PREAMBLE = "import math\nimport numpy as np\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 
 
-def _make_audit_hook(state: list, refused: list):
-    """The hook closes over nothing a student can reach: ``state[0]`` is True only inside
-    the runtime's own short windows (installing the tracer, reading a traceback)."""
+def _make_audit_hook(allowed: list, refused: list):
+    """The hook closes over nothing a student can reach. It is never switched off: the
+    runtime's own privileged steps are single C calls it names in ``allowed`` (the event,
+    and the object the event must be about, or None), each made with no student object in
+    reach (see Child.run's ``privileged``). Reading a .pyc is allowed where its bytes are
+    those of a file on a read-only mount that the import system has just opened."""
     events, prefixes = _REFUSED_EVENTS, _REFUSED_PREFIXES
     frame_attributes, code_attributes = _FRAME_ATTRIBUTES, _CODE_ATTRIBUTES
     modules, open_allowed, open_refused = _REFUSED_MODULES, _OPEN_ALLOWED, _OPEN_REFUSED
-    fspath, isinstance_, str_, bytes_ = os.fspath, isinstance, str, bytes
+    str_, bytes_, int_, type_, len_ = str, bytes, int, type, len
+    as_str, startswith, endswith, split = str.__str__, str.startswith, str.endswith, str.split
+    decode, join = bytes.decode, "/".join
+    lstat, readlink, getcwd, statvfs, s_islnk = os.lstat, os.readlink, os.getcwd, os.statvfs, _s_islnk()
+    os_open, os_read, os_close, os_fstat, read_only = os.open, os.read, os.close, os.fstat, os.ST_RDONLY
+    last_pyc = [None]
+
+    def resolve(path):
+        """``path`` as the kernel finds it: absolute, every symbolic link followed."""
+        if not startswith(path, "/"):
+            path = getcwd() + "/" + path
+        parts, done, links = [p for p in split(path, "/") if p not in ("", ".")], [], 0
+        while parts:
+            part = parts.pop(0)
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            here = "/" + join(done + [part])
+            try:
+                mode = lstat(here).st_mode
+            except OSError:
+                done.append(part)
+                continue
+            if s_islnk(mode):
+                links += 1
+                if links > 40:
+                    return here
+                target = readlink(here)
+                if startswith(target, "/"):
+                    done = []
+                parts = [p for p in split(target, "/") if p not in ("", ".")] + parts
+            else:
+                done.append(part)
+        return "/" + join(done)
+
+    def runtime_pyc(data) -> bool:
+        """Whether ``data`` is the code of the .pyc just opened, a file on a read-only mount."""
+        path, last_pyc[0] = last_pyc[0], None
+        if path is None:
+            return False
+        try:
+            fd = os_open(path, 0)
+        except OSError:
+            return False
+        try:
+            if not statvfs(path).f_flag & read_only:
+                return False
+            size, chunks = os_fstat(fd).st_size, []
+            while size > 0:
+                chunk = os_read(fd, size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size -= len_(chunk)
+            return b"".join(chunks)[16:] == data
+        finally:
+            os_close(fd)
 
     def hook(event, args):
-        if state[0]:
+        if event == allowed[0] and (allowed[1] is None or (args and args[0] is allowed[1])):
             return
         why = None
-        if event in events or event.startswith(prefixes):
+        if event in events or startswith(event, prefixes):
             why = event
-        elif event == "object.__getattr__" and len(args) > 1 and args[1] in frame_attributes:
+        elif event == "object.__getattr__" and len_(args) > 1 and args[1] in frame_attributes:
             why = f"reading {args[1]} (a way to the runtime's frames)"
-        elif event == "object.__setattr__" and len(args) > 1 and args[1] in code_attributes:
+        elif event == "object.__setattr__" and len_(args) > 1 and args[1] in code_attributes:
             why = f"replacing a function's {args[1]}"
-        elif event == "import" and args and isinstance_(args[0], str_) and args[0].split(".")[0] in modules:
+        elif event == "import" and args and type_(args[0]) is str_ and split(args[0], ".")[0] in modules:
             why = f"importing {args[0]}"
+        elif event == "marshal.loads":
+            if not (args and type_(args[0]) is bytes_ and runtime_pyc(args[0])):
+                why = "marshal.loads (making code objects from bytes)"
         elif event == "open" and args:
-            try:
-                path = fspath(args[0]) if not isinstance_(args[0], int) else ""
-                if isinstance_(path, bytes_):
-                    path = path.decode("utf-8", "replace")
-            except Exception:
-                path = "?"
-            if path.startswith(open_refused) and path not in open_allowed:
-                why = f"opening {path[:60]}"
+            path = args[0]
+            if type_(path) is int_:
+                return
+            if type_(path) is bytes_:
+                path = decode(path, "utf-8", "surrogateescape")
+            elif type_(path) is not str_:
+                why = f"opening a path given as a {type_(path).__name__} (pass a str)"
+            if why is None:
+                path = as_str(path)
+                try:
+                    real = resolve(path)
+                except (OSError, ValueError):
+                    real = "?"
+                for name in (path, real):
+                    if (startswith(name, open_refused) or name in ("/proc", "/sys", "/dev")) and name not in open_allowed:
+                        why = f"opening {path[:60]}"
+                        break
+                if why is None and endswith(real, ".pyc"):
+                    last_pyc[0] = real
         if why is not None:
-            if len(refused) < 20:
+            if len_(refused) < 20:
                 refused.append(why)
             raise PermissionError(f"the grading sandbox does not allow {why}")
 
     return hook
+
+
+def _s_islnk():
+    import stat
+
+    return stat.S_ISLNK
 
 
 class _NoIPython:
@@ -303,6 +440,8 @@ class Child:
     def run(self) -> None:  # noqa: C901  (one function on purpose: its locals are the secret)
         import _hashlib
         import builtins
+        import errno
+        import gc
         import marshal
         import resource
         import signal
@@ -329,13 +468,38 @@ class Child:
         os.closerange(out + 1, 4096)
         # Private references, taken before any student code runs.
         write, read, dumps, loads = os.write, os.read, marshal.dumps, marshal.loads
-        mac, pack, unpack = _hashlib.hmac_digest, struct.Struct(">I").pack, struct.Struct(">I").unpack
+        pack, unpack = struct.Struct(">I").pack, struct.Struct(">I").unpack
         monotonic, exit_now = time.monotonic, os._exit
         settrace = sys.settrace
         to_plain, from_plain = wire.to_plain, wire.from_plain
         len_, isinstance_, str_, type_, callable_ = len, isinstance, str, type, callable
+        gc_disable, gc_enable, gc_isenabled = gc.disable, gc.enable, gc.isenabled
+        traceback_of = BaseException.__traceback__.__get__  # C: no student __getattribute__
+        tb_frame, tb_next = types.TracebackType.tb_frame.__get__, types.TracebackType.tb_next.__get__
+        tb_lineno, frame_code = types.TracebackType.tb_lineno.__get__, types.FrameType.f_code.__get__
+        code_filename, startswith = types.CodeType.co_filename.__get__, str.startswith
+        TracebackType, FrameType, CodeType = types.TracebackType, types.FrameType, types.CodeType
 
-        state, refused = [True], []  # the audit hook's window flag, and what it refused
+        # allowed: the one audit event (and its subject) the runtime's next C call may raise;
+        # refused: what the hook refused (see _make_audit_hook).
+        allowed, refused = [None, None], []
+
+        def privileged(event, subject, call, argument):
+            """``call(argument)``, a C function on an object of a type checked by the caller,
+            with ``event`` allowed for ``subject`` for that call only. No student code can
+            run in between: nothing is released (a student's __del__), the garbage collector
+            is off, there are no other threads (the hook refuses them) nor signal handlers."""
+            enabled = gc_isenabled()
+            gc_disable()
+            allowed[1] = subject
+            allowed[0] = event
+            try:
+                return call(argument)
+            finally:
+                allowed[0] = None
+                allowed[1] = None
+                if enabled:
+                    gc_enable()
 
         def receive():
             """One message from the grader (trusted), or None when the pipe ends."""
@@ -352,20 +516,23 @@ class Child:
                 if not chunk:
                     return None
                 body += chunk
-            state[0] = True  # marshal.loads is refused to student code, not to the runtime
-            try:
-                return loads(bytes(body))
-            finally:
-                state[0] = False
+            # marshal.loads is refused to student code, not to the runtime: the hook allows
+            # it for this one call (the grader's bytes, plain data: no code runs).
+            return privileged("marshal.loads", None, loads, bytes(body))
 
         setup = receive()
         if setup is None:
             exit_now(71)
-        key = setup.pop("key")
+        # The key lives only in a C object from here on (no attribute shows it), held by
+        # ``send`` alone: nothing a student can reach refers to ``send`` or this frame.
+        sealer = _hashlib.hmac_new(setup.pop("key"), digestmod="sha256")
+        seal_copy = type(sealer).copy
 
         def send(*message) -> None:
             body = dumps(message)
-            data = b"S" + mac(key, body, "sha256") + body
+            sealing = seal_copy(sealer)
+            sealing.update(body)
+            data = b"S" + sealing.digest() + body
             data = pack(len_(data)) + data
             view = memoryview(data)
             while view:
@@ -427,9 +594,14 @@ class Child:
 
             measure = Meter()
 
-        # 4. The audit hook, and no way to install handlers that run inside the runtime.
-        state[0] = True
-        sys.addaudithook(_make_audit_hook(state, refused))
+        # 4. The child's seccomp filter (no program, no executable file mapped from now
+        # on), the audit hook, and no way to install handlers that run inside the runtime.
+        try:
+            _child_filter(errno.EPERM).load()
+        except Exception:
+            if _ISOLATED:  # the sandbox promises it: without it, nothing runs
+                exit_now(71)
+        sys.addaudithook(_make_audit_hook(allowed, refused))
         for module in (signal, sys.modules.get("_signal")):
             for name in ("signal", "setitimer", "alarm", "set_wakeup_fd", "siginterrupt", "pthread_kill",
                          "raise_signal", "pthread_sigmask"):
@@ -442,9 +614,6 @@ class Child:
         # typing, torch.manual_seed's lazy CUDA call): it gets a frame with nothing behind it.
         sys._getframe = _no_frame
 
-        def window(flag: bool) -> None:
-            state[0] = flag
-
         def error_text(exc: BaseException) -> str:
             try:
                 detail = str_(exc)
@@ -454,23 +623,25 @@ class Child:
             text = f"{name}: {detail}" if detail else name
             if isinstance_(exc, SyntaxError) and exc.lineno:
                 return wire.clip(f"{name}: {exc.msg} (line {exc.lineno} of the cell)")
-            line = None
-            tb = exc.__traceback__
-            window(True)
-            try:
-                while tb is not None:
-                    if tb.tb_frame.f_code.co_filename.startswith("<answer cell "):
-                        line = tb.tb_lineno
-                    tb = tb.tb_next
-            except BaseException:
-                pass
-            finally:
-                window(False)
+            # The line in the answer cell: every step a C getter on an object whose exact
+            # type is checked first, so no student method runs; only reading tb_frame needs
+            # the hook's leave, for that traceback only.
+            line, tb, frame = None, traceback_of(exc), None
+            while type_(tb) is TracebackType:
+                frame = privileged("object.__getattr__", tb, tb_frame, tb)
+                code = frame_code(frame) if type_(frame) is FrameType else None
+                filename = code_filename(code) if type_(code) is CodeType else None
+                if type_(filename) is str_ and startswith(filename, "<answer cell "):
+                    line = tb_lineno(tb)
+                frame = code = None
+                tb = tb_next(tb)
             if line is not None:
                 text += f" (line {line} of your cell)"
             return wire.clip(text)
 
-        window(False)
+        def set_tracer(tracer) -> None:
+            """The meter's sys.settrace: our tracer or None, allowed for that call only."""
+            privileged("sys.settrace", None, settrace, tracer)
 
         # The answer cells.
         namespace = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": _NoIPython}
@@ -509,16 +680,12 @@ class Child:
             kind, payload, work = "value", None, None
             try:
                 if measure is not None:
-                    window(True)
-                    measure.start(settrace)
-                    window(False)
+                    measure.start(set_tracer)
                 try:
                     result = adapter(target, *args, **kwargs) if adapter else target(*args, **kwargs)
                 finally:
                     if measure is not None:
-                        window(True)
-                        work = measure.stop(settrace)
-                        window(False)
+                        work = measure.stop(set_tracer)
                 del args, kwargs
                 payload = to_plain(result)
                 del result
@@ -656,19 +823,34 @@ def _refuse(name: str):
 
 
 def _vm_data() -> int:
-    """Bytes of this process's data segment, as RLIMIT_DATA counts them."""
+    """Bytes of this process's data segment, as RLIMIT_DATA counts them. There is no
+    /proc in the sandbox to read it from: found by lowering the soft limit until a
+    one-page private mapping (which the limit counts) fails, then restoring it."""
+    import mmap
     import resource
 
     try:
-        with open("/proc/self/status") as status:
+        with open("/proc/self/status") as status:  # outside the sandbox (--no-isolation)
             for line in status:
                 if line.startswith("VmData:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    # No /proc in the sandbox: the peak resident size is a safe over-estimate of the
-    # data segment torch left us with (RLIMIT_DATA then allows a little more, never less).
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 * 2 + 512 * 2**20
+    page = mmap.PAGESIZE
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    low, high = 0, 1 << 47  # the mapping fits under high, not under low
+    try:
+        while high - low > page:
+            middle = (low + high) // 2 // page * page
+            resource.setrlimit(resource.RLIMIT_DATA, (middle, hard))
+            try:
+                mmap.mmap(-1, page, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS).close()
+                high = middle
+            except OSError:
+                low = middle
+    finally:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
+    return max(high - page, 0)
 
 
 def _wipe_scratch() -> None:
