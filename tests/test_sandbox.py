@@ -752,3 +752,315 @@ def test_the_sandbox_tmp_is_mounted_before_what_may_live_under_it():
     assert args[tmpfs + 1] == "/tmp"
     for path in launcher.package_dirs() + ["/tmp/convlab-runtime-x"]:
         assert max(i for i, a in enumerate(args) if a == path) > tmpfs, path
+
+
+# --- issue 14: nothing that decides a score can be reached from student code ----------------
+
+WIDE = Limits(cell_seconds=20, case_seconds=20, memory_mb=600, max_hangs=1, startup_seconds=120)
+
+
+def _values(sb, names, calls=CALLS[:1], families=CONV):
+    return {name: sb.run(name, calls, families).outcomes[0] for name in names}
+
+
+_WINDOW_OPENER = """
+import gc as _gc
+STOLEN, COUNT = [], [0]
+
+def _try_everything(where):
+    for what, attempt in (("gc", lambda: _gc.get_objects()),
+                          ("code", lambda: (lambda: 0).__code__.replace(co_consts=(1,)))):
+        try:
+            attempt()
+            STOLEN.append(f"{what} in {where}")
+        except BaseException:
+            pass
+
+class FakeTraceback:
+    tb_next, tb_lineno = None, 1
+
+    @property
+    def tb_frame(self):
+        _try_everything("tb_frame")
+        raise AttributeError("tb_frame")
+
+class Sneaky(Exception):
+    def __getattribute__(self, name):
+        if name == "__traceback__":
+            return FakeTraceback()
+        return object.__getattribute__(self, name)
+
+class Name(str):
+    def startswith(self, *args):
+        _try_everything("co_filename.startswith")
+        return False
+
+class Cycle:
+    def __del__(self):
+        _try_everything("__del__")
+
+exec(compile("def from_odd_file():\\n    raise ValueError('odd')\\n", Name("<odd>"), "exec"))
+
+def probe(x, kernel):
+    COUNT[0] += 1
+    if COUNT[0] == 1:
+        raise Sneaky("look at my traceback")
+    if COUNT[0] == 2:
+        from_odd_file()
+    if COUNT[0] == 3:
+        for _ in range(5000):  # cyclic garbage: collected wherever the runtime next allocates
+            c = Cycle()
+            c.me = c
+        return x
+    print("STOLEN:", STOLEN)  # the output comes back even where the call was refused
+    return x
+"""
+
+
+def test_the_runtime_calls_no_student_method_while_privileged():
+    # Before: reading the traceback's line opened a window with the audit hook off, in
+    # which a student's tb_frame property (an exception's __traceback__ of its own), a str
+    # subclass's startswith (a code object's file name) or a __del__ run by the collector
+    # could do anything: empty the hook's tables, unregister the forbidden kernels.
+    with sandbox(_WINDOW_OPENER, limits=WIDE) as sb:
+        result = sb.run("probe", CALLS + CALLS[:1], CONV)
+    raised, odd = result.outcomes[0], result.outcomes[1]
+    line = _WINDOW_OPENER.splitlines().index('        raise Sneaky("look at my traceback")') + 1
+    assert raised.error == f"Sneaky: look at my traceback (line {line} of your cell)", raised
+    assert odd.error.startswith("ValueError: odd (line"), odd
+    assert "STOLEN: []" in result.output, result.output
+
+
+_KEY = bytes(range(32))
+_WALKER = '''
+import sys, builtins, torch
+
+KEY = bytes.fromhex(KEY_HEX)
+RUNTIME = {"send", "receive", "privileged", "hook", "error_text", "set_tracer", "resolve", "runtime_pyc"}
+
+def walk(x, kernel):
+    roots = [sys.modules, builtins, globals(), x, kernel]
+    try:
+        n = torch._C._len_torch_function_stack()
+        roots += [torch._C._get_function_stack_at(i) for i in range(n)]
+    except Exception:
+        pass
+    seen, queue, found, visited = set(), list(roots), [], 0
+    while queue and visited < 60000:
+        obj = queue.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        visited += 1
+        kind = type(obj)
+        if kind is bytes and obj == KEY:
+            found.append("the key")
+        if kind.__name__ == "HMAC":
+            found.append("an HMAC object")
+        name = getattr(obj, "__name__", None) if callable(obj) else None
+        if type(name) is str and name in RUNTIME and getattr(obj, "__module__", "") == "__main__":
+            found.append("the runtime's " + name)
+        if kind in (list, tuple, set, frozenset):
+            queue.extend(obj)
+        elif kind is dict:
+            queue.extend(obj.values())
+        for attr in ("__dict__", "__closure__", "cell_contents", "__self__", "__wrapped__", "__func__",
+                     "__defaults__", "__kwdefaults__", "__globals__", "__mro__", "__bases__", "__class__",
+                     "fget", "fset", "__objclass__"):
+            try:
+                value = object.__getattribute__(obj, attr)
+            except BaseException:
+                continue
+            queue.append(dict(value) if type(value).__name__ == "mappingproxy" else value)
+    return [sorted(set(found)), visited >= 60000]
+'''
+
+
+def test_the_sealing_key_and_the_runtime_are_out_of_reach(monkeypatch):
+    # The grader's key for this child is known here: the student looks for it (and for
+    # the functions that seal, and the hook's state) in everything it can walk to.
+    monkeypatch.setattr(wire, "new_key", lambda: _KEY)
+    walker = _WALKER.replace("KEY_HEX", repr(_KEY.hex()))
+    exercise = REGISTRY["insert_zeros"]
+    scaling = {s: (exercise.scaling_case(s).args, exercise.scaling_case(s).kwargs) for s in (2, 5)}
+    with sandbox(walker, limits=WIDE) as sb:
+        plain = sb.run("walk", CALLS[:1], CONV).outcomes[0]
+        measured = sb.run("walk", CALLS[:1], (), scaling).outcomes[0]  # the meter's mode on torch's stack
+    for outcome in (plain, measured):
+        assert outcome.value == [[], True], outcome
+
+
+@pytest.mark.parametrize("attack, refused", [
+    ("import marshal\n    c = compile('1', 'x', 'eval')\n    return [eval(marshal.loads(marshal.dumps(c)))]",
+     "marshal.loads"),
+    ("import marshal, io\n    return [marshal.load(io.BytesIO(marshal.dumps(compile('1', 'x', 'eval'))))]",
+     "marshal.load"),
+    ("c = (lambda: 0).__code__\n    return [c.replace(co_consts=(1,))]", "code.__new__"),
+    ("import types\n    return [types.FunctionType(compile('1', 'x', 'eval'), {})()]", "function.__new__"),
+    # A .pyc the student wrote: imported through sys.path, refused at marshal.loads.
+    ("import marshal, sys, importlib.util\n    code = compile('VALUE = 7', 'mine.py', 'exec')\n"
+     "    with open('/tmp/work/mine.pyc', 'wb') as f:\n"
+     "        f.write(importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(code))\n"
+     "    sys.path.insert(0, '/tmp/work')\n    import mine\n    return [mine.VALUE]", "marshal.loads"),
+])
+def test_code_objects_cannot_be_made_from_bytes(attack, refused):
+    result, _ = run(f"def corr2d(x, kernel):\n    {attack}\n", calls=CALLS[:1])
+    outcome = result.outcomes[0]
+    assert outcome.value is None and outcome.tampered and refused in outcome.tampered, outcome
+
+
+_PROC_ROUTES = '''
+import os
+
+def _read(path, **kw):
+    fd = os.open(path, os.O_RDONLY, **kw)
+    try:
+        return ["READ", os.read(fd, 100)]
+    finally:
+        os.close(fd)
+
+def absolute(x, kernel):
+    return _read("/proc/self/status")
+
+def relative(x, kernel):
+    return _read("../../proc/self/status")
+
+def doubled(x, kernel):
+    return _read("//proc/self/status")
+
+def dotted(x, kernel):
+    return _read("/./proc/self/status")
+
+def linked(x, kernel):
+    os.symlink("/proc", "/tmp/p")
+    return _read("/tmp/p/self/status")
+
+def by_dir_fd(x, kernel):
+    root = os.open("/", os.O_RDONLY)
+    try:
+        return _read("proc/self/status", dir_fd=root)
+    except OSError as exc:
+        return [type(exc).__name__]
+
+def listing(x, kernel):
+    return sorted(os.listdir("/proc"))
+'''
+
+
+def test_proc_is_not_there_and_every_way_to_it_is_refused():
+    with sandbox(_PROC_ROUTES) as sb:
+        seen = _values(sb, ["absolute", "relative", "doubled", "dotted", "linked", "by_dir_fd", "listing"])
+    for name in ("absolute", "relative", "doubled", "dotted"):
+        assert seen[name].tampered and "opening" in seen[name].tampered, (name, seen[name])
+    assert seen["linked"].tampered and "os.symlink" in seen["linked"].tampered, seen["linked"]
+    # The audit hook does not see a descriptor's folder; the mount namespace has no /proc.
+    assert seen["by_dir_fd"].value == ["FileNotFoundError"] or seen["by_dir_fd"].tampered, seen["by_dir_fd"]
+    assert seen["listing"].value == ["cpuinfo"], seen["listing"]
+
+
+_NATIVE = '''
+import glob, os, shutil, sys, importlib.util
+
+def load_copied(x, kernel):
+    # A shared object the student can write: a copy of the standard library's _json.
+    folder = [p for p in sys.path if p.endswith("lib-dynload")][0]
+    original = glob.glob(folder + "/_json*.so")[0]
+    os.makedirs("/tmp/work/native", exist_ok=True)
+    copy = "/tmp/work/native/" + os.path.basename(original)
+    shutil.copyfile(original, copy)
+    spec = importlib.util.spec_from_file_location("_json", copy)
+    module = importlib.util.module_from_spec(spec)
+    return [module.__file__]
+
+def lazy_stdlib(x, kernel):
+    import _json, _decimal  # not imported before: loaded from the runtime's read-only files
+    return [_decimal.Decimal("1.5") + 1 == _decimal.Decimal("2.5")]
+'''
+
+
+def test_no_file_the_student_can_write_is_mapped_executable():
+    with sandbox(_NATIVE) as sb:
+        seen = _values(sb, ["load_copied", "lazy_stdlib"])
+    outcome = seen["load_copied"]
+    assert outcome.value is None and "ImportError" in (outcome.error or ""), outcome
+    assert "failed to map segment" in outcome.error or "Operation not permitted" in outcome.error, outcome
+    assert seen["lazy_stdlib"].value == [True], seen["lazy_stdlib"]
+
+
+def test_system_calls_grading_never_needs_are_refused():
+    memfd = ("import os, posix\n"
+             "def via_os(x, kernel):\n    return [os.memfd_create('x')]\n"
+             "def below_the_hook(x, kernel):\n"
+             "    try:\n        return [posix.memfd_create('x')]\n"
+             "    except OSError as exc:\n        return [exc.errno]\n")
+    with sandbox(memfd) as sb:
+        seen = _values(sb, ["via_os", "below_the_hook"])
+    assert seen["via_os"].tampered and "memfd_create" in seen["via_os"].tampered, seen["via_os"]
+    import errno
+
+    assert seen["below_the_hook"].value == [errno.EPERM] or seen["below_the_hook"].tampered, seen["below_the_hook"]
+
+
+def test_the_sandbox_runs_under_its_seccomp_filter(tmp_path):
+    # The filter bwrap loads, seen where /proc is mounted (the CUDA layout) and tried.
+    import os
+    import subprocess
+    import sys
+
+    fd = launcher.seccomp_fd()
+    try:
+        probe = ("import os, errno\nprint([l.split()[1] for l in open('/proc/self/status') if l.startswith('Seccomp:')])\n"
+                 "for call in (lambda: os.memfd_create('x'), lambda: os.setns(0, 0) if hasattr(os, 'setns') else None):\n"
+                 "    try:\n        call()\n        print('allowed')\n"
+                 "    except OSError as exc:\n        print(errno.errorcode[exc.errno])\n")
+        args = launcher.bwrap_options(str(tmp_path), 16, cuda=True, seccomp=fd) + [
+            os.path.realpath(sys.executable), "-I", "-S", "-c", probe]
+        result = subprocess.run(args, capture_output=True, text=True, timeout=60, pass_fds=(fd,))
+    finally:
+        os.close(fd)
+    lines = result.stdout.split("\n")
+    assert lines[0] == "['2']", result
+    assert lines[1] == "EPERM", result
+
+
+def test_every_sandbox_has_a_user_id_of_its_own():
+    # Before, one per grading process: the kernel keyring carried data from one student's
+    # sandbox to the next.
+    from autograder.sandbox import host
+
+    source = "import os\ndef whoami(x):\n    return [os.getuid()]\n"
+    with sandbox(source) as first, sandbox(source) as second:
+        uids = [sb.run("whoami", [((1,), {})]).outcomes[0].value[0] for sb in (first, second)]
+        assigned = [host._sandbox_uid(sb._supervisor) for sb in (first, second)]
+        root = first._supervisor.root
+    assert assigned[0] != assigned[1] and min(assigned) >= host._UID_RANGE[0]
+    if root:  # only root can give a child another user id
+        assert uids == assigned, (uids, assigned)
+
+
+def test_a_child_that_never_reads_its_replies_is_stopped():
+    # Reference calls asked for and never read: the supervisor's buffer for the child
+    # would grow without end (over a GiB was seen); past its cap the child is killed.
+    flood = '''
+    import os, struct, time
+    def corr2d(x, kernel):
+        request = b'R{"name": "big", "args": "{\\\\"l\\\\": [], \\\\"tuple\\\\": true}", "kwargs": "{\\\\"l\\\\": [], \\\\"tuple\\\\": false}"}'
+        for _ in range(12):
+            for fd in range(3, 64):
+                try:
+                    os.fstat(fd)
+                except OSError:
+                    continue
+                try:
+                    os.write(fd, struct.pack(">I", len(request)) + request)
+                except OSError:
+                    pass
+        time.sleep(60)
+    '''
+    big = lambda: torch.zeros(2**20, dtype=torch.float64)  # noqa: E731  (about 11 MB as JSON)
+    start = time.monotonic()
+    with sandbox(flood, limits=Limits(output_mb=1, case_seconds=50, startup_seconds=120)) as sb:
+        result = sb.run("corr2d", CALLS[:1], CONV, substitutes={"big": big})
+    outcome = result.outcomes[0]
+    assert outcome.failure and "left unread" in outcome.failure, outcome
+    assert time.monotonic() - start < 45

@@ -106,22 +106,23 @@ def isolation_waived() -> bool:
     return os.environ.get("CONVLAB_NO_ISOLATION", "") == "1"
 
 
-_UIDS: "weakref.WeakKeyDictionary[Sandbox, int]" = weakref.WeakKeyDictionary()
+_UIDS: "weakref.WeakKeyDictionary[_Supervisor, int]" = weakref.WeakKeyDictionary()
 _UID_RANGE = (1_000_000, 2_000_000_000)  # far from the machine's own users and from nobody (65534)
 
 
-def _sandbox_uid(sandbox: "Sandbox") -> int:
-    """The user id of ``sandbox``'s children: its own, drawn at random when first asked
-    for and never given to another sandbox while this one is alive (what a user id keeps,
-    the kernel keyring say, then cannot pass from one student's sandbox to the next).
-    Another grading process draws from the same two-billion ids: a clash is unlikely."""
-    uid = _UIDS.get(sandbox)
+def _sandbox_uid(supervisor: "_Supervisor") -> int:
+    """The user id of the children of ``supervisor`` (one bwrap sandbox: one student's,
+    handed on only to that student's next notebook): its own, drawn at random when first
+    asked for and never given to another sandbox while this one is alive, so what a user
+    id keeps (the kernel keyring, say) cannot pass from one student's sandbox to the
+    next. Other grading processes draw from the same two billion ids: a clash is unlikely."""
+    uid = _UIDS.get(supervisor)
     if uid is None:
         taken = set(_UIDS.values())
         uid = secrets.randbelow(_UID_RANGE[1] - _UID_RANGE[0]) + _UID_RANGE[0]
         while uid in taken:
             uid = secrets.randbelow(_UID_RANGE[1] - _UID_RANGE[0]) + _UID_RANGE[0]
-        _UIDS[sandbox] = uid
+        _UIDS[supervisor] = uid
     return uid
 
 
@@ -544,7 +545,7 @@ class Sandbox:
         if self.preamble is not None:
             setup["preamble"] = self.preamble
         if supervisor.root:
-            setup["uid"] = _sandbox_uid(self)
+            setup["uid"] = _sandbox_uid(supervisor)
         elif self.isolated:
             setup["nproc"] = _user_tasks() + 4 * self.limits.processes
         if not supervisor.command("spawn", marshal.dumps(setup), self.limits.output_mb * 2**20):

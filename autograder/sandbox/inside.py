@@ -23,15 +23,23 @@ started outlives its run. It never parses what a child writes.
 3. sets memory, CPU, file-size, open-file and process-count limits, and drops to the
    sandbox's own user id where it started as root (so it can neither signal the
    supervisor nor create a process or thread);
-4. installs an audit hook (PEP 578: it cannot be removed) that refuses frames, gc walks,
-   ctypes, new processes, signals, tracing hooks, code-object swaps and /proc, and
-   remembers every refusal;
+4. loads its own seccomp filter (no execve, no executable mapping of a file: the
+   supervisor mapped every shared object the runtime may need, see
+   ``_preload_native_code``), and installs an audit hook (PEP 578: it cannot be removed)
+   that refuses frames, gc walks, ctypes, new processes, signals, tracing hooks, code
+   objects from bytes or parts, /proc, and remembers every refusal;
 
 then runs the answer cells, and calls the function once per hidden case, asking the
 grader for each case only when it is about to call it. Every report is sealed with the
-key the grader gave this child (see wire.py) using functions captured before student
-code ran; the key lives only in this module's locals. Student code can write to the
-pipe, but the grader drops anything not sealed with the key.
+key the grader gave this child (see wire.py), held only by a C HMAC object that only
+``send`` refers to; nothing a student can reach refers to ``send`` or to this frame.
+Student code can write to the pipe, but the grader drops anything not sealed with it.
+
+The audit hook is never switched off. The runtime's few privileged steps (unmarshalling
+the grader's message, reading tb_frame to find the answer cell's line, setting the
+meter's tracer) are each one C call on an object whose exact type was checked, with the
+hook told which event (and on which object) to let pass, and the garbage collector off:
+no student method, property or ``__del__`` can run while one is under way.
 """
 from __future__ import annotations
 
@@ -177,11 +185,12 @@ def supervise(isolated: bool) -> None:
                 end_child(status)
 
 
-def _preload_native_code() -> None:
-    """Load every shared object of the standard library, numpy and torch now, in the
-    supervisor: a child maps no new executable file (its seccomp filter refuses that, so a
-    library the student wrote in /tmp cannot be loaded), yet its lazy imports of these
-    still work, as the loader finds them already mapped."""
+def _preload_native_code(cuda: bool = False) -> None:
+    """Load every shared object of the standard library, numpy and torch now (in the
+    supervisor; CUDA's libraries too, in a child that runs on the GPU): a child maps no
+    new executable file after its seccomp filter is loaded (so a library the student
+    wrote in /tmp cannot be loaded), yet its lazy imports of these still work, as the
+    loader finds them already mapped."""
     import ctypes
 
     try:
@@ -192,10 +201,11 @@ def _preload_native_code() -> None:
     import numpy
     import torch
 
+    site = os.path.dirname(os.path.dirname(torch.__file__))
     roots = [p for p in sys.path if p.endswith("lib-dynload")]
     roots += [os.path.dirname(m.__file__) for m in (numpy, torch)]
-    functorch = os.path.join(os.path.dirname(os.path.dirname(torch.__file__)), "functorch")
-    roots += [functorch] if os.path.isdir(functorch) else []
+    roots += [os.path.join(site, "functorch")] + ([os.path.join(site, "nvidia")] if cuda else [])
+    roots = [root for root in roots if os.path.isdir(root)]
     for root in roots:
         for folder, _, files in os.walk(root):
             for name in files:
@@ -290,7 +300,7 @@ _REFUSED_EVENTS = frozenset({
     "mmap.__new__", "resource.setrlimit", "resource.prlimit", "os.setns", "os.unshare",
     "signal.pthread_kill", "faulthandler.enable", "sys.unraisablehook", "sys.excepthook",
     "_thread.start_new_thread", "os.add_dll_directory", "ctypes.dlopen", _FRAME_HOOK_EVENT,
-    "marshal.load", "os.symlink", "os.link", "sys.monitoring.register_callback", "os.fchdir",
+    "marshal.load", "os.symlink", "os.link", "os.memfd_create", "sys.monitoring.register_callback", "os.fchdir",
 })
 _REFUSED_PREFIXES = ("ctypes.", "_ctypes.", "winreg.", "msvcrt.")
 _FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "gi_code", "cr_code", "ag_code"})
@@ -545,7 +555,9 @@ class Child:
         sys.dont_write_bytecode = True
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails instead of killing
         if setup.get("cuda"):
-            # CUDA opens its device files and starts its threads now, before the limits.
+            # CUDA opens its device files and starts its threads now, before the limits;
+            # the libraries it loads lazily are mapped before the seccomp filter.
+            _preload_native_code(cuda=True)
             warm = torch.ones(2, 2, device="cuda")
             (warm @ warm).sum().item()
         torch.set_num_threads(1)
@@ -613,6 +625,11 @@ class Child:
         # Library code asks for frames to name a module or format a stack (namedtuple,
         # typing, torch.manual_seed's lazy CUDA call): it gets a frame with nothing behind it.
         sys._getframe = _no_frame
+        # System calls the seccomp filter refuses, with no audit event of their own: the
+        # attempt is recorded too.
+        for module in (os, sys.modules.get("posix")):
+            if module is not None and hasattr(module, "memfd_create"):
+                module.memfd_create = _refused_call("os.memfd_create")
 
         def error_text(exc: BaseException) -> str:
             try:
@@ -813,6 +830,14 @@ def _disarm_frame_hooks() -> None:
         for key, value in list(namespace.items()):
             if id(value) in stand_ins and any(value is original for original in kept):
                 namespace[key] = stand_ins[id(value)]
+
+
+def _refused_call(event: str):
+    def refused(*args, **kwargs):
+        sys.audit(event)  # the child's hook refuses it and records the attempt
+        raise PermissionError(f"the grading sandbox does not allow {event}")
+
+    return refused
 
 
 def _refuse(name: str):

@@ -5,8 +5,11 @@
 namespace shows, read-only: the system's libraries (/usr, /lib*, /bin, /etc's loader and
 certificate files), the Python installation, the folders that hold torch and numpy, and
 the runtime folder (inside.py, wire.py, forbid.py, measure.py, the checks' adapters);
+a /proc with nothing but a copy of /proc/cpuinfo (the real one where CUDA needs it);
 and a fresh tmpfs of ``scratch_mb`` MiB as /tmp. Nothing else of the machine: not the
 repository, the course, the submissions, the output folder, home folders, /work.
+bwrap loads a seccomp filter (``seccomp_program``) before it starts the supervisor:
+system calls grading never needs are refused to every process of the sandbox.
 """
 from __future__ import annotations
 
