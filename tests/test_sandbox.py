@@ -974,7 +974,8 @@ def load_copied(x, kernel):
 
 def lazy_stdlib(x, kernel):
     import _json, _decimal  # not imported before: loaded from the runtime's read-only files
-    return [_decimal.Decimal("1.5") + 1 == _decimal.Decimal("2.5")]
+    from markupsafe import _speedups  # another package's extension module, the same way
+    return [_decimal.Decimal("1.5") + 1 == _decimal.Decimal("2.5"), _speedups.__file__.endswith(".so")]
 '''
 
 
@@ -984,7 +985,7 @@ def test_no_file_the_student_can_write_is_mapped_executable():
     outcome = seen["load_copied"]
     assert outcome.value is None and "ImportError" in (outcome.error or ""), outcome
     assert "failed to map segment" in outcome.error or "Operation not permitted" in outcome.error, outcome
-    assert seen["lazy_stdlib"].value == [True], seen["lazy_stdlib"]
+    assert seen["lazy_stdlib"].value == [True, True], seen["lazy_stdlib"]
 
 
 def test_system_calls_grading_never_needs_are_refused():
@@ -1064,3 +1065,19 @@ def test_a_child_that_never_reads_its_replies_is_stopped():
     outcome = result.outcomes[0]
     assert outcome.failure and "left unread" in outcome.failure, outcome
     assert time.monotonic() - start < 45
+
+
+def test_no_isolation_without_a_seccomp_filter(monkeypatch):
+    def missing():
+        raise OSError("libseccomp.so.2: cannot open shared object file")
+
+    launcher.isolation_problem.cache_clear()
+    monkeypatch.setattr(launcher, "seccomp_program", missing)
+    try:
+        problem = launcher.isolation_problem()
+    finally:
+        launcher.isolation_problem.cache_clear()
+    assert problem and "libseccomp could not be loaded" in problem, problem
+    monkeypatch.setattr(launcher, "isolation_problem", lambda: problem)
+    with pytest.raises(IsolationUnavailable, match="libseccomp.*--no-isolation"):
+        Sandbox([Cell(0, "#0", GOOD)], LIMITS)

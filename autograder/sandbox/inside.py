@@ -186,11 +186,13 @@ def supervise(isolated: bool) -> None:
 
 
 def _preload_native_code(cuda: bool = False) -> None:
-    """Load every shared object of the standard library, numpy and torch now (in the
-    supervisor; CUDA's libraries too, in a child that runs on the GPU): a child maps no
-    new executable file after its seccomp filter is loaded (so a library the student
-    wrote in /tmp cannot be loaded), yet its lazy imports of these still work, as the
-    loader finds them already mapped."""
+    """Map every shared object of the standard library and of the packages the sandbox
+    sees (torch's and numpy's site-packages: what an answer may import), in the
+    supervisor; CUDA's (the ``nvidia`` packages) only in a child that runs on the GPU. A
+    child maps no new executable file once its seccomp filter is loaded (so a library
+    the student wrote in /tmp cannot be loaded), yet its lazy imports of these still
+    work: the loader finds them already mapped. Only their C initialisers run here, not
+    the modules' code."""
     import ctypes
 
     try:
@@ -198,16 +200,17 @@ def _preload_native_code(cuda: bool = False) -> None:
     except ImportError:
         if _ISOLATED:  # launcher.isolation_problem() checked it is there
             raise
-    import numpy
     import torch
 
-    site = os.path.dirname(os.path.dirname(torch.__file__))
-    roots = [p for p in sys.path if p.endswith("lib-dynload")]
-    roots += [os.path.dirname(m.__file__) for m in (numpy, torch)]
-    roots += [os.path.join(site, "functorch")] + ([os.path.join(site, "nvidia")] if cuda else [])
-    roots = [root for root in roots if os.path.isdir(root)]
+    sites = [p for p in sys.argv[2:] if os.path.isdir(p)] or [os.path.dirname(os.path.dirname(torch.__file__))]
+    if cuda:
+        roots = [os.path.join(site, "nvidia") for site in sites]
+    else:
+        roots = [p for p in sys.path if p.endswith("lib-dynload")] + sites
     for root in roots:
-        for folder, _, files in os.walk(root):
+        for folder, subfolders, files in os.walk(root):
+            if not cuda and folder in sites and "nvidia" in subfolders:
+                subfolders.remove("nvidia")  # CUDA's: loaded by a child that uses it
             for name in files:
                 if name.endswith(".so") or ".so." in name:
                     try:
