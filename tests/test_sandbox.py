@@ -938,7 +938,7 @@ def linked(x, kernel):
 def by_dir_fd(x, kernel):
     root = os.open("/", os.O_RDONLY)
     try:
-        return _read("proc/self/status", dir_fd=root)
+        return _read("proc/self/environ", dir_fd=root)
     except OSError as exc:
         return [type(exc).__name__]
 
@@ -1081,3 +1081,16 @@ def test_no_isolation_without_a_seccomp_filter(monkeypatch):
     monkeypatch.setattr(launcher, "isolation_problem", lambda: problem)
     with pytest.raises(IsolationUnavailable, match="libseccomp.*--no-isolation"):
         Sandbox([Cell(0, "#0", GOOD)], LIMITS)
+
+
+def test_proc_self_is_not_the_childs_where_a_proc_is_mounted(monkeypatch):
+    # Where /proc is mounted (CUDA runs; here, grading without isolation), a path relative
+    # to a descriptor of / passes the audit hook: the child is not dumpable (it changed its
+    # user; where it does not, it says so itself), so its memory and environment in /proc
+    # belong to root, not to the user it runs as.
+    monkeypatch.setenv("CONVLAB_NO_ISOLATION", "1")
+    with sandbox(_PROC_ROUTES) as sb:
+        if not sb._ensure(False).root:
+            pytest.skip("only root gives the child a user of its own")
+        seen = _values(sb, ["by_dir_fd"])
+    assert seen["by_dir_fd"].value == ["PermissionError"], seen["by_dir_fd"]

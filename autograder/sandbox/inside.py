@@ -602,6 +602,12 @@ class Child:
         elif setup.get("nproc"):
             resource.setrlimit(resource.RLIMIT_NPROC, (int(setup["nproc"]), int(setup["nproc"])))
         _wipe_scratch()  # what an earlier run of this sandbox (same student) left in /tmp
+        # Not dumpable: /proc/self's memory, environment and descriptors then belong to
+        # root, not to this process's user (where a /proc is mounted: CUDA runs, or no
+        # isolation; the audit hook cannot see a path relative to a directory descriptor).
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
 
         measure = None
         if setup.get("measure"):

