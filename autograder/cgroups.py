@@ -107,8 +107,9 @@ class Group:
             return False
         for line in events:
             name, _, count = line.partition(" ")
-            if name in ("oom_kill", "oom_group_kill") and count.strip().isdigit() and int(count) > 0:
-                return True
+            if name in ("oom_kill", "oom_group_kill") and count.strip().isdigit():
+                if int(count) > 0:
+                    return True
         return False
 
     def remove(self) -> None:

@@ -214,14 +214,17 @@ class TrustedGrade(NbGraderPreprocessor):
         budget = self.budget()
         # Forked, not spawned: this process imported torch and the grader above (one import for
         # every notebook) and has run no torch code, so no thread pool is inherited half-used.
-        [finished] = run_bounded([None], lambda _: grade_notebook(nb, assignment, points, limits, key=key),
-                                 processes=1, seconds=lambda _: budget.seconds,
-                                 memory_mb=budget.memory_mb, context=multiprocessing.get_context("fork"),
-                                 start=_forked_worker)
+        def work(_):
+            return grade_notebook(nb, assignment, points, limits, key=key)
+
+        [finished] = run_bounded([None], work, processes=1, seconds=lambda _: budget.seconds,
+                                 memory_mb=budget.memory_mb, start=_forked_worker,
+                                 context=multiprocessing.get_context("fork"))
         if finished.kind == "done":
             return finished.value
         why = scrub(clip_error(over_budget(finished, budget), 600), 600)
-        self.log.warning("Trusted grader: the notebook scores 0 (%s: %s)", finished.kind, finished.detail)
+        self.log.warning("Trusted grader: the notebook scores 0 (%s: %s)", finished.kind,
+                         finished.detail)
         return [CellGrade(grade_id, 0.0, float(max_score),
                           f"The autograder failed on this submission ({why}).", "error")
                 for grade_id, max_score in points.items()]

@@ -231,12 +231,13 @@ def over_budget(finished: Finished, budget: Budget, notebooks: int = 1) -> str:
     ``convlab grade`` and ``nbgrader autograde``."""
     per = "notebook" if notebooks <= 1 else f"notebook ({notebooks} notebooks)"
     return {
-        "timeout": f"grading it took longer than the grader's budget of {budget.seconds:g} s per {per}: "
-                   "code that runs long (sleeps, slow loops) in answer cells is paid again for every "
-                   "exercise; every exercise of this notebook scores 0",
-        "memory": f"grading it took over the grader's memory budget of {budget.memory_mb} MiB per {per} "
-                  "(the grading process and its sandboxes together: an outsized notebook, or answers "
-                  "that hold or send back too much); every exercise of this notebook scores 0",
+        "timeout": f"grading it took longer than the grader's budget of {budget.seconds:g} s "
+                   f"per {per}: code that runs long (sleeps, slow loops) in answer cells is paid "
+                   "again for every exercise; every exercise of this notebook scores 0",
+        "memory": f"grading it took over the grader's memory budget of {budget.memory_mb} MiB "
+                  f"per {per} (the grading process and its sandboxes together: an outsized "
+                  "notebook, or answers that hold or send back too much); every exercise of this "
+                  "notebook scores 0",
         "died": f"the grading process died twice on it ({finished.detail})",
         "error": f"{finished.detail}",
     }.get(finished.kind, f"{finished.kind}: {finished.detail}")
@@ -287,11 +288,11 @@ class _Worker:
         self.group = None
         if cgroup_base is not None and memory_mb:
             with contextlib.suppress(OSError):  # none made: the watchdog alone counts
-                self.group = cgroups.Group(cgroup_base, f"convlab-worker-{os.getpid()}-{next(_SERIAL)}",
-                                           memory_mb)
+                name = f"convlab-worker-{os.getpid()}-{next(_SERIAL)}"
+                self.group = cgroups.Group(cgroup_base, name, memory_mb)
         self.conn, theirs = context.Pipe()
-        self.process = context.Process(target=_worker_main,
-                                       args=(theirs, start, initargs, work, self.group), daemon=True)
+        self.process = context.Process(target=_worker_main, daemon=True,
+                                       args=(theirs, start, initargs, work, self.group))
         self.process.start()
         theirs.close()
         self.ready = False
@@ -447,8 +448,8 @@ def run_bounded(items: list, work: Callable, *, processes: int, seconds: Callabl
                     if now > worker.deadline:
                         lost(worker, "timeout", f"over {seconds(items[worker.item]):g} s")
                     elif memory_mb and (used := tree_mb(worker.pid, children)) > memory_mb:
-                        lost(worker, "memory", f"{used:.0f} MiB, over {memory_mb:g} MiB (the grading "
-                                               "process and every process under it)")
+                        lost(worker, "memory", f"{used:.0f} MiB, over {memory_mb:g} MiB (the "
+                                               "grading process and every process under it)")
         finally:
             for worker in list(workers):
                 if worker.item is None:
