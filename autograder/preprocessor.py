@@ -212,8 +212,10 @@ class TrustedGrade(NbGraderPreprocessor):
         if watched():  # a `convlab grade` worker: the run's watchdog already holds this budget
             return grade_notebook(nb, assignment, points, limits, key=key)
         budget = self.budget()
-        # Forked, not spawned: this process imported torch and the grader above (one import for
-        # every notebook) and has run no torch code, so no thread pool is inherited half-used.
+        # Forked, not spawned: this process imported torch and the grader above, once for
+        # every notebook. The worker grades on one thread (_forked_worker): a fork of a
+        # process whose OpenMP pool has run (a test session, an embedding app) hangs in its
+        # next parallel region otherwise.
         def work(_):
             return grade_notebook(nb, assignment, points, limits, key=key)
 
@@ -243,10 +245,15 @@ class TrustedGrade(NbGraderPreprocessor):
 def _forked_worker() -> None:
     """Set-up of a notebook's forked worker. The sandboxes this process may hold (a spare
     supervisor, a parked one: autograder.sandbox.host) are its parent's: forgotten here,
-    never used or killed. No spare is started either: it would end unused with the worker."""
+    never used or killed. No spare is started either: it would end unused with the worker.
+    One thread: OpenMP's pool does not survive a fork (see TrustedGrade.grade)."""
     import os
 
+    import torch
+
     from .sandbox import host
+
+    torch.set_num_threads(1)
 
     host._SPARE.clear()
     host._PARKED.clear()

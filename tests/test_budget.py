@@ -212,3 +212,22 @@ def test_a_group_reads_the_kernels_oom_events(tmp_path):
     assert group.oom_killed()
     with pytest.raises(ValueError, match="positive"):
         cgroups.Group(tmp_path, "h", 0)
+
+
+def _parallel_ops(_):
+    import torch
+
+    a = torch.randn(1000, 1000)
+    return float((a @ a).sum() + torch.randn(2 * 10**6).exp().sum())
+
+
+def test_a_forked_grading_worker_survives_its_parents_thread_pool():
+    import torch
+
+    from autograder.preprocessor import _forked_worker
+
+    a = torch.randn(1000, 1000)  # this process's OpenMP pool runs before the fork
+    (a @ a).sum() + torch.randn(2 * 10**6).exp().sum()
+    found = run_bounded([None], _parallel_ops, processes=1, seconds=lambda _: 30, memory_mb=0,
+                        context=multiprocessing.get_context("fork"), start=_forked_worker)
+    assert found[0].kind == "done", found
