@@ -201,7 +201,8 @@ class TrustedGrade(NbGraderPreprocessor):
 
     def grade(self, nb: NotebookNode, assignment: str, points: dict[str, float], key) -> list:
         """``grader.grade_notebook`` within the notebook's budget (see the module's docstring):
-        its grades, or a 0 for every test cell with the reason where grading went over."""
+        its grades, or a 0 for every test cell with the reason where grading went over its
+        budget or its worker died twice. An exception in the grader is raised here."""
         import multiprocessing
 
         from .grader import CellGrade, grade_notebook
@@ -224,6 +225,8 @@ class TrustedGrade(NbGraderPreprocessor):
                                  context=multiprocessing.get_context("fork"))
         if finished.kind == "done":
             return finished.value
+        if finished.kind == "error":  # the grader's own failure: nbgrader reports it, as before
+            raise RuntimeError(f"the trusted grader failed on this notebook: {finished.detail}")
         why = scrub(clip_error(over_budget(finished, budget), 600), 600)
         self.log.warning("Trusted grader: the notebook scores 0 (%s: %s)", finished.kind,
                          finished.detail)
