@@ -257,7 +257,6 @@ def _forked_worker() -> None:
     from .sandbox import host
 
     torch.set_num_threads(1)
-
     host._SPARE.clear()
     host._PARKED.clear()
     host._LIVE.clear()
