@@ -43,7 +43,7 @@ import nbformat
 
 from .intake import DEFAULT_NAMED_REGEXP, read_submissions
 from .scrub import clip_error, scrub
-from .workers import Budget, Finished, run_bounded
+from .workers import Budget, Finished, over_budget, run_bounded
 from .safe_text import csv_cell, inside, terminal
 
 __all__ = [
@@ -543,16 +543,7 @@ def _result(job: Job, finished: Finished, budget: Budget) -> Result:
     """The job's Result from how its worker ended (workers.Finished)."""
     if finished.kind == "done" and isinstance(finished.value, Result):
         return finished.value
-    per = "notebook" if len(job.notebooks) <= 1 else f"notebook ({len(job.notebooks)} notebooks)"
-    why = {
-        "timeout": f"grading it took longer than the grader's budget of {budget.seconds:g} s per {per}: "
-                   "code that runs long (sleeps, slow loops) in answer cells is paid again for every "
-                   "exercise; every exercise of this notebook scores 0",
-        "memory": f"grading it took the grading process over its memory budget of {budget.memory_mb} MiB "
-                  "(an outsized notebook or answer); every exercise of this notebook scores 0",
-        "died": f"the grading process died twice on it ({finished.detail})",
-        "error": f"{finished.detail}",
-    }.get(finished.kind, f"{finished.kind}: {finished.detail}")
+    why = over_budget(finished, budget, len(job.notebooks))  # nbgrader autograde's wording too
     result = _lost(job, scrub(clip_error(why, 600), 600))
     return Result(result.rows, finished.seconds, result.problems)
 

@@ -1,11 +1,13 @@
-"""The grading sandbox's limits: one record, read by the sandbox (autograder.sandbox) and
-set from nbgrader_config.py through ``TrustedGrade``'s traitlets. No torch here, so that
-nbgrader's other commands stay quick to start."""
+"""What grading may cost: the sandbox's limits (``Limits``, read by autograder.sandbox) and
+one notebook's budget (``Budget``, applied by autograder.workers to ``convlab grade``'s
+workers and to ``TrustedGrade`` under ``nbgrader autograde``). Both are set from
+nbgrader_config.py through ``TrustedGrade``'s traitlets. No torch here, so that nbgrader's
+other commands stay quick to start."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Limits"]
+__all__ = ["Budget", "Limits"]
 
 
 @dataclass(frozen=True)
@@ -31,3 +33,21 @@ class Limits:
     # None: the OS sandbox unless CONVLAB_NO_ISOLATION=1; False: the instructor's explicit
     # choice to grade without it (every score is then marked).
     isolated: bool | None = None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What grading one notebook may cost in all: wall-clock seconds (every exercise, every
+    retry, the reference calls made for it) and memory (MiB) of the grading process and of
+    every process under it (its sandboxes' bwrap, supervisor and children, a reference
+    runner), counted by autograder.workers. The same defaults for ``convlab grade`` and
+    ``nbgrader autograde`` (``TrustedGrade.notebook_budget_seconds`` / ``notebook_memory_mb``)."""
+
+    seconds: float = 600.0
+    memory_mb: int = 4096
+
+    def __post_init__(self):
+        if not self.seconds > 0:
+            raise ValueError(f"the time budget per notebook must be positive, got {self.seconds}")
+        if not self.memory_mb > 0:
+            raise ValueError(f"the memory budget must be positive, got {self.memory_mb} MiB")

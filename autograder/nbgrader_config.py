@@ -44,6 +44,14 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
+# One budget per notebook, the same as `convlab grade`'s (autograder.limits.Budget): wall-clock
+# seconds for everything done for it, and memory of the grading process with every process
+# under it (its sandboxes). TrustedGrade grades each notebook in a worker forked for it and
+# watched; past either, every exercise of the notebook scores 0 with a message and nbgrader
+# goes on to the next notebook. Set here for `nbgrader autograde` (inside `convlab grade`
+# the run's own budget applies: `grade(..., budget=...)`, the same defaults):
+# c.TrustedGrade.notebook_budget_seconds = 600.0
+# c.TrustedGrade.notebook_memory_mb = 4096
 # nbgrader's own re-insertion of deleted test cells fails when the cell before one is
 # missing too; TrustedGrade puts missing test cells back itself.
 c.OverwriteCells.add_missing_cells = False

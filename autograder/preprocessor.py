@@ -14,6 +14,13 @@ cells the notebook has and what each is worth, grades the answers with
 A test cell missing from the submission (deleted, or its metadata stripped so nbgrader no
 longer recognises it) is put back from the gradebook's copy of the source, after the
 answer cell it tests, so that SaveAutoGrades records its score too.
+
+Each notebook is graded within one budget (``autograder.limits.Budget``: wall-clock seconds,
+and memory of the grading process with every process under it), as ``convlab grade``
+grades it: under ``nbgrader autograde`` in a worker forked for the notebook and watched by
+``autograder.workers.run_bounded``; inside a ``convlab grade`` worker (already watched)
+in place. Past the budget every exercise of the notebook scores 0 with the message
+``convlab grade`` gives, and nbgrader goes on to the next notebook.
 """
 from __future__ import annotations
 
@@ -24,7 +31,7 @@ from traitlets import Bool, Float, Int, Integer, Unicode
 
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 
-from .limits import Limits
+from .limits import Budget, Limits
 
 __all__ = ["GRADE_MIME", "TrustedGrade", "DropUnknownCells", "FeedbackClearHiddenTests", "TestCell", "write_grades",
            "NormaliseMetadata", "CapSubmission"]
@@ -128,12 +135,27 @@ class TrustedGrade(NbGraderPreprocessor):
     scratch_mb = Integer(Limits.scratch_mb, help="Size of the sandbox's /tmp, MiB").tag(config=True)
     output_mb = Integer(Limits.output_mb, help="Bytes one exercise run may send back, MiB").tag(config=True)
 
+    # What one notebook may cost in all (autograder.limits.Budget; `convlab grade` has the
+    # same defaults): past either, every exercise of the notebook scores 0 with a message and
+    # the next notebook is graded.
+    notebook_budget_seconds = Float(Budget.seconds, help="Wall seconds grading one notebook may "
+                                    "take in all: every exercise, retry and reference call"
+                                    ).tag(config=True)
+    notebook_memory_mb = Integer(Budget.memory_mb, help="Memory grading one notebook may hold, "
+                                 "MiB: the grading process and every process under it (its "
+                                 "sandboxes: bwrap, supervisor, children; a reference runner)"
+                                 ).tag(config=True)
+
     def limits(self) -> Limits:
         """The sandbox's limits as configured."""
         names = ("memory_mb", "cpu_seconds", "cell_seconds", "case_seconds", "vector_seconds",
                  "exercise_seconds", "notebook_seconds", "scratch_mb", "output_mb")
         return Limits(**{name: getattr(self, name) for name in names},
                       isolated=None if self.isolation else False)
+
+    def budget(self) -> Budget:
+        """What grading one notebook may cost, as configured."""
+        return Budget(self.notebook_budget_seconds, self.notebook_memory_mb)
 
     def seed_key(self, resources: ResourcesDict, nb: NotebookNode | None = None):
         """Whose hidden cases: this student's, for this attempt. The attempt is the
@@ -177,17 +199,68 @@ class TrustedGrade(NbGraderPreprocessor):
                                       source.checksum if source else None))
         return sorted(tests, key=lambda t: t.grade_id)
 
-    def preprocess(self, nb: NotebookNode, resources: ResourcesDict):
-        from .grader import grade_notebook
+    def grade(self, nb: NotebookNode, assignment: str, points: dict[str, float], key) -> list:
+        """``grader.grade_notebook`` within the notebook's budget (see the module's docstring):
+        its grades, or a 0 for every test cell with the reason where grading went over its
+        budget or its worker died twice. An exception in the grader is raised here."""
+        import multiprocessing
 
+        from .grader import CellGrade, grade_notebook
+        from .scrub import clip_error, scrub
+        from .workers import over_budget, run_bounded, watched
+
+        limits = self.limits()
+        if watched():  # a `convlab grade` worker: the run's watchdog already holds this budget
+            return grade_notebook(nb, assignment, points, limits, key=key)
+        budget = self.budget()
+        # Forked, not spawned: this process imported torch and the grader above, once for
+        # every notebook. The worker grades on one thread (_forked_worker): a fork of a
+        # process whose OpenMP pool has run (a test session, an embedding app) hangs in its
+        # next parallel region otherwise.
+        def work(_):
+            return grade_notebook(nb, assignment, points, limits, key=key)
+
+        [finished] = run_bounded([None], work, processes=1, seconds=lambda _: budget.seconds,
+                                 memory_mb=budget.memory_mb, start=_forked_worker,
+                                 context=multiprocessing.get_context("fork"))
+        if finished.kind == "done":
+            return finished.value
+        if finished.kind == "error":  # the grader's own failure: nbgrader reports it, as before
+            raise RuntimeError(f"the trusted grader failed on this notebook: {finished.detail}")
+        why = scrub(clip_error(over_budget(finished, budget), 600), 600)
+        self.log.warning("Trusted grader: the notebook scores 0 (%s: %s)", finished.kind,
+                         finished.detail)
+        return [CellGrade(grade_id, 0.0, float(max_score),
+                          f"The autograder failed on this submission ({why}).", "error")
+                for grade_id, max_score in points.items()]
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict):
         tests = self.test_cells(resources)
         assignment = resources["nbgrader"]["assignment"]
         self.log.info("Trusted grader: %d test cells in %s", len(tests), resources["nbgrader"]["notebook"])
         key = self.seed_key(resources, nb)
-        grades = grade_notebook(nb, assignment, {t.grade_id: t.points for t in tests}, self.limits(), key=key)
+        grades = self.grade(nb, assignment, {t.grade_id: t.points for t in tests}, key)
         for grade in grades:
             self.log.info("  %s: %s / %s", grade.grade_id, grade.score, grade.max_score)
         return write_grades(nb, tests, grades, key.attempt), resources
+
+
+def _forked_worker() -> None:
+    """Set-up of a notebook's forked worker. The sandboxes this process may hold (a spare
+    supervisor, a parked one: autograder.sandbox.host) are its parent's: forgotten here,
+    never used or killed. No spare is started either: it would end unused with the worker.
+    One thread: OpenMP's pool does not survive a fork (see TrustedGrade.grade)."""
+    import os
+
+    import torch
+
+    from .sandbox import host
+
+    torch.set_num_threads(1)
+    host._SPARE.clear()
+    host._PARKED.clear()
+    host._LIVE.clear()
+    os.environ["CONVLAB_SANDBOX_SPARE"] = "0"
 
 
 class DropUnknownCells(NbGraderPreprocessor):

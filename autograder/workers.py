@@ -7,8 +7,15 @@ each, and watches every worker from the parent:
 * a **wall-clock budget** per item: past it, the worker and every process under it (the
   sandboxes it started included) are killed, the item is reported as ``timeout`` and a
   fresh worker takes the next item;
-* a **memory budget**: a worker whose resident memory passes ``memory_mb`` (the grader's
-  own process, reading or grading an outsized notebook) is killed the same way (``memory``);
+* a **memory budget**: a worker whose memory, summed with that of every process under it,
+  passes ``memory_mb`` is killed the same way (``memory``). The tree is the grader's own
+  process (reading or grading an outsized notebook), its sandboxes (bwrap, the supervisor a
+  flood of requests would swell, the child running the answers) and any reference runner:
+  one account per notebook. Each process counts its resident memory that no file backs
+  (``resident_mb``). Where the machine delegates cgroup v2 controllers to the grader
+  (autograder.cgroups), each worker also gets a cgroup with ``memory.max`` at the budget and
+  a ``pids.max``, joined before it starts anything; the kernel's OOM kill there is reported
+  as ``memory`` too;
 * a worker that **dies** (a crash of the grader, the kernel's OOM killer) costs its item one
   retry in a fresh worker, with what is left of the item's budget, never a new budget: a
   restart does not multiply a notebook's time; dying again reports ``died``;
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import signal
 import time
@@ -32,27 +40,17 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any, Callable
 
+from . import cgroups
+from .limits import Budget
+
 __all__ = ["Budget", "Finished", "run_bounded", "descendants", "kill_tree", "kill_descendants",
-           "subreaper", "rss_mb"]
+           "subreaper", "rss_mb", "resident_mb", "tree_mb", "watched", "over_budget"]
 
 _POLL = 0.25  # seconds between memory checks
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_SET_PDEATHSIG = 1
-
-
-@dataclass(frozen=True)
-class Budget:
-    """What grading one notebook may cost: wall-clock seconds (every exercise, every retry)
-    and the grading worker's resident memory (MiB; the sandboxes have their own limits)."""
-
-    seconds: float = 600.0
-    memory_mb: int = 4096
-
-    def __post_init__(self):
-        if not self.seconds > 0:
-            raise ValueError(f"the time budget per notebook must be positive, got {self.seconds}")
-        if not self.memory_mb > 0:
-            raise ValueError(f"the memory budget must be positive, got {self.memory_mb} MiB")
+_WATCHED = [False]  # True in a worker of run_bounded: its work is already within a budget
+_SERIAL = itertools.count()  # names workers' cgroups
 
 
 @dataclass
@@ -90,11 +88,19 @@ def _parents() -> dict[int, int]:
     return found
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process under ``pid`` (children, theirs, ...), parents first."""
+def _children() -> dict[int, list[int]]:
+    """pid -> its children's pids, for every process we can see."""
     children: dict[int, list[int]] = {}
     for child, parent in _parents().items():
         children.setdefault(parent, []).append(child)
+    return children
+
+
+def descendants(pid: int, children: dict[int, list[int]] | None = None) -> list[int]:
+    """Every process under ``pid`` (children, theirs, ...), parents first. ``children``:
+    a snapshot from ``_children()`` (one walk of /proc for several trees)."""
+    if children is None:
+        children = _children()
     found, queue = [], deque(children.get(pid, []))
     while queue:
         child = queue.popleft()
@@ -189,13 +195,68 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def resident_mb(pid: int) -> float:
+    """Memory ``pid`` holds in RAM that no file backs, in MiB: its anonymous pages (heap,
+    stacks, buffers) and shared memory (RssAnon + RssShmem; VmRSS on kernels without them).
+    Pages of files (torch's libraries, the page cache) are left out: every Python with torch
+    maps the same ~150 MiB of them, and the kernel shares and reclaims them. Pages a forked
+    child still shares with its parent count in both (an over-count, never an under-count).
+    0 where it cannot be read (the process is gone)."""
+    found = {}
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                name, _, value = line.partition(":")
+                if name in ("VmRSS", "RssAnon", "RssShmem"):
+                    found[name] = int(value.split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    if "RssAnon" in found:
+        return (found["RssAnon"] + found.get("RssShmem", 0)) / 1024
+    return found.get("VmRSS", 0) / 1024
+
+
+def tree_mb(pid: int, children: dict[int, list[int]] | None = None) -> float:
+    """``resident_mb`` summed over ``pid`` and every process under it."""
+    return sum(resident_mb(p) for p in (pid, *descendants(pid, children)))
+
+
+def watched() -> bool:
+    """Whether this process is a worker of ``run_bounded`` (its work already has a budget)."""
+    return _WATCHED[0]
+
+
+def over_budget(finished: Finished, budget: Budget, notebooks: int = 1) -> str:
+    """Why an item that did not finish scores 0, for its student: one wording for
+    ``convlab grade`` and ``nbgrader autograde``."""
+    per = "notebook" if notebooks <= 1 else f"notebook ({notebooks} notebooks)"
+    return {
+        "timeout": f"grading it took longer than the grader's budget of {budget.seconds:g} s "
+                   f"per {per}: code that runs long (sleeps, slow loops) in answer cells is paid "
+                   "again for every exercise; every exercise of this notebook scores 0",
+        "memory": f"grading it took over the grader's memory budget of {budget.memory_mb} MiB "
+                  f"per {per} (the grading process and its sandboxes together: an outsized "
+                  "notebook, or answers that hold or send back too much); every exercise of this "
+                  "notebook scores 0",
+        "died": f"the grading process died twice on it ({finished.detail})",
+        "error": f"{finished.detail}",
+    }.get(finished.kind, f"{finished.kind}: {finished.detail}")
+
+
 # --- the worker process --------------------------------------------------------------------
 
-def _worker_main(conn, start: Callable | None, initargs: tuple, work: Callable) -> None:
+def _worker_main(conn, start: Callable | None, initargs: tuple, work: Callable,
+                 group: "cgroups.Group | None" = None) -> None:
     """Start up, say "ready", then grade items until told to stop (None) or the pipe closes."""
+    _WATCHED[0] = True
     with contextlib.suppress(OSError, AttributeError):
         # Die with the process that forked us (the fork server, which ends with the run).
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if group is not None:
+        # First of all: whatever the worker starts from now on is born in its group. Where
+        # the kernel refuses, the parent's watchdog still counts the worker's whole tree.
+        with contextlib.suppress(OSError):
+            group.join()
     try:
         if start is not None:
             start(*initargs)
@@ -222,10 +283,16 @@ def _worker_main(conn, start: Callable | None, initargs: tuple, work: Callable) 
 
 
 class _Worker:
-    def __init__(self, context, start, initargs, work):
+    def __init__(self, context, start, initargs, work, memory_mb: float = 0,
+                 cgroup_base=None):
+        self.group = None
+        if cgroup_base is not None and memory_mb:
+            with contextlib.suppress(OSError):  # none made: the watchdog alone counts
+                name = f"convlab-worker-{os.getpid()}-{next(_SERIAL)}"
+                self.group = cgroups.Group(cgroup_base, name, memory_mb)
         self.conn, theirs = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(theirs, start, initargs, work),
-                                       daemon=True)
+        self.process = context.Process(target=_worker_main, daemon=True,
+                                       args=(theirs, start, initargs, work, self.group))
         self.process.start()
         theirs.close()
         self.ready = False
@@ -254,6 +321,8 @@ class _Worker:
         self.process.join(timeout=5)
         with contextlib.suppress(OSError):
             self.conn.close()
+        if self.group is not None:
+            self.group.remove()
 
     def stop(self) -> None:
         """Ask an idle worker to finish (its exit handlers close its sandboxes), then make
@@ -283,7 +352,8 @@ def run_bounded(items: list, work: Callable, *, processes: int, seconds: Callabl
                 affinity: Callable[[Any], Any] | None = None) -> list[Finished]:
     """Run ``work(item)`` for every item on ``processes`` workers (each made by ``context``,
     set up with ``start(*initargs)``), each item within ``seconds(item)`` of wall-clock time
-    in total and each worker within ``memory_mb``; see the module's docstring. Items with
+    in total and each worker, with every process under it, within ``memory_mb``; see the
+    module's docstring. Items with
     the same ``affinity(item)`` go to the same worker where it can (a student's notebooks:
     their sandbox is reused, autograder.sandbox.host._park)."""
     if processes < 1:
@@ -294,6 +364,7 @@ def run_bounded(items: list, work: Callable, *, processes: int, seconds: Callabl
     queue = deque(range(len(items)))
     workers: list[_Worker] = []
     keep = set(descendants(os.getpid()))  # what ran before us is not ours to clean up
+    cgroup_base = cgroups.delegated() if memory_mb else None
 
     def finish(index: int, outcome: Finished) -> None:
         results[index] = outcome
@@ -303,6 +374,9 @@ def run_bounded(items: list, work: Callable, *, processes: int, seconds: Callabl
     def lost(worker: _Worker, kind: str, detail: str) -> None:
         """The worker is gone (or killed now): its item is retried or reported."""
         workers.remove(worker)
+        if kind == "died" and worker.group is not None and worker.group.oom_killed():
+            # The kernel killed the group at its memory.max before the watchdog saw it.
+            kind, detail = "memory", f"over {memory_mb:g} MiB (the kernel stopped it)"
         worker.kill()
         # What it left behind (a sandbox re-parented to us) goes too; live workers stay.
         kill_descendants(keep, spare_trees=[w.pid for w in workers])
@@ -331,7 +405,7 @@ def run_bounded(items: list, work: Callable, *, processes: int, seconds: Callabl
                     queue.clear()
                     break
                 while len(workers) < min(processes, len(queue) + sum(w.item is not None for w in workers)):
-                    workers.append(_Worker(context, start, initargs, work))
+                    workers.append(_Worker(context, start, initargs, work, memory_mb, cgroup_base))
                 for worker in workers:
                     if worker.ready and worker.item is None and queue:
                         index = _pick(queue, worker, workers, items, affinity)
@@ -368,13 +442,14 @@ def run_bounded(items: list, work: Callable, *, processes: int, seconds: Callabl
                         worker.process.join(timeout=1)
                         lost(worker, "died", f"the grading process ended (exit code {worker.process.exitcode})")
                 now = time.monotonic()
-                for worker in list(workers):
-                    if worker.item is None:
-                        continue
+                working = [w for w in workers if w.item is not None]
+                children = _children() if memory_mb and working else {}  # one walk of /proc for all
+                for worker in working:
                     if now > worker.deadline:
                         lost(worker, "timeout", f"over {seconds(items[worker.item]):g} s")
-                    elif memory_mb and rss_mb(worker.pid) > memory_mb:
-                        lost(worker, "memory", f"over {memory_mb:g} MiB")
+                    elif memory_mb and (used := tree_mb(worker.pid, children)) > memory_mb:
+                        lost(worker, "memory", f"{used:.0f} MiB, over {memory_mb:g} MiB (the "
+                                               "grading process and every process under it)")
         finally:
             for worker in list(workers):
                 if worker.item is None:

@@ -115,3 +115,16 @@ def test_an_interrupted_run_leaves_no_process_and_no_temporary_folder(tmp_path, 
             continue
     assert ours == []
     assert [p.name for p in tmp.iterdir() if p.name.startswith("convlab-")] == []
+
+
+def test_memory_counts_every_process_under_the_worker():
+    import budget_jobs
+
+    # The worker stays small; the helper process it starts holds 100 or 400 MiB.
+    start = time.monotonic()
+    found = _run([("hog", 100), ("hog", 400)], seconds=20.0, memory_mb=300, processes=1,
+                 work=budget_jobs.child_hog)
+    assert [f.kind for f in found] == ["done", "memory"]
+    assert found[0].value == 100
+    assert "every process under it" in found[1].detail
+    assert time.monotonic() - start < 20  # caught while it held the memory, not at the deadline

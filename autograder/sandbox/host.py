@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import marshal
 import os
+import resource
 import secrets
 import select
 import shutil
@@ -142,6 +143,31 @@ def _user_tasks() -> int:
     return count
 
 
+# Data each process of a sandbox may hold beyond ``Limits.memory_mb``: torch's import (~250
+# MiB of data here), the supervisor's buffers of what a child sends (``Limits.output_mb``).
+# Each child lowers its own limit to what it holds after the import plus ``memory_mb``
+# (inside.py), which must stay under this ceiling.
+_DATA_HEADROOM_MB = 2048
+
+
+def _data_ceiling(limits: Limits, cuda: bool):
+    """The ``preexec_fn`` that caps RLIMIT_DATA for the sandbox's whole process tree (bwrap,
+    the supervisor, each child), set before bwrap starts so that nothing is born above it: a
+    supervisor swollen by a flood of requests stops there, even where no watchdog counts it
+    (autograder.workers does, in its worker's tree). None for a CUDA sandbox: what CUDA's
+    runtime maps was not measured, and a ceiling under it would fail every CUDA run."""
+    if cuda:
+        return None
+    ceiling = (int(limits.memory_mb) + _DATA_HEADROOM_MB) * 2**20
+
+    def cap() -> None:  # in the forked child before exec: nothing imported here
+        soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        if hard != resource.RLIM_INFINITY and hard < ceiling:
+            return  # already lower (raising it is not ours to do)
+        resource.setrlimit(resource.RLIMIT_DATA, (ceiling, ceiling))
+    return cap
+
+
 class _Supervisor:
     """The bwrap process and its supervisor: commands in, reports out. Starting one costs
     a torch import; ``wait_ready`` waits for it, so a spare can start early (``_spare``)."""
@@ -155,7 +181,8 @@ class _Supervisor:
             argv = launcher.command(self.runtime, limits.scratch_mb, isolated, cuda, seccomp)
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-                                         pass_fds=() if seccomp is None else (seccomp,))
+                                         pass_fds=() if seccomp is None else (seccomp,),
+                                         preexec_fn=_data_ceiling(limits, cuda))
         finally:
             if seccomp is not None:
                 os.close(seccomp)
