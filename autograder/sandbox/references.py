@@ -35,8 +35,8 @@ import time
 
 from . import wire
 
-__all__ = ["ReferenceRunner", "limit_message", "error_reply", "ARG_ELEMENTS", "RESULT_ELEMENTS", "REPLY_BYTES",
-           "REQUEST_BYTES", "serve"]
+__all__ = ["ReferenceRunner", "limit_message", "error_reply", "ARG_ELEMENTS", "RESULT_ELEMENTS",
+           "REPLY_BYTES", "REQUEST_BYTES", "serve"]
 
 ARG_ELEMENTS = 2**20      # values of one tensor argument
 RESULT_ELEMENTS = 2**20   # values of every tensor of a result together
@@ -44,6 +44,17 @@ REPLY_BYTES = 16 * 2**20  # a reply's JSON (RESULT_ELEMENTS float64, base64, fit
 REQUEST_BYTES = 32 * 2**20
 _MARGIN = 0.25  # seconds the child keeps, after a reply, to finish its case and report it
 _READY = b"ready"
+# The runner's program: bound to die with the grader before its slow imports (Linux's
+# PR_SET_PDEATHSIG; the grader may already be gone by then), then ``serve``.
+_RUNNER = ("import ctypes, os, sys\n"
+           "try:\n"
+           "    ctypes.CDLL(None).prctl(1, 9)\n"
+           "except Exception:\n"
+           "    pass\n"
+           "if os.getppid() != int(sys.argv[1]):\n"
+           "    os._exit(0)\n"
+           "from autograder.sandbox.references import serve\n"
+           "serve()\n")
 
 
 def limit_message(callee: str, caller: str, what: str) -> str:
@@ -73,8 +84,7 @@ class ReferenceRunner:
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # our imports, as here
         env["CUDA_VISIBLE_DEVICES"] = ""  # CPU only: no driver memory, nothing shared
         env["OMP_NUM_THREADS"] = "1"
-        command = [sys.executable, "-c", "from autograder.sandbox.references import serve; serve()",
-                   str(os.getpid()), str(int(self.memory_mb))]
+        command = [sys.executable, "-c", _RUNNER, str(os.getpid()), str(int(self.memory_mb))]
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
                                      env=env)
@@ -157,40 +167,31 @@ class ReferenceRunner:
             ready = self._start(min(began + self.startup_seconds, hard_stop))
             started = time.monotonic() - began
             if not ready:
-                return error_reply("RuntimeError: " + limit_message(
-                    callee, caller, "the grader could not start it in time")), started
+                return error_reply(f"RuntimeError: the grader could not start the reference {callee} "
+                                   f"that your {caller} calls (in time)"), started
             until = min(until + started, hard_stop)
         if len(request) > REQUEST_BYTES:
             return error_reply(f"RuntimeError: the arguments your {caller} passed the reference {callee} "
-                          f"are over the grader's limit ({REQUEST_BYTES // 2**20} MiB)"), started
+                               f"are over the grader's limit ({REQUEST_BYTES // 2**20} MiB)"), started
         begin = time.monotonic()
         deadline = until - _MARGIN
         if deadline <= begin:
-            return error_reply("RuntimeError: " + limit_message(callee, caller, "no time left in this case")), started
+            what = "no time left in this case"
+            return error_reply("RuntimeError: " + limit_message(callee, caller, what)), started
         message = wire.frame(marshal.dumps((target[0], target[1], callee, caller, request)))
         reply = self._read(deadline) if self._write(message, deadline) else "time"
         if isinstance(reply, bytes):
             return reply, started
+        if reply == "time" and self.proc.poll() is not None:
+            reply = "ended"
         self.kill()  # past a limit: the next call starts another runner
         what = {"time": f"{deadline - begin:.1f} s, what was left of this case's time",
                 "size": f"a reply over {REPLY_BYTES // 2**20} MiB",
-                "ended": f"{self.memory_mb} MiB of memory"}[reply]
+                "ended": f"it was ended; its memory limit is {self.memory_mb} MiB"}[reply]
         return error_reply("RuntimeError: " + limit_message(callee, caller, what)), started
 
 
 # --- the runner process ------------------------------------------------------------------
-
-def _die_with(parent: int) -> None:
-    """Ends this process when the grader does (Linux); the grader may already be gone."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:
-        os._exit(0)
-
 
 def _cap_memory(memory_mb: int) -> None:
     """RLIMIT_AS: what the imports mapped, plus ``memory_mb``."""
@@ -246,14 +247,14 @@ def _answer(module: str, qualname: str, callee: str, caller: str, request: bytes
             return error_reply("RuntimeError: " + limit_message(callee, caller, f"{memory_mb} MiB of memory"))
         return error_reply(wire.clip(text, 300))
     if len(reply) > REPLY_BYTES:
-        return error_reply("RuntimeError: " + limit_message(callee, caller, f"a reply over {REPLY_BYTES // 2**20} MiB"))
+        what = f"a reply over {REPLY_BYTES // 2**20} MiB"
+        return error_reply("RuntimeError: " + limit_message(callee, caller, what))
     return reply
 
 
 def serve() -> None:
-    """The runner's main loop: ``python -c ... serve() PARENT_PID MEMORY_MB``."""
-    parent, memory_mb = int(sys.argv[1]), int(sys.argv[2])
-    _die_with(parent)
+    """The runner's main loop (``_RUNNER``, argv: the grader's pid, MEMORY_MB)."""
+    memory_mb = int(sys.argv[2])
     import torch
 
     torch.set_num_threads(1)
