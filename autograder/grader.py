@@ -322,9 +322,9 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
         own_passed = sum(r.passed for r in results)
         run, results, callees = regraded
         theirs = " and ".join(callees)
-        lines.append(f"Graded with the reference {theirs}: with your own {theirs}, {name} passes "
-                     f"{own_passed} of {len(results)} hidden cases; a mistake there costs points in "
-                     f"{theirs}, not again here.")
+        lines.append(f"Graded with the reference {theirs} (the course builds {name} on it): with your "
+                     f"own {theirs}, {name} passes {own_passed} of {len(results)} hidden cases; a mistake "
+                     f"there costs points in {theirs}, not again here.")
     passed = sum(r.passed for r in results)
     earned, credit_note = credit(cases, results)
     on = " and ".join(sorted({_device(c) for c in cases}))
