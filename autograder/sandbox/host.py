@@ -29,8 +29,7 @@ from typing import Any
 
 from convlab.checks.core import error_type
 
-from . import launcher, wire
-from . import references
+from . import launcher, references, wire
 from .references import ReferenceRunner
 from .scan import scan_source
 from ..limits import Limits
@@ -395,7 +394,7 @@ class Sandbox:
         self._supervisor: _Supervisor | None = None
         self._cuda = False
         self._spent = 0.0  # seconds of the notebook budget used
-        self._references: ReferenceRunner | None = None  # a regrade's reference calls, started on the first
+        self._references: ReferenceRunner | None = None  # started by a regrade's first reference call
         _LIVE.add(self)
 
     # -- lifecycle ----------------------------------------------------------------------
