@@ -81,13 +81,15 @@ class ReferenceRunner:
     def _start(self, until: float) -> bool:
         """Start the runner and wait for it to be ready, at most until ``until``."""
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # our imports, as here
+        env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in sys.path if p)  # our imports
         env["CUDA_VISIBLE_DEVICES"] = ""  # CPU only: no driver memory, nothing shared
         env["OMP_NUM_THREADS"] = "1"
-        command = [sys.executable, "-c", _RUNNER, str(os.getpid()), str(int(self.memory_mb))]
+        # -P, and / as its folder: no file of the folder the grader runs in is importable
+        # (a submission's torch.py) but through the grader's own sys.path.
+        command = [sys.executable, "-P", "-c", _RUNNER, str(os.getpid()), str(int(self.memory_mb))]
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-                                     env=env)
+                                     env=env, cwd="/")
         self.starts += 1
         os.set_blocking(self.proc.stdin.fileno(), False)
         self.framer = wire.Framer(REPLY_BYTES + 4096)
