@@ -579,7 +579,9 @@ def _reference_proxy(name: str, inp: int, out: int):
         reply = json.loads(reply)
         if reply["kind"] == "error":
             kind, _, detail = reply["text"].partition(": ")
-            raise ValueError(detail) if kind == "ValueError" else RuntimeError(detail or kind)
+            if kind == "ValueError":  # the reference refusing invalid arguments, as the student's would
+                raise ValueError(detail)
+            raise RuntimeError(detail if kind == "RuntimeError" else reply["text"])
         device = device_of([*args, *kwargs.values()])
         value = wire.from_json(reply["value"])
         return moved(value, device) if device is not None and device.type != "cpu" else value
