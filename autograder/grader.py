@@ -14,10 +14,11 @@ notebook or the gradebook, never from the submission):
    own diagnosis (first failing case, expected vs got, the named mistake).
 
 Score = points * (cases passed / cases), where the invalid-input cases count in proportion
-to the valid ones passed (``convlab.checks.core.credit``); where an exercise calls another
-(``Exercise.uses``) and fails cases, it is graded again with the reference callee and the
-better score counts. Halved when a vectorized exercise loops over the
-input; 0 for a forbidden call (dynamic guard, or an answer that names the reference library
+to the valid ones passed (``convlab.checks.core.credit``); where an exercise is built on
+another (``Exercise.uses``, the course's declared decomposition, and only that) and fails
+cases, it is graded again with the reference callee (run in a budgeted process of its own,
+``sandbox.references``) and the better score counts. Halved when a vectorized exercise
+loops over the input; 0 for a forbidden call (dynamic guard, or an answer that names the reference library
 or the guards' machinery), for a tampered guard, or when there is nothing to call.
 """
 from __future__ import annotations
@@ -110,7 +111,6 @@ class Selection:
     oversized: dict[int, str] = field(default_factory=dict)  # cell index -> why it is not run
     blocked: dict[str, dict[str, Binding]] = field(default_factory=dict)  # exercise -> needed, not taken
     unread: dict[str, dict[str, str]] = field(default_factory=dict)  # exercise -> needed, cell not read
-    reads: dict[str, frozenset[str]] = field(default_factory=dict)  # exercise -> names its cell reads
 
 
 def select_cells(nb, names) -> Selection:
@@ -162,7 +162,6 @@ def select_cells(nb, names) -> Selection:
     selection.oversized = {i: why for i, why in resolver.problems.items() if i in cells}
     for name, i in owner_index.items():
         if i in runnable:
-            selection.reads[name] = frozenset(resolver.needs_of(i))
             own = resolver.resolve(runnable, start=resolver.needs_of(i))
             if own.blocked:
                 selection.blocked[name] = own.blocked
@@ -246,8 +245,8 @@ def _notes(run: ExerciseRun, sandbox: Sandbox, own: Cell | None) -> list[str]:
 
 def _run_with_substitutes(sandbox: Sandbox, name: str, calls, families, scaling, substitutes):
     """``sandbox.run`` with callees replaced by the reference (the sandbox's ``substitutes``:
-    a proxy that calls the reference in the grader's process); None where this sandbox
-    cannot substitute."""
+    a proxy whose calls run the reference in a budgeted process of its own, never in the
+    grader's); None where this sandbox cannot substitute."""
     try:
         accepts = "substitutes" in inspect.signature(sandbox.run).parameters
     except (TypeError, ValueError):
@@ -258,15 +257,14 @@ def _run_with_substitutes(sandbox: Sandbox, name: str, calls, families, scaling,
                        adapter=REGISTRY[name].adapter)
 
 
-def _regraded(sandbox: Sandbox, exercise: Exercise, cases, calls, scaling, results, own: ExerciseRun,
-              reads=frozenset()):
-    """Where ``exercise`` calls other exercises (its ``uses``, and the exercises of its
-    assignment that its answer cell reads, ``reads``) and fails cases or the vectorization
+def _regraded(sandbox: Sandbox, exercise: Exercise, cases, calls, scaling, results, own: ExerciseRun):
+    """Where ``exercise`` is built on other exercises (``Exercise.callees``: its declared
+    ``uses``, never whatever else its cell names) and fails cases or the vectorization
     check: run it again with each callee replaced by the reference. Returns that run's
     results when they pass more; else None. Either way the vectorization verdict becomes
     the one measured with the reference callees (written into ``own``): a loop in the
     callee is charged to the callee, not again to the caller."""
-    callees = {c: REGISTRY[c].reference for c in exercise.callees(reads) if c in REGISTRY}
+    callees = {c: REGISTRY[c].reference for c in exercise.callees() if c in REGISTRY}
     vector_problem = scaling is not None and (own.not_vectorized or own.vector_error)
     if not callees or (all(r.passed for r in results) and not vector_problem):
         return None
@@ -319,15 +317,14 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
 
     results = [_judge(exercise, case, outcome) for case, outcome in zip(cases, run.outcomes)]
     lines, mistakes, status = [], (), "passed"
-    reads = selection.reads.get(name, frozenset()) if selection is not None else frozenset()
-    regraded = _regraded(sandbox, exercise, cases, calls, scaling, results, run, reads)
+    regraded = _regraded(sandbox, exercise, cases, calls, scaling, results, run)
     if regraded is not None:
         own_passed = sum(r.passed for r in results)
         run, results, callees = regraded
         theirs = " and ".join(callees)
-        lines.append(f"Graded with the reference {theirs}: with your own {theirs}, {name} passes "
-                     f"{own_passed} of {len(results)} hidden cases; a mistake there costs points in "
-                     f"{theirs}, not again here.")
+        lines.append(f"Graded with the reference {theirs} (the course builds {name} on it): with your "
+                     f"own {theirs}, {name} passes {own_passed} of {len(results)} hidden cases; a mistake "
+                     f"there costs points in {theirs}, not again here.")
     passed = sum(r.passed for r in results)
     earned, credit_note = credit(cases, results)
     on = " and ".join(sorted({_device(c) for c in cases}))

@@ -414,6 +414,105 @@ def test_callees_are_exercises_of_the_same_assignment(name):
         assert REGISTRY[callee].assignment == REGISTRY[name].assignment
 
 
+def test_the_uses_graph_is_acyclic_and_stays_within_each_assignment():
+    for name, exercise in REGISTRY.items():
+        for callee in exercise.uses:
+            assert callee in REGISTRY and callee != name, (name, callee)
+            assert REGISTRY[callee].assignment == exercise.assignment, (name, callee)
+    done, open_ = set(), []
+
+    def visit(name):
+        assert name not in open_, f"the uses graph has a cycle: {' -> '.join(open_ + [name])}"
+        if name in done:
+            return
+        open_.append(name)
+        for callee in REGISTRY[name].uses:
+            visit(callee)
+        open_.pop()
+        done.add(name)
+
+    for name in NAMES:
+        visit(name)
+
+
+def _solution_calls(assignment: str) -> dict[str, set[str]]:
+    """Exercise -> the other exercises of its assignment its solution's answer cell reads."""
+    names = set(convlab.EXERCISES[assignment])
+    found = {}
+    for cell in _solution(assignment).cells:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if grade_id in names and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+            source = "\n".join(line for line in cell.source.splitlines() if not line.startswith("%"))
+            read = {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name)}
+            found[grade_id] = (read & names) - {grade_id}
+    return found
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_declared_uses_are_the_solutions_own_decomposition(assignment):
+    # A caller is regraded with a reference callee only along these edges: each one the
+    # course's design, made by its own solution; nothing else a solution calls is left out.
+    for name, calls in _solution_calls(assignment).items():
+        assert set(REGISTRY[name].uses) == calls, name
+
+
+def test_callees_are_the_declared_uses_and_nothing_an_answer_merely_names():
+    for exercise in REGISTRY.values():
+        assert exercise.callees() == tuple(exercise.uses)
+    # The circle that laundered the reference (issue 14): none of these is a callee.
+    assert REGISTRY["corr2d"].callees() == ()
+    assert REGISTRY["im2col"].callees() == ()
+    assert "conv2d_dilated" not in REGISTRY["atrous_conv2d"].callees()
+    assert REGISTRY["space_to_batch"].callees() == REGISTRY["batch_to_space"].callees() == ()
+
+
+# Each declared edge leaves the caller work of its own: the caller made of nothing but its
+# reference callees (on its own arguments) earns no hidden case. A new edge needs a line here.
+_FORWARDERS = {
+    "conv2d_im2col": lambda ref: lambda x, weight, bias=None, stride=1, padding=0:
+        ref["im2col"](x, tuple(weight.shape[2:]), stride, padding),
+    "conv_transpose2d_via_conv": lambda ref: lambda x, weight, bias=None, stride=1, padding=0, output_padding=0:
+        ref["insert_zeros"](x, stride),
+    "atrous_conv2d": lambda ref: lambda value, filters, rate, padding:
+        ref["batch_to_space"](ref["space_to_batch"](value.permute(0, 3, 1, 2), rate), rate).permute(0, 2, 3, 1),
+    "coverage": lambda ref: lambda rates, kernel_size=3: float(ref["dependency_map"](rates, kernel_size).sum()),
+    "has_gridding": lambda ref: lambda rates, kernel_size=3: bool(ref["dependency_map"](rates, kernel_size).sum()),
+    "shared_inputs": lambda ref: lambda rates, kernel_size=3, offset=1:
+        int(ref["dependency_map"](rates, kernel_size).sum()),
+    "satisfies_hdc": lambda ref: lambda rates, kernel_size=3: bool(ref["hdc_max_distances"](rates)[-1]),
+    "hdc_search": lambda ref: lambda num_layers, kernel_size=3, max_rate=9:
+        [(1,) * num_layers] if ref["satisfies_hdc"]((1,) * num_layers, kernel_size) else [],
+}
+
+
+def test_every_declared_edge_has_a_forwarder_below():
+    assert set(_FORWARDERS) == {n for n in NAMES if REGISTRY[n].uses}
+
+
+def _valid_passes(exercise, answer, cases) -> int:
+    passed = 0
+    for case in cases:
+        try:
+            passed += evaluate(exercise, case, got=exercise.call(answer, case)).passed
+        except Exception:  # the forwarder's error: a valid case failed
+            pass
+    return passed
+
+
+@pytest.mark.parametrize("name", sorted(_FORWARDERS))
+def test_a_caller_made_only_of_its_reference_callees_does_no_better_than_a_constant(name):
+    # The work a declared edge leaves to the caller is its own: the reference callees
+    # alone, on the caller's arguments, answer no more valid hidden cases than the best
+    # constant answer does (a bool exercise's constant True or False passes some).
+    exercise = REGISTRY[name]
+    answer = _FORWARDERS[name]({c: REGISTRY[c].reference for c in exercise.callees()})
+    cases = [c for c in hidden_cases.cases(name, None) if c.raises is None]
+    expected = [exercise.call(exercise.reference, c) for c in cases]
+    best_constant = max(sum(compare_outputs(e, other, exercise.rtol, exercise.atol) is None for other in expected)
+                        for e in expected)
+    assert _valid_passes(exercise, answer, cases) <= best_constant < len(cases)
+
+
 def test_a_visible_check_does_not_blame_the_caller_for_its_callee():
     namespace = {}
     exec("import torch\nimport convlab.ops as _ops\n"
@@ -469,14 +568,33 @@ def test_a_visible_check_charges_a_loop_in_a_callee_to_the_callee(capsys):
     assert "the loop the vectorization check finds is in your im2col" in capsys.readouterr().out
 
 
-def test_a_visible_check_blames_a_callee_the_exercise_does_not_declare(capsys):
-    # satisfies_hdc declares no callee; the solution calls hdc_max_distances.
+def test_a_visible_check_blames_a_declared_callee(capsys):
+    # satisfies_hdc is built on hdc_max_distances (its uses): a wrong recursion is charged there.
     namespace = {}
     exec(_hdc_max_distances_taking("min(m - 2 * r, m - 2 * (m - r), r)"), namespace)  # min, not max
     exec(_answer("05_hdc", "satisfies_hdc"), namespace)
-    assert not REGISTRY["satisfies_hdc"].uses
+    assert REGISTRY["satisfies_hdc"].uses == ("hdc_max_distances",)
     check("satisfies_hdc", namespace["satisfies_hdc"])
     assert "with the reference hdc_max_distances" in capsys.readouterr().out
+
+
+def test_a_visible_check_never_blames_an_exercise_the_course_does_not_declare(capsys):
+    # corr2d is not built on conv2d_im2col: calling it, corr2d is checked with the
+    # student's own conv2d_im2col, as the grader grades it (a circle earns nothing there).
+    namespace = {"torch": torch, "F": torch.nn.functional}
+    exec(_answer("01_convolution", "im2col"), namespace)
+    exec(_answer("01_convolution", "conv2d_im2col"), namespace)
+    right = namespace["conv2d_im2col"]
+    exec("def conv2d_im2col(x, weight, bias=None, stride=1, padding=0):\n"
+         "    return 2 * _right(x, weight, bias, stride, padding)\n"
+         "def corr2d(x, kernel):\n"
+         "    return conv2d_im2col(x[None, None], kernel[None, None])[0, 0]\n", namespace)
+    namespace["_right"] = right
+    with pytest.raises(CheckFailed, match="corr2d: 0 of"):
+        check("corr2d", namespace["corr2d"], quiet=True)
+    namespace["conv2d_im2col"] = right  # the callee right: the caller passes
+    check("corr2d", namespace["corr2d"])
+    assert "with the reference" not in capsys.readouterr().out
 
 
 # --- one registry ---------------------------------------------------------------------------
@@ -620,8 +738,8 @@ def test_a_crash_first_does_not_hide_the_mistake_a_later_case_reveals():
 
 @pytest.mark.slow
 def test_an_exercise_calling_another_one_is_not_charged_for_its_mistake():
-    # satisfies_hdc declares no callee, but the solution builds on hdc_max_distances: a
-    # student whose hdc_max_distances drops the r_i term loses points there, not again.
+    # satisfies_hdc is built on hdc_max_distances (its declared uses): a student whose
+    # hdc_max_distances drops the r_i term loses points there, not again.
     from autograder.grader import grade_notebook
     from autograder.sandbox import Limits
 

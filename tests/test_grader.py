@@ -18,6 +18,7 @@ import torch
 
 import convlab
 from autograder import hidden_cases
+from autograder.examples.students.launderer import ANSWERS as LAUNDERED_01
 from autograder.grader import CellGrade, answer_cells, grade_notebook
 from autograder.preprocessor import GRADE_MIME, TestCell, write_grades
 from autograder.sandbox import Limits
@@ -589,3 +590,89 @@ def test_nbgrader_autograde_gives_the_trusted_scores(tmp_path):
     feedback = (course / "autograder" / "work" / "feedback" / "alice" / "01_convolution" /
                 "01_convolution.html").read_text()
     assert "hidden cases pass" in feedback and "hidden_cases" not in feedback
+
+
+# --- the no-double-penalty rule runs only along declared dependencies (issue 14) ------------
+
+# Exercises that call each other in a circle, with no convolution written anywhere: each
+# passed when a caller was regraded with the reference of every exercise its cell named.
+# Only ``Exercise.uses`` edges are regraded now: each answer here runs the student's own
+# callee, round the circle, and earns nothing. 01's circle is the example student
+# launderer's (its conv2d_im2col, the solution on the declared im2col, is not graded here).
+LAUNDERED_02 = {
+    "conv_transpose2d_scatter": '''
+        def conv_transpose2d_scatter(x, weight, bias=None, stride=1, padding=0, output_padding=0):
+            return conv_transpose2d_via_conv(x, weight, bias, stride, padding, output_padding)
+    ''',
+    "conv_transpose2d_via_conv": '''
+        def conv_transpose2d_via_conv(x, weight, bias=None, stride=1, padding=0, output_padding=0):
+            return conv_transpose2d_scatter(x, weight, bias, stride, padding, output_padding)
+    ''',
+    "insert_zeros": '''
+        def insert_zeros(x, stride):
+            n, c, h, w = x.shape
+            one = torch.ones(1, 1, 1, 1, dtype=x.dtype, device=x.device)
+            spread = conv_transpose2d_via_conv(x.reshape(n * c, 1, h, w), one, None, stride)
+            return spread.reshape(n, c, (h - 1) * stride + 1, (w - 1) * stride + 1)
+    ''',
+    "overlap_counts": '''
+        def overlap_counts(k, stride, n):
+            ones = torch.ones(1, 1, 1, n, dtype=torch.float64)
+            taps = torch.ones(1, 1, 1, k, dtype=torch.float64)
+            return conv_transpose2d_scatter(ones, taps, None, stride).reshape(-1).round().long()
+    ''',
+}
+LAUNDERED_03 = {
+    "conv2d_dilated": '''
+        def conv2d_dilated(x, weight, bias=None, stride=1, padding=0, dilation=1):
+            xp = F.pad(x, (padding,) * 4)
+            y = atrous_conv2d(xp.permute(0, 2, 3, 1), weight.permute(2, 3, 1, 0), dilation, "VALID")
+            y = y.permute(0, 3, 1, 2)[:, :, ::stride, ::stride]
+            return y if bias is None else y + bias.view(1, -1, 1, 1)
+    ''',
+    "atrous_conv2d": '''
+        def atrous_conv2d(value, filters, rate, padding):
+            if padding not in ("SAME", "VALID"):
+                raise ValueError("padding must be SAME or VALID")
+            kh, kw = filters.shape[:2]
+            eh, ew = rate * (kh - 1), rate * (kw - 1)
+            x = value.permute(0, 3, 1, 2)
+            if padding == "SAME":
+                x = F.pad(x, (ew // 2, ew - ew // 2, eh // 2, eh - eh // 2))
+            y = conv2d_dilated(x, filters.permute(3, 2, 0, 1), None, 1, 0, rate)
+            return y.permute(0, 2, 3, 1)
+    ''',
+    # Each the other's inverse: the permutation read off the other one's output.
+    "space_to_batch": '''
+        def space_to_batch(x, rate):
+            n, c, h, w = x.shape
+            if h % rate or w % rate:
+                raise ValueError("H and W must be divisible by rate")
+            where = torch.arange(x.numel(), device=x.device).reshape(rate * rate * n, c, h // rate, w // rate)
+            out = x.new_empty(x.numel())
+            out[batch_to_space(where, rate).reshape(-1)] = x.reshape(-1)
+            return out.reshape(rate * rate * n, c, h // rate, w // rate)
+    ''',
+    "batch_to_space": '''
+        def batch_to_space(x, rate):
+            b, c, h, w = x.shape
+            where = torch.arange(x.numel(), device=x.device).reshape(b // (rate * rate), c, h * rate, w * rate)
+            out = x.new_empty(x.numel())
+            out[space_to_batch(where, rate).reshape(-1)] = x.reshape(-1)
+            return out.reshape(b // (rate * rate), c, h * rate, w * rate)
+    ''',
+}
+
+
+@pytest.mark.parametrize("assignment, answers", [
+    ("01_convolution", {k: v for k, v in LAUNDERED_01.items() if k != "conv2d_im2col"}),
+    ("02_transposed", LAUNDERED_02),
+    ("03_atrous", LAUNDERED_03),
+], ids=["01", "02", "03"])
+def test_exercises_calling_each_other_in_a_circle_earn_nothing(assignment, answers):
+    points = {f"test_{name}": 1.0 for name in answers}
+    grades = grade(variant(assignment, answers), assignment, points)
+    for grade_id, result in grades.items():
+        assert result.score == 0, (grade_id, result.message)
+        assert "RecursionError" in result.message, (grade_id, result.message)
+        assert "Graded with the reference" not in result.message, (grade_id, result.message)

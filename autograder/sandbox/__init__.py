@@ -9,6 +9,8 @@ Split by process and by trust:
                    per exercise run (runs it, under ``forbid.py`` and ``measure.py``);
 * ``wire.py``      the frames and values that cross the boundary, sealed by a per-child key;
 * ``scan.py``      a courtesy check of the source before anything runs.
+* ``references.py`` a regrade's reference calls, in a budgeted process of their own
+                   (never the grader's; never inside the sandbox).
 
 See autograder/THREAT_MODEL.md for what each layer stops and what remains.
 """

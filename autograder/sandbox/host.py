@@ -31,7 +31,8 @@ from typing import Any
 
 from convlab.checks.core import error_type
 
-from . import launcher, wire
+from . import launcher, references, wire
+from .references import ReferenceRunner
 from .scan import scan_source
 from ..limits import Limits
 from .wire import Opaque
@@ -442,6 +443,7 @@ class Sandbox:
         self._supervisor: _Supervisor | None = None
         self._cuda = False
         self._spent = 0.0  # seconds of the notebook budget used
+        self._references: ReferenceRunner | None = None  # started by a regrade's first reference call
         _LIVE.add(self)
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -461,6 +463,9 @@ class Sandbox:
             if self.owner is None or not _park(self.owner, self._supervisor):
                 self._supervisor.close()
             self._supervisor = None
+        if self._references is not None:  # it ran references on this student's arguments: never kept
+            self._references.kill()
+            self._references = None
         _LIVE.discard(self)
 
     def __enter__(self) -> "Sandbox":
@@ -478,9 +483,11 @@ class Sandbox:
         every call is measured and the calls at SCALES decide the vectorization check.
         ``adapter``: the name of a ``convlab.checks.adapters`` function that makes each call
         (``adapter(fn, *args, **kwargs)``). ``substitutes``: {name: callable}: inside the
-        sandbox ``name`` becomes a proxy whose calls run ``callable`` here, in the grader
-        (the reference callee of a regrade; no reference code enters the sandbox)."""
+        sandbox ``name`` becomes a proxy whose calls run ``callable`` (a module-level
+        function: the reference callee of a regrade) in this Sandbox's reference runner
+        (references.py), never in the grader's process; no reference code enters the sandbox."""
         run = ExerciseRun(name, [None] * len(calls), isolated=self.isolated)
+        targets = {callee: _importable(fn) for callee, fn in (substitutes or {}).items()}
         scaled = {s: scaling[s] for s in SCALES if scaling and s in scaling}
         started = time.monotonic()
         first, hangs, crashes = 0, 0, 0
@@ -495,7 +502,7 @@ class Sandbox:
                                           f"{self.limits.exercise_seconds:g} s per exercise)")
                 break
             attempt_start = time.monotonic()
-            stop = self._attempt(run, queue, tuple(families), bool(scaled), adapter, budget, substitutes or {})
+            stop = self._attempt(run, queue, tuple(families), bool(scaled), adapter, budget, targets)
             self._spent += time.monotonic() - attempt_start
             if stop is None:
                 break
@@ -557,7 +564,8 @@ class Sandbox:
     def _attempt(self, run: ExerciseRun, queue: list, families: tuple, measure: bool,
                  adapter: str | None, budget: float, substitutes: dict):
         """One child through ``queue``. None when it finished; else (phase, index, reason,
-        ending): ending is "timeout" or "crashed"."""
+        ending): ending is "timeout" or "crashed". ``substitutes``: {callee: (module,
+        qualname)} of the references its proxies may ask for."""
         cuda = _uses_cuda([call for _, call in queue])
         try:
             supervisor = self._ensure(cuda)
@@ -615,7 +623,12 @@ class Sandbox:
                 continue
             for payload in stream.feed(report[1]):
                 if payload[:1] == b"R" and substitutes:
-                    supervisor.command("to_child", _answer_reference_call(payload[1:], substitutes))
+                    # The child waits for the reply: the call counts against its case's time
+                    # (starting the runner does not), and never passes the exercise's.
+                    reply, startup = self._reference_call(run.name, payload[1:], substitutes,
+                                                          min(deadline, hard_stop), hard_stop)
+                    deadline = min(deadline + startup, hard_stop)
+                    supervisor.command("to_child", reply)
                     continue
                 try:
                     message = wire.unseal(key, payload[1:]) if payload[:1] == b"S" else None
@@ -630,6 +643,19 @@ class Sandbox:
                     return self._stop(state, f"sent the grader a malformed report ({exc!r:.80})")
                 if state.new_phase:
                     deadline = min(time.monotonic() + state.seconds, hard_stop)
+
+    def _reference_call(self, caller: str, request: bytes, substitutes: dict, until: float,
+                        hard_stop: float) -> tuple[bytes, float]:
+        """The reply to a proxy's request (the student's bytes: only the callee's name is
+        read here, the rest by the reference runner), and the seconds spent starting the
+        runner. See references.py for the limits."""
+        callee = _callee_of(request, substitutes)
+        if callee is None:
+            return references.error_reply("RuntimeError: the grader has no reference for that call"), 0.0
+        if self._references is None:
+            self._references = ReferenceRunner(self.limits.memory_mb, self.limits.startup_seconds)
+        body = request[len(callee) + 1:]
+        return self._references.call(substitutes[callee], callee, caller, body, until, hard_stop)
 
     def _stop(self, state: _Attempt, reason: str, ending: str = "crashed"):
         """Kill the child and wait for the supervisor to say it is gone."""
@@ -655,28 +681,24 @@ class Sandbox:
         self._supervisor = None  # started again on the next attempt
 
 
-_REFERENCE_CALL_ELEMENTS = 2**20
+def _importable(fn) -> tuple[str, str]:
+    """Where the reference runner finds ``fn``: (module, qualname), checked here."""
+    import importlib
+
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    found = importlib.import_module(module) if isinstance(module, str) else None
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    if found is not fn:
+        raise ValueError(f"a substitute must be a module-level function, not {fn!r:.60}")
+    return module, qualname
 
 
-def _answer_reference_call(request: bytes, substitutes: dict) -> bytes:
-    """Run a substituted callee on the student's arguments, here; the reply as JSON.
-    The request is the student's (unsealed): read with bounds, answered only for the
-    callees of this run, and a failure is the reply, never the grader's."""
-    import json
-
+def _callee_of(request: bytes, substitutes: dict) -> str | None:
+    """The callee a proxy's request names (``name`` NUL JSON), if it is one of this run's."""
+    name, sep, _ = request[:64].partition(b"\0")
     try:
-        message = json.loads(request)
-        name = message["name"]
-        if not isinstance(name, str) or name not in substitutes:
-            raise ValueError(f"no substitute {name!r:.40}")
-        args = wire.from_json(message["args"], _REFERENCE_CALL_ELEMENTS)
-        kwargs = dict(wire.from_json(message["kwargs"], _REFERENCE_CALL_ELEMENTS))
-        if not all(isinstance(k, str) for k in kwargs):
-            raise ValueError("keyword names must be strings")
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        return json.dumps({"kind": "error", "text": f"RuntimeError: unreadable call ({exc!s:.100})"}).encode()
-    try:
-        value = substitutes[name](*args, **kwargs)
-        return json.dumps({"kind": "value", "value": wire.to_json(value)}).encode()
-    except Exception as exc:  # the reference refusing the student's arguments
-        return json.dumps({"kind": "error", "text": wire.clip(f"{type(exc).__name__}: {exc}", 300)}).encode()
+        name = name.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    return name if sep and name in substitutes else None

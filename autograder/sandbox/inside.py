@@ -731,10 +731,12 @@ class Child:
 
 def _reference_proxy(name: str, inp: int, out: int):
     """Stands for ``name`` when the grader regrades a caller with the reference callee: each
-    call asks the grader, which runs the reference in its own process. The request is not
-    sealed (this function is the student's to inspect, so it holds no key): the grader
-    answers it only for the callees of this run, and it cannot pass for a result. Its I/O
-    loops in C (buffered files), so the work meter sees the same lines for any size."""
+    call asks the grader, whose reference runner (a process of its own, outside this
+    sandbox, with a deadline and memory and result caps) runs the reference. The request,
+    ``R name NUL JSON``, is not sealed (this function is the student's to inspect, so it
+    holds no key): the grader answers it only for the callees of this run, and it cannot
+    pass for a result. The reply's tensors come back on the device of the arguments. Its
+    I/O loops in C (buffered files), so the work meter sees the same lines for any size."""
     import io
     import json
     import struct
@@ -745,9 +747,22 @@ def _reference_proxy(name: str, inp: int, out: int):
     reader = io.BufferedReader(io.FileIO(inp, "rb", closefd=False))
     writer = io.BufferedWriter(io.FileIO(out, "wb", closefd=False))
 
+    def device_of(values):
+        for value in values:
+            if hasattr(value, "device") and hasattr(value, "dtype"):
+                return value.device
+        return None
+
+    def moved(value, device):
+        if hasattr(value, "device") and hasattr(value, "dtype"):
+            return value.to(device)
+        if isinstance(value, (list, tuple)):
+            return type(value)(moved(v, device) for v in value)
+        return value
+
     def proxy(*args, **kwargs):
-        request = b"R" + json.dumps({"name": name, "args": wire.to_json(args),
-                                     "kwargs": wire.to_json(list(kwargs.items()))}).encode()
+        request = b"R" + name.encode() + b"\0" + json.dumps(
+            {"args": wire.to_json(args), "kwargs": wire.to_json(list(kwargs.items()))}).encode()
         writer.write(pack(len(request)) + request)
         writer.flush()
         header = reader.read(4)
@@ -756,8 +771,13 @@ def _reference_proxy(name: str, inp: int, out: int):
             raise RuntimeError("the grader did not answer")
         reply = json.loads(reply)
         if reply["kind"] == "error":
-            raise ValueError(reply["text"]) if reply["text"].startswith("ValueError") else RuntimeError(reply["text"])
-        return wire.from_json(reply["value"])
+            kind, _, detail = reply["text"].partition(": ")
+            if kind == "ValueError":  # the reference refusing invalid arguments, as the student's would
+                raise ValueError(detail)
+            raise RuntimeError(detail if kind == "RuntimeError" else reply["text"])
+        device = device_of([*args, *kwargs.values()])
+        value = wire.from_json(reply["value"])
+        return moved(value, device) if device is not None and device.type != "cpu" else value
 
     proxy.__name__ = proxy.__qualname__ = name
     return proxy

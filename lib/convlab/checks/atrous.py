@@ -530,6 +530,7 @@ register(Exercise(
     errors=ERRORS["atrous_conv2d"],
     reference=convlab.atrous_conv2d,
     forbidden=("dilated_conv", "unfold"),
+    # The SAME / VALID padding, the VALID conv and the crop are left to atrous_conv2d.
     uses=("space_to_batch", "batch_to_space"),
     vectorized=True,
     scaling_case=lambda s: Case((randn(2 * s, 3 + 3 * s, 4 + 2 * s, 2, seed=112), randn(3, 2, 2, 3, seed=113),

@@ -196,23 +196,24 @@ class Exercise:
     # from its description, a module from a class). The reference and the mistakes are
     # called through the same adapter.
     adapter: str | None = None
-    # Other exercises this one is meant to call (conv2d_im2col calls im2col): where the
-    # answer fails cases, the grader regrades it with the reference callees and keeps the
-    # better score, so a mistake in a callee is not charged twice.
+    # The course's designed decomposition: the other exercises of this assignment that this
+    # one is built on (conv2d_im2col on im2col), each doing work this one does not ask for.
+    # Where the answer fails cases, the grader regrades it with these callees' references
+    # and keeps the better score, so a mistake in a callee is not charged twice. Only these:
+    # a call to any other exercise runs the student's own function. Acyclic (tests pin it).
     uses: tuple[str, ...] = ()
     # Every ValueError the exercise must raise, in the words of the notebook's
     # instructions (its answer's docstring lists each); the visible and the hidden raising
     # cases carry these as their ``note``, one case at least for each (tests pin it).
     errors: tuple[str, ...] = ()
 
-    def callees(self, read=()) -> list[str]:
-        """The exercises this one calls: its ``uses``, then the other exercises of its
-        assignment among ``read`` (the names an answer's code reads). The grader regrades
-        an answer with their references and the visible check blames them, so a mistake
-        or a loop in a callee is charged to the callee only."""
-        found = {n for n in read if n in REGISTRY and n != self.name and n not in self.uses
-                 and REGISTRY[n].assignment == self.assignment}
-        return [*self.uses, *sorted(found)]
+    def callees(self) -> tuple[str, ...]:
+        """The exercises this one may be regraded with the reference of: its declared
+        ``uses``, never the other exercises its answer happens to name (exercises calling
+        each other in a circle would each be graded with the other's reference and earn
+        credit for nothing they wrote). The grader's regrade and the visible check's blame
+        both follow this one rule, so what passes a visible check passes at grading."""
+        return tuple(self.uses)
 
     def call(self, fn, case: "Case"):
         """``fn`` called on a fresh copy of ``case``, through the exercise's adapter."""

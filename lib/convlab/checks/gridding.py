@@ -157,7 +157,7 @@ def _coverage_mistake(name, hint, **wrong):
 
 register(Exercise(
     name="coverage",
-    uses=("dependency_map",),  # the solution builds on it: its mistakes are charged there
+    uses=("dependency_map",),  # the share of reached pixels is left
     assignment=A,
     errors=ERRORS["coverage"],
     reference=convlab.coverage,
@@ -203,7 +203,7 @@ def _gcd(rates) -> int:
 
 register(Exercise(
     name="has_gridding",
-    uses=("dependency_map",),  # the solution builds on it: its mistakes are charged there
+    uses=("dependency_map",),  # the test for an unreached pixel is left
     assignment=A,
     errors=ERRORS["has_gridding"],
     reference=convlab.has_gridding,
@@ -269,7 +269,7 @@ def _shared_mistake(name, hint, **wrong):
 
 register(Exercise(
     name="shared_inputs",
-    uses=("dependency_map",),  # the solution builds on it: its mistakes are charged there
+    uses=("dependency_map",),  # the overlap of two shifted supports is left
     assignment=A,
     errors=ERRORS["shared_inputs"],
     reference=convlab.shared_inputs,

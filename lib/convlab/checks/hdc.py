@@ -138,6 +138,7 @@ def _rule_mistake(name, hint, **wrong):
 register(Exercise(
     name="satisfies_hdc",
     assignment=A,
+    uses=("hdc_max_distances",),  # the goal is M_2 <= K: the comparison and the checks are left
     errors=ERRORS["satisfies_hdc"],
     reference=convlab.satisfies_hdc,
     returns="bool",
@@ -210,6 +211,7 @@ def _search_mistake(name, hint, **wrong):
 register(Exercise(
     name="hdc_search",
     assignment=A,
+    uses=("satisfies_hdc",),  # the enumeration, the order and the checks are left
     errors=ERRORS["hdc_search"],
     reference=convlab.hdc_search,
     returns="tuple_list",

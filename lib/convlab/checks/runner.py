@@ -150,13 +150,13 @@ def _replaced(fn, name: str, value):
 
 
 def _own_callees(exercise: Exercise, fn) -> list[str]:
-    """The exercises ``fn`` calls (``Exercise.callees`` of the names its code reads) that
-    its notebook defines: the student's own functions."""
+    """The exercises ``fn`` may be blamed on (``Exercise.callees``: the declared ``uses``,
+    the grader's rule) that its notebook defines: the student's own functions. A call to
+    any other exercise is the caller's own work, checked as such."""
     namespace = getattr(fn, "__globals__", None)
     if not isinstance(namespace, dict):
         return []
-    read = getattr(getattr(fn, "__code__", None), "co_names", ())
-    return [c for c in exercise.callees(read) if c in REGISTRY and callable(namespace.get(c))]
+    return [c for c in exercise.callees() if c in REGISTRY and callable(namespace.get(c))]
 
 
 def _callee_to_blame(exercise: Exercise, fn) -> str | None:

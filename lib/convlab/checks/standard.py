@@ -426,6 +426,6 @@ register(Exercise(
         *_conv2d_error_cases(),
     ],
     errors=(ERR_PADDED, ERR_CHANNELS),
-    uses=("im2col",),
+    uses=("im2col",),  # the weight matrix, the one product, the bias, the output shape are left
     mistakes=_conv2d_mistakes() + _reshape_mistakes(),
 ))

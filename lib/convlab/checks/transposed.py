@@ -344,7 +344,7 @@ register(Exercise(
     scaling_case=_transposed_scaling,
     visible_cases=_transposed_cases,
     errors=(ERR_OP, ERR_CROP),
-    uses=("insert_zeros",),
+    uses=("insert_zeros",),  # the pad or crop, the flipped swapped kernel, the conv are left
     mistakes=[
         Mistake("kernel not flipped", "The conv that undoes the scatter reads the kernel back to "
                 "front: flip it in both spatial axes, weight.flip(2, 3).",
