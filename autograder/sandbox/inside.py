@@ -586,6 +586,9 @@ class Child:
         limits = setup["limits"]
         data_now = _vm_data()
         memory = data_now + int(limits["memory_mb"]) * 2**20
+        ceiling = resource.getrlimit(resource.RLIMIT_DATA)[1]  # the whole sandbox's (host._data_ceiling)
+        if ceiling != resource.RLIM_INFINITY:
+            memory = min(memory, ceiling)
         resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
         cpu = int(limits["cpu_seconds"])
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
@@ -614,6 +617,10 @@ class Child:
             from measure import Meter
 
             measure = Meter()
+
+        # The regrade's reference callees: their files wrap the pipes now, as the audit
+        # hook below refuses opening a descriptor (an int "path").
+        proxies = [(callee, _reference_proxy(callee, inp, out)) for callee in setup.get("substitutes", ())]
 
         # 4. The child's seccomp filter (no program, no executable file mapped from now
         # on), the audit hook, and no way to install handlers that run inside the runtime.
@@ -684,8 +691,8 @@ class Child:
             except BaseException as exc:  # the notebook would go on to the next cell too
                 error = error_text(exc)
             send("cell_done", index, error)
-        for callee in setup.get("substitutes", ()):
-            namespace[callee] = _reference_proxy(callee, inp, out)
+        for callee, proxy in proxies:
+            namespace[callee] = proxy
         target = namespace.get(setup["name"])
         if target is None or not callable_(target):
             send("missing", None if target is None else type_(target).__name__)
@@ -893,6 +900,8 @@ def _vm_data() -> int:
     page = mmap.PAGESIZE
     soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
     low, high = 0, 1 << 47  # the mapping fits under high, not under low
+    if hard != resource.RLIM_INFINITY:  # a soft limit may not pass the hard one (host._data_ceiling)
+        high = min(high, hard)
     try:
         while high - low > page:
             middle = (low + high) // 2 // page * page
