@@ -60,6 +60,7 @@ def test_a_zipped_submitted_folder_under_a_wrapper_keeps_every_student(tmp_path)
 def test_lms_names_follow_zip_collect_and_keep_the_newest_duplicate(tmp_path):
     inner = tmp_path / "inner.zip"
     _zip(inner, {"ps_cy_attempt_2024-03-01-09-00-00_02_transposed.ipynb": "cy"})
+    # A nested zip's owner is its own name's student (never a name inside it).
     source = _zip(tmp_path / "lms.zip", {
         "ps_ada_attempt_2024-03-01-10-00-00_01_convolution.ipynb": "old",
         "ps_ada_attempt_2024-03-02-10-00-00_01_convolution.ipynb": "new",
@@ -67,7 +68,7 @@ def test_lms_names_follow_zip_collect_and_keep_the_newest_duplicate(tmp_path):
         "readme.txt": "instructions",
     })
     with zipfile.ZipFile(source, "a") as archive:
-        archive.write(inner, "batch/inner.zip")  # LMS exports nest zips
+        archive.write(inner, "batch/ps_cy_attempt_2024-03-01-09-00-00_upload.zip")
     intake = read_submissions(source, tmp_path / "scratch", NOTEBOOKS)
     assert intake.students == ["ada", "bob", "cy"]
     root = intake.root

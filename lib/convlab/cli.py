@@ -11,6 +11,7 @@ DIR/similarity.csv (pairs of answers alike enough to review; --similarity-thresh
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,16 @@ ASSIGNMENTS = tuple(EXERCISES)
 def repo_root() -> Path:
     """The course folder: the checkout this package was installed from."""
     return Path(__file__).resolve().parents[2]
+
+
+def environment_first_on_path(environ=os.environ) -> None:
+    """Put this interpreter's bin folder first on PATH (idempotent). nbgrader runs
+    programs of its environment by name (``alembic`` when it makes a gradebook): without
+    this, a venv's ``convlab`` or ``jupyter`` called by path, not activated, fails there."""
+    here = os.path.dirname(sys.executable)
+    entries = environ.get("PATH", "").split(os.pathsep) if environ.get("PATH") else []
+    if entries[:1] != [here]:
+        environ["PATH"] = os.pathsep.join([here, *(e for e in entries if e != here)])
 
 
 def generate(ids=ASSIGNMENTS) -> None:
@@ -75,6 +86,7 @@ def main(argv=None) -> int:
                      help="the .zip to write (default dist/convlab-course-<version>.zip)")
     sub.add_parser("demo", help="generate, autograde the bundled example submissions, show grades")
     args = parser.parse_args(argv)
+    environment_first_on_path()
 
     if args.command == "generate":
         generate(args.ids)
