@@ -33,7 +33,6 @@ from nbgrader.preprocessors import (  # noqa: E402
     CheckCellMetadata,
     ClearOutput,
     DeduplicateIds,
-    GetGrades,
     IgnorePattern,
     LimitOutput,
     OverwriteCells,
@@ -76,7 +75,8 @@ c.Autograde.sanitize_preprocessors = [
 # Feedback: nbgrader's default list, plus a hidden-test scrub as a safety net (the hidden
 # cases live in autograder/hidden_cases/, never in a notebook).
 c.GenerateFeedback.preprocessors = [
-    GetGrades,
+    # GetGrades, and which written answers still await the instructor (autograder/feedback.py)
+    "autograder.feedback.GetGradesPending",
     CSSHTMLHeaderPreprocessor,
     "autograder.preprocessor.FeedbackClearHiddenTests",
     "autograder.safe_html.SanitizeSubmission",
