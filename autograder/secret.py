@@ -27,7 +27,7 @@ import stat
 from pathlib import Path
 
 __all__ = ["ENV", "MIN_BITS", "FINGERPRINT_FILE", "secret_path", "course_secret", "fingerprint",
-           "check_fingerprint", "record_fingerprint"]
+           "check_fingerprint", "record_fingerprint", "guard_gradebook"]
 
 FINGERPRINT_FILE = "course_secret.fingerprint"
 _FINGERPRINT_TEXT = b"convlab: the fingerprint of a course secret, v1"
@@ -150,3 +150,16 @@ def record_fingerprint(folder: Path, configured: str | os.PathLike | None = None
               "secret_file": str(secret_path(configured).resolve())}
     path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return path
+
+
+def guard_gradebook(db_url: str, configured: str | os.PathLike | None = None) -> None:
+    """For ``nbgrader autograde``: the fingerprint lives beside a SQLite gradebook
+    (autograder/work/ at the course root). The first grading records it; a later one with
+    another secret, or none, refuses (ValueError) before any hidden case is drawn."""
+    prefix = "sqlite:///"
+    if not db_url.startswith(prefix) or db_url[len(prefix):] in ("", ":memory:"):
+        return
+    folder = Path(db_url[len(prefix):]).parent
+    check_fingerprint(folder, configured)
+    if not (folder / FINGERPRINT_FILE).exists():
+        record_fingerprint(folder, configured)

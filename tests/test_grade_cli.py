@@ -226,10 +226,17 @@ def test_an_lms_zip_is_graded_like_the_folder(first_run, tmp_path):
         "hw1_mistakes_attempt_2024-05-02-08-00-00_01_convolution.ipynb": notebook.read_text(),
     })
     rows = grade(archive, tmp_path / "out", 1, progress=io.StringIO(), report=io.StringIO())
-    folder_rows = [r for r in read_grades(base / "out" / "grades.csv")
-                   if r.student_id == "mistakes" and r.assignment == "01_convolution"]
-    assert [(r.grade_id, r.score, r.message) for r in rows] == \
-        [(r.grade_id, r.score, r.message) for r in folder_rows]
+    # The attempt's stamp seeds the hidden cases: the same submission as a submitted/
+    # folder with that stamp in nbgrader's timestamp.txt (zip_collect's) grades the same.
+    folder = tmp_path / "class" / "mistakes" / "01_convolution"
+    folder.mkdir(parents=True)
+    shutil.copy(notebook, folder / "01_convolution.ipynb")
+    (folder / "timestamp.txt").write_text("2024-05-02 08:00:00+00:00\n")
+    folder_rows = grade(tmp_path / "class", tmp_path / "out2", 1, assignment_ids=["01_convolution"],
+                        progress=io.StringIO(), report=io.StringIO())
+    assert rows[0].attempt.startswith("2024-05-02T08:00:00|")
+    assert [(r.grade_id, r.score, r.message, r.attempt) for r in rows] == \
+        [(r.grade_id, r.score, r.message, r.attempt) for r in folder_rows]
 
 
 def _course_root(tmp_path: Path) -> Path:
@@ -457,3 +464,20 @@ def test_a_regrade_with_another_course_secret_refuses_and_says_how(tmp_path, mon
     assert grade_command(str(klass), str(out)) == 2
     said = capsys.readouterr().err
     assert "another course secret" in said and str(Path(first).resolve()) in said
+
+
+def test_a_gradebook_remembers_its_course_secret(tmp_path, monkeypatch):
+    # nbgrader autograde at the course root: TrustedGrade's seed key checks the gradebook's.
+    from autograder.secret import FINGERPRINT_FILE, guard_gradebook
+
+    db = f"sqlite:///{tmp_path / 'work' / 'gradebook.db'}"
+    (tmp_path / "work").mkdir()
+    guard_gradebook(db)
+    assert (tmp_path / "work" / FINGERPRINT_FILE).is_file()
+    guard_gradebook(db)  # the same secret again
+    other = tmp_path / "other_secret"
+    other.write_text("cd" * 32 + "\n")
+    other.chmod(0o600)
+    monkeypatch.setenv("CONVLAB_SECRET_FILE", str(other))
+    with pytest.raises(ValueError, match="another course secret"):
+        guard_gradebook(db)
