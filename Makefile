@@ -8,6 +8,10 @@ BIN := $(VENV)/bin
 # e.g. make test TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.convlab-installed
+# nbgrader runs programs of the environment by name (`alembic` when it makes a gradebook:
+# the formgrader's Manual Grading page, `nbgrader autograde`): the venv's bin comes first
+# on PATH for every recipe, activated or not.
+export PATH := $(abspath $(BIN)):$(PATH)
 PYTEST_ARGS ?=
 # Jupyter refuses to run as root (containers often are) unless told to.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)

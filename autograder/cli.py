@@ -84,6 +84,7 @@ class Job:
     folder: Path | None                      # the student's submitted/<student>/<assignment>
     notebooks: dict[str, tuple[TestCell, ...]]  # notebook name -> its test cells, in order
     feedback_dir: Path                       # where this job's feedback pages go
+    refused: tuple[str, ...] = ()            # why intake refused files of this student
 
 
 @dataclass
@@ -359,14 +360,27 @@ def _problem_page(job: Job, notebook: str, problem: str) -> str:
             f"<table><tr><th>test</th><th>score</th></tr>{rows}</table>\n</body></html>\n")
 
 
-def _diagnose(job: Job) -> tuple[list[str], dict[str, str]]:
-    """Split the job's notebooks into gradable ones and those with a problem."""
-    gradable, problems = [], {}
+# Rows of a student who handed nothing in for an assignment (reports leave them out of
+# the class's means), and of one whose files were all refused at intake.
+NOT_SUBMITTED = "not_submitted"
+REFUSED = "refused"
+
+
+def _diagnose(job: Job) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """Split the job's notebooks into gradable ones and those with a problem (with the
+    rows' status where it is not "error")."""
+    gradable, problems, statuses = [], {}, {}
     present = sorted(p.name for p in job.folder.glob("*.ipynb")) if job.folder else []
     for notebook in job.notebooks:
         path = job.folder / f"{notebook}.ipynb" if job.folder else None
         if path is None:
-            problems[notebook] = f"No submission for {job.assignment}."
+            if job.refused:
+                problems[notebook] = (f"No submission for {job.assignment} could be graded: "
+                                      + "; ".join(job.refused))
+                statuses[notebook] = REFUSED
+            else:
+                problems[notebook] = f"No submission for {job.assignment}."
+                statuses[notebook] = NOT_SUBMITTED
         elif not path.is_file():
             others = [name for name in present if name != f"{notebook}.ipynb"]
             found = f" (found {', '.join(others)}: keep the notebook's name)" if others else ""
@@ -375,7 +389,7 @@ def _diagnose(job: Job) -> tuple[list[str], dict[str, str]]:
             problems[notebook] = f"{notebook}.ipynb is not a readable Jupyter notebook ({reason})."
         else:
             gradable.append(notebook)
-    return gradable, problems
+    return gradable, problems, statuses
 
 
 _EXCEPTION_LINE = re.compile(r"^\s*([\w.]+(Error|Exception|Exit|Interrupt)): .*")
@@ -455,7 +469,7 @@ def grade_submission(job: Job) -> Result:
 def _grade_submission(job: Job, start: float) -> Result:
     ws = _WORKSPACE
     job.feedback_dir.mkdir(parents=True, exist_ok=True)
-    gradable, problems = _diagnose(job)
+    gradable, problems, statuses = _diagnose(job)
     rows = []
     try:
         if gradable:
@@ -472,7 +486,7 @@ def _grade_submission(job: Job, start: float) -> Result:
         for test in job.notebooks[notebook]:
             if test.grade_id not in graded:
                 rows.append(Row(job.student, job.assignment, test.grade_id, 0.0, test.points,
-                                problem, "error"))
+                                problem, statuses.get(notebook, "error")))
         page = job.feedback_dir / f"{notebook}.html"
         if not page.exists():
             page.write_text(_problem_page(job, notebook, problem))
@@ -655,7 +669,7 @@ def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None
 
 def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named_regexp,
            progress, report, budget, similarity_threshold=None) -> list[Row]:
-    from .secret import course_secret
+    from .secret import check_fingerprint, course_secret, record_fingerprint
 
     if workers < 1:
         raise ValueError(f"--workers must be at least 1, got {workers}")
@@ -664,7 +678,13 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
         raise ValueError(f"{submissions} does not exist")
     if not (submissions.is_dir() or zipfile.is_zipfile(submissions)):
         raise ValueError(f"{submissions} is neither a folder nor a zip file")
+    _check_folders(submissions, out)
+    from convlab.cli import environment_first_on_path
+
+    environment_first_on_path()  # nbgrader runs `alembic` by name
     course_root = Path(course_root or project_root())
+    if out.is_dir():
+        check_fingerprint(out)  # before course_secret() could make a new one
     course_secret()  # made (or found unsafe: ValueError) once, before any worker needs it
     out.mkdir(parents=True, exist_ok=True)
     _start_fork_server()  # it imports what workers need while the course is prepared
@@ -672,14 +692,12 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
         scratch = Path(scratch)
         course = Course.load(course_root, assignment_ids)
         intake = read_submissions(submissions, scratch / "intake", course.notebook_owners(),
-                                  named_regexp, exclude=(out, out / "feedback"))
+                                  named_regexp)
         for line in intake.skipped:
             print(terminal(f"skipped {line}"), file=progress)
         for line in intake.notes:
             print(terminal(f"note: {line}"), file=progress)
-        # DIR may sit inside SUBMISSIONS (grading in place): its folders are no students.
-        ours = {out.resolve(), (out / "feedback").resolve()}
-        students = [s for s in intake.students if (intake.root / s).resolve() not in ours]
+        students = list(intake.students)
         submitted = {
             student: {p.name for p in (intake.root / student).iterdir()
                       if p.is_dir() and not p.name.startswith(".")}
@@ -696,7 +714,8 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
         jobs = [
             Job(student, assignment,
                 intake.root / student / assignment if assignment in submitted[student] else None,
-                course.assignments[assignment], inside(stage, student, assignment))
+                course.assignments[assignment], inside(stage, student, assignment),
+                tuple(intake.refused.get(student, ())))
             for student in sorted(students) for assignment in assignments
         ]
         print(f"Grading {len(students)} students x {len(assignments)} assignments "
@@ -705,9 +724,11 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
                             progress, budget) if jobs else []
         rows = [row for result in results for row in result.rows]
         _write_csv(rows, out / "grades.csv")
+        record_fingerprint(out)
         # Before the intake folder goes: the copy detection reads the answers from it.
         _review(rows, intake.root, students, assignments, course_root, out,
-                similarity_threshold, progress)
+                similarity_threshold, progress, intake.skipped,
+                {a: tuple(course.assignments[a]) for a in assignments})
         stage.mkdir(exist_ok=True)
         shutil.rmtree(out / "feedback", ignore_errors=True)
         shutil.move(str(stage), out / "feedback")
@@ -718,8 +739,21 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
     return rows
 
 
+def _check_folders(submissions: Path, out: Path) -> None:
+    """DIR is rewritten by every run (its feedback/ replaced): it may not lie inside
+    SUBMISSIONS (a later run would read it as students) nor hold SUBMISSIONS."""
+    source, target = submissions.resolve(), out.resolve()
+    if submissions.is_dir() and target.is_relative_to(source):
+        raise ValueError(f"--out {out} is inside the submissions folder {submissions}: a later "
+                         "run would take its folders for students; write the grades elsewhere "
+                         "(e.g. beside it)")
+    if source.is_relative_to(target / "feedback") or source == target:
+        raise ValueError(f"the submissions {submissions} are inside --out {out}, whose contents "
+                         "every run replaces; write the grades elsewhere")
+
+
 def _review(rows: list[Row], root: Path, students, assignments, course_root: Path, out: Path,
-            threshold: float | None, progress) -> None:
+            threshold: float | None, progress, refused_files=(), notebooks=None) -> None:
     """similarity.csv (pairs of answers alike enough to review) and report.html (the
     class's scores, mistakes, problems and those pairs) in ``out``. A failure here is
     reported, never fatal: the grades are already written."""
@@ -729,11 +763,12 @@ def _review(rows: list[Row], root: Path, students, assignments, course_root: Pat
     threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     pairs = []
     try:
-        pairs = similar_pairs(root, students, assignments, course_root, threshold)
+        pairs = similar_pairs(root, students, assignments, course_root, threshold,
+                              notebooks=notebooks)
     except Exception as exc:  # noqa: BLE001  (grades stand; say why no pairs are listed)
         print(terminal(f"copy detection failed: {type(exc).__name__}: {exc}"), file=progress)
     write_csv(pairs, out / "similarity.csv")
-    write_report(rows, pairs, out / "report.html", threshold)
+    write_report(rows, pairs, out / "report.html", threshold, refused=refused_files)
 
 
 def grade_command(submissions: str, out: str, workers: int = 1,

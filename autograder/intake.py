@@ -60,6 +60,11 @@ DEFAULT_NAMED_REGEXP = (
     r"(?P<timestamp>\d{4}(?:-\d{2}){5})_(?P<file_id>\w+)\.ipynb"
 )
 
+# nbgrader's record of when a submission was made (``nbgrader collect`` / ``zip_collect``
+# write it beside the notebooks): part of the hidden cases' key, so it goes with them.
+TIMESTAMP_FILE = "timestamp.txt"
+_TIMESTAMP_BYTES = 100
+
 # Archive tools' droppings, never students.
 _JUNK = ("__MACOSX", ".DS_Store", ".ipynb_checkpoints")
 _CHUNK = 1 << 20
@@ -87,6 +92,9 @@ class Intake:
     students: list[str]
     skipped: list[str] = field(default_factory=list)  # "path: why", for the instructor
     notes: list[str] = field(default_factory=list)    # graded, but worth a look
+    # student -> why files that are theirs were refused: such a student is in ``students``
+    # (they get rows, 0 and the reason, where nothing of theirs could be graded).
+    refused: dict[str, list[str]] = field(default_factory=dict)
 
 
 class _Budget:
@@ -189,11 +197,13 @@ def _unpack(archive: Path, dest: Path, label: str, budget: _Budget, limits: Limi
                 if info.is_dir():
                     target.mkdir(parents=True, exist_ok=True)
                     continue
-                if suffix not in (".ipynb", ".zip"):
+                stamp_file = parts[-1] == TIMESTAMP_FILE
+                if suffix not in (".ipynb", ".zip") and not stamp_file:
                     found.append((None, info.filename))
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
-                cap = limits.notebook_bytes if suffix == ".ipynb" else limits.archive_bytes
+                cap = (_TIMESTAMP_BYTES if stamp_file else
+                       limits.notebook_bytes if suffix == ".ipynb" else limits.archive_bytes)
                 with handle.open(info) as source:
                     size = _copy_capped(source, target, cap, budget)
                 if size is None:
@@ -201,6 +211,9 @@ def _unpack(archive: Path, dest: Path, label: str, budget: _Budget, limits: Limi
                         skipped.append(f"{where}: the archive unpacks to more than "
                                        f"{limits.unpacked_bytes} bytes; the rest was not read")
                         break
+                    if stamp_file:
+                        skipped.append(f"{where}: not a timestamp (too long); ignored")
+                        continue
                     if suffix == ".ipynb":
                         _too_large(target, parts[-1], limits.notebook_bytes)
                         skipped.append(f"{where}: larger than the notebook limit, graded 0")
@@ -290,6 +303,37 @@ def _copy_notebook(source: Path, target: Path, limits: Limits, budget: _Budget,
         skipped.append(f"{where}: larger than the notebook limit, graded 0")
 
 
+def read_timestamp(path: Path) -> str | None:
+    """The text of nbgrader's timestamp.txt at ``path`` when it is one (a small regular
+    file that nbgrader's parse_utc reads), else None."""
+    from nbgrader.utils import parse_utc
+
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _TIMESTAMP_BYTES:
+            return None
+        text = path.read_text(encoding="ascii").strip()
+        if not text:
+            return None
+        parse_utc(text)
+    except (OSError, ValueError, UnicodeDecodeError, TypeError, OverflowError):
+        return None
+    return text
+
+
+def _copy_timestamp(source_dir: Path, target_dir: Path, where: str, skipped: list[str]) -> None:
+    """nbgrader's timestamp.txt goes with the notebooks: ``nbgrader autograde`` seeds the
+    hidden cases with it, and so must ``convlab grade`` for the same submission."""
+    path = source_dir / TIMESTAMP_FILE
+    if not os.path.lexists(path):
+        return
+    text = read_timestamp(path)
+    if text is None:
+        skipped.append(f"{where}/{TIMESTAMP_FILE}: not a readable timestamp; ignored")
+        return
+    (target_dir / TIMESTAMP_FILE).write_text(text + "\n", encoding="ascii")
+
+
 def _copy_layout(top: Path, dest: Path, assignments: set[str], limits: Limits,
                  budget: _Budget, exclude: set[Path], skipped: list[str],
                  notes: list[str]) -> list[str]:
@@ -330,6 +374,7 @@ def _copy_layout(top: Path, dest: Path, assignments: set[str], limits: Limits,
                     continue
                 _copy_notebook(notebook, target, limits, budget,
                                _shown(f"{name}/{sub.name}/{notebook.name}"), skipped)
+            _copy_timestamp(sub, target_dir, _shown(f"{name}/{sub.name}"), skipped)
     return sorted(roster.ids)
 
 
@@ -353,8 +398,9 @@ def _check_groups(match, named_regexp: str) -> dict:
     return info
 
 
-def _stamp(info: dict, where: str, limits: Limits, skipped: list[str]):
-    """(ok, timestamp or None): a stamp that cannot be read or lies ahead is refused."""
+def _stamp(info: dict, where: str, limits: Limits, refuse):
+    """(ok, timestamp or None): a stamp that cannot be read or lies ahead is refused
+    (``refuse(message)``)."""
     from nbgrader.utils import parse_utc
 
     if not info.get("timestamp"):
@@ -369,34 +415,44 @@ def _stamp(info: dict, where: str, limits: Limits, skipped: list[str]):
     try:
         stamp = stamp or _utc(parse_utc(info["timestamp"]))
     except (ValueError, TypeError, OverflowError):
-        skipped.append(f"{where}: refused, its timestamp cannot be read")
+        refuse(f"{where}: refused, its timestamp cannot be read")
         return False, None
     if stamp > datetime.now(timezone.utc) + limits.clock_skew:
-        skipped.append(f"{where}: refused, its timestamp {_shown(info['timestamp'])} "
-                       "is in the future")
+        refuse(f"{where}: refused, its timestamp {_shown(info['timestamp'])} is in the future")
         return False, None
     return True, stamp
 
 
 def _collect_named(scratch: Path, files: list[tuple[Path | None, str]], named_regexp: str,
                    notebooks: dict[str, str], dest: Path, limits: Limits, budget: _Budget,
-                   skipped: list[str], notes: list[str]) -> list[str]:
-    """Place LMS-named notebooks, unpacking nested zips with their owner, into ``dest``."""
+                   skipped: list[str], notes: list[str],
+                   refused: dict[str, list[str]]) -> list[str]:
+    """Place LMS-named notebooks, unpacking nested zips with their owner, into ``dest``.
+    A student whose file is refused though its name says whose it is is still a student
+    (``refused``: why); a file whose owner cannot be known is only in ``skipped``."""
     pattern = re.compile(named_regexp)
     roster = _Roster(dest, skipped, notes)
     chosen: dict[tuple[str, str], tuple[Path, object, str]] = {}
     # (file or None, name shown, owner or None, owner's stamp, nesting depth)
     queue = [(path, label, None, None, 0) for path, label in files]
     nested = 0
+
+    def refuse_for(student: str | None):
+        def refuse(message: str) -> None:
+            skipped.append(message)
+            if student is not None and roster.admit(student, message) is not None:
+                refused.setdefault(student, []).append(message)
+        return refuse
+
     while queue:
         path, label, owner, owner_stamp, depth = queue.pop(0)
         base = label.replace("\\", "/").rsplit("/", 1)[-1]
         where = _shown(label)
         if path is None or Path(base).suffix.lower() not in (".ipynb", ".zip"):
-            skipped.append(f"{where}: not a .ipynb file")
+            refuse_for(owner)(f"{where}: not a .ipynb file")
             continue
         if base.count("_attempt_") > 1:
-            skipped.append(f"{where}: refused, its name has two attempt stamps")
+            refuse_for(owner)(f"{where}: refused, its name has two attempt stamps")
             continue
         is_zip = Path(base).suffix.lower() == ".zip"
         # A zip is named like a notebook file of its owner: read .zip as .ipynb.
@@ -407,20 +463,27 @@ def _collect_named(scratch: Path, files: list[tuple[Path | None, str]], named_re
             try:
                 named = student_id(info["student_id"])
             except ValueError as exc:
-                skipped.append(f"{where}: {exc}")
+                refuse_for(owner)(f"{where}: {exc}")
                 continue
             if owner is not None and named != owner:
-                skipped.append(f"{where}: refused, it names student {_shown(named)!r} inside "
-                               f"{_shown(owner)!r}'s submission")
+                refuse_for(owner)(f"{where}: refused, it names student {_shown(named)!r} "
+                                  f"inside {_shown(owner)!r}'s submission")
+                continue
+            if depth > 0 and owner is None:
+                # Inside an archive whose own name says whose it is not (a student's
+                # "my-notes.zip"): a name inside it never decides whose work it is.
+                skipped.append(f"{where}: refused, it is inside an archive whose own name "
+                               "names no student, so whose work it is cannot be known")
                 continue
             student = named
-        ok, stamp = _stamp(info, where, limits, skipped)
+        ok, stamp = _stamp(info, where, limits, refuse_for(student))
         if not ok:
             continue
         stamp = stamp or owner_stamp
         if is_zip:
             if depth >= limits.nesting:
-                skipped.append(f"{where}: skipped, zips nested more than {limits.nesting} deep")
+                refuse_for(student)(f"{where}: skipped, zips nested more than "
+                                    f"{limits.nesting} deep")
                 continue
             if student is not None and roster.admit(student, where) is None:
                 continue
@@ -431,14 +494,15 @@ def _collect_named(scratch: Path, files: list[tuple[Path | None, str]], named_re
                 queue.append((inner, f"{label}/{name}", student, stamp, depth + 1))
             continue
         if student is None:
-            skipped.append(f"{where}: name does not match the pattern")
+            skipped.append(f"{where}: refused, its name does not match the pattern, so whose "
+                           "work it is cannot be known")
             continue
         if roster.admit(student, where) is None:
             continue
         notebook = Path(info["file_id"]).stem if match else Path(base).stem
         if notebook not in notebooks:
-            skipped.append(f"{where}: {_shown(notebook)!r} is not a notebook of this course "
-                           f"(expected one of {sorted(notebooks)})")
+            refuse_for(student)(f"{where}: {_shown(notebook)!r} is not a notebook of this "
+                                f"course (expected one of {sorted(notebooks)})")
             continue
         previous = chosen.get((student, notebook))
         if previous is not None:
@@ -448,10 +512,17 @@ def _collect_named(scratch: Path, files: list[tuple[Path | None, str]], named_re
             if not newer:
                 continue
         chosen[(student, notebook)] = (path, stamp, where)
-    for (student, notebook), (path, _, where) in sorted(chosen.items()):
+    stamps: dict[Path, datetime] = {}
+    for (student, notebook), (path, stamp, where) in sorted(chosen.items()):
         target = inside(dest, student, notebooks[notebook], f"{notebook}.ipynb")
         target.parent.mkdir(parents=True, exist_ok=True)
         _copy_notebook(path, target, limits, budget, where, skipped)
+        if stamp is not None and (target.parent not in stamps or stamp > stamps[target.parent]):
+            stamps[target.parent] = stamp
+    for folder, stamp in stamps.items():
+        # As nbgrader zip_collect writes it: the attempt's stamp, which seeds the hidden
+        # cases, is the same whichever of the two graders reads this folder.
+        (folder / TIMESTAMP_FILE).write_text(stamp.isoformat(" ") + "\n", encoding="ascii")
     return sorted(roster.ids)
 
 
@@ -495,6 +566,7 @@ def read_submissions(source: Path, scratch: Path, notebooks: dict[str, str],
         files = [(path, name) for path, name in found]
     else:
         raise ValueError(f"{source} is neither a folder nor a zip file")
+    refused: dict[str, list[str]] = {}
     students = _collect_named(Path(scratch), files, named_regexp, notebooks, dest, limits, budget,
-                              skipped, notes)
-    return Intake(dest, students, skipped, notes)
+                              skipped, notes, refused)
+    return Intake(dest, students, skipped, notes, refused)

@@ -3,6 +3,14 @@ import os
 
 c = get_config()  # noqa: F821  (provided by traitlets when it loads this file)
 
+# nbgrader makes a new gradebook by running `alembic` by name: the program of this
+# interpreter's environment, activated or not (the formgrader, `nbgrader autograde`).
+import sys  # noqa: E402
+
+_BIN = os.path.dirname(sys.executable)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _BIN:
+    os.environ["PATH"] = os.pathsep.join([_BIN, *filter(None, os.environ.get("PATH", "").split(os.pathsep))])
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 c.CourseDirectory.root = ROOT
@@ -25,7 +33,6 @@ from nbgrader.preprocessors import (  # noqa: E402
     CheckCellMetadata,
     ClearOutput,
     DeduplicateIds,
-    GetGrades,
     IgnorePattern,
     LimitOutput,
     OverwriteCells,
@@ -76,7 +83,8 @@ c.Autograde.sanitize_preprocessors = [
 # Feedback: nbgrader's default list, plus a hidden-test scrub as a safety net (the hidden
 # cases live in autograder/hidden_cases/, never in a notebook).
 c.GenerateFeedback.preprocessors = [
-    GetGrades,
+    # GetGrades, and which written answers still await the instructor (autograder/feedback.py)
+    "autograder.feedback.GetGradesPending",
     CSSHTMLHeaderPreprocessor,
     "autograder.preprocessor.FeedbackClearHiddenTests",
     "autograder.safe_html.SanitizeSubmission",

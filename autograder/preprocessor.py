@@ -166,8 +166,11 @@ class TrustedGrade(NbGraderPreprocessor):
         from nbgrader.api import Gradebook, MissingEntry
 
         from .hidden_cases import SeedKey
+        from .secret import guard_gradebook
 
         info = resources["nbgrader"]
+        # A regrade with another course secret than the gradebook's refuses (autograder.secret).
+        guard_gradebook(info["db_url"], self.secret_file or None)
         attempt = ""
         with Gradebook(info["db_url"]) as gb:
             try:

@@ -11,11 +11,17 @@ server, no script, plots embedded as PNG data URLs. For each assignment:
 * the submissions that were not simply right or wrong (``Row.status`` other than
   passed / failed: missing, crashed, timed out, forbidden calls, tampering, ...) and
   what happened to each;
-* the pairs of answers the copy detection flagged (``autograder.similarity``).
+* the pairs of students the copy detection flagged (``autograder.similarity``), one row
+  per pair with the exercises and the highest score;
+
+and, for the whole run, the files refused at intake whose owner could not be known.
+Students who handed nothing in for an assignment are listed as such and left out of its
+shares and means (their rows, 0, stay in grades.csv).
 
 Decisions are taken on the rows' typed fields (score, status, mistakes), never on their
-message text. Everything a student controls (ids, messages) is HTML-escaped, and the
-page carries a Content-Security-Policy that allows no script at all.
+message text. Everything a student controls (ids, messages) is HTML-escaped, control and
+bidi characters shown as visible escapes, and the page carries a Content-Security-Policy
+that allows no script at all.
 """
 from __future__ import annotations
 
@@ -28,12 +34,14 @@ from pathlib import Path
 from convlab.checks.core import exercise_of
 
 from .safe_html import PAGE_CSP
+from .safe_text import terminal
 
 __all__ = ["render", "write_report", "NORMAL_STATUSES", "STYLE"]
 
 # Statuses that are plain right-or-wrong answers; every other one is listed as a problem.
 NORMAL_STATUSES = ("passed", "failed", "")
 NOT_ATTEMPTED = ("not_implemented",)  # counted, not listed: nothing broke
+NOT_SUBMITTED = ("not_submitted",)    # handed nothing in: not part of the class's figures
 MAX_MESSAGE = 600  # characters of a message shown in the problems table
 
 STYLE = """
@@ -49,7 +57,8 @@ img { max-width: 100%; }
 
 
 def _e(value) -> str:
-    return html.escape(str(value), quote=True)
+    # An escape sequence in a student's id or message is shown, never acted on.
+    return html.escape(terminal(value), quote=True)
 
 
 def _exercise(grade_id: str) -> str:
@@ -106,7 +115,9 @@ def _table(header: list[str], rows: list[list[str]], numeric=()) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _assignment_section(assignment: str, rows: list, pairs: list, threshold: float) -> str:
+def _assignment_section(assignment: str, all_rows: list, pairs: list, threshold: float) -> str:
+    absent = sorted({r.student_id for r in all_rows if r.status in NOT_SUBMITTED})
+    rows = [r for r in all_rows if r.student_id not in absent]
     by_exercise: dict[str, list] = defaultdict(list)
     for row in rows:
         by_exercise[_exercise(row.grade_id)].append(row)
@@ -117,8 +128,13 @@ def _assignment_section(assignment: str, rows: list, pairs: list, threshold: flo
         out_of = sum(r.max_score for r in mine)
         totals.append(sum(r.score for r in mine) / out_of if out_of else 0.0)
     parts = [f'<h2 id="{_e(assignment)}">{_e(assignment)}</h2>',
-             f"<p>{len(students)} students, {len(by_exercise)} exercises; mean total "
+             f"<p>{len(students)} students submitted, {len(by_exercise)} exercises; mean total "
              f"{100 * sum(totals) / max(len(totals), 1):.0f}%.</p>"]
+    if absent:
+        parts.append(f'<p class="note">Not submitted (left out of the figures below, 0 in '
+                     f"grades.csv): {len(absent)} students: {', '.join(_e(a) for a in absent)}.</p>")
+    if not rows:
+        return "\n".join(parts)
 
     # What to re-teach: the exercises fewest got fully right, with their top mistake.
     summary = []
@@ -172,14 +188,21 @@ def _assignment_section(assignment: str, rows: list, pairs: list, threshold: flo
     else:
         parts.append('<p class="note">None: every answer ran and was judged right or wrong.</p>')
 
-    mine = [p for p in pairs if p.assignment == assignment]
+    by_pair: dict[tuple[str, str], list] = defaultdict(list)
+    for p in pairs:
+        if p.assignment == assignment:
+            by_pair[(p.student_a, p.student_b)].append(p)
     parts.append(f"<h3>Similar answers (score at least {threshold:.2f})</h3>")
-    if mine:
+    if by_pair:
         parts.append('<p class="note">For review, not a verdict: short answers and answers '
-                     "that follow the notebook's hints closely can look alike.</p>")
-        parts.append(_table(["exercise", "student", "similar to", "score"],
-                            [[_e(p.exercise), _e(p.student_a), _e(p.student_b), f"{p.score:.2f}"]
-                             for p in mine], numeric=(3,)))
+                     "that follow the notebook's hints closely can look alike. One row per "
+                     "pair; each exercise's score is in similarity.csv.</p>")
+        ranked = sorted(by_pair.items(), key=lambda item: (-max(p.score for p in item[1]), item[0]))
+        parts.append(_table(
+            ["student", "similar to", "exercises", "highest score"],
+            [[_e(a), _e(b), _e(", ".join(sorted({p.exercise for p in found}))),
+              f"{max(p.score for p in found):.2f}"] for (a, b), found in ranked],
+            numeric=(3,)))
     else:
         parts.append('<p class="note">No pair of answers reached the threshold.</p>')
     return "\n".join(parts)
@@ -190,14 +213,26 @@ def _short(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + " [...]"
 
 
-def render(rows: list, pairs: list = (), threshold: float = 0.8, title: str = "convlab class report") -> str:
-    """The report page for graded ``rows`` (autograder.cli.Row) and flagged ``pairs``."""
+def _refused_section(refused) -> str:
+    if not refused:
+        return ""
+    return ("<h2 id=\"refused\">Files refused at intake</h2>\n"
+            '<p class="note">Not graded; where a file says whose it is, that student also has '
+            "rows with 0 and the reason.</p>\n"
+            + _table(["file: why"], [[f"<pre>{_e(_short(line))}</pre>"] for line in refused]))
+
+
+def render(rows: list, pairs: list = (), threshold: float = 0.8, title: str = "convlab class report",
+           refused=()) -> str:
+    """The report page for graded ``rows`` (autograder.cli.Row), flagged ``pairs`` and the
+    files intake ``refused`` ("file: why" lines)."""
     assignments = sorted({r.assignment for r in rows})
     students = sorted({r.student_id for r in rows})
     sections = [_assignment_section(a, [r for r in rows if r.assignment == a], list(pairs), threshold)
                 for a in assignments]
     toc = " · ".join(f'<a href="#{_e(a)}">{_e(a)}</a>' for a in assignments)
     body = "\n".join(sections) if sections else "<p>No graded submissions.</p>"
+    body += _refused_section(list(refused))
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -216,7 +251,7 @@ def render(rows: list, pairs: list = (), threshold: float = 0.8, title: str = "c
 """
 
 
-def write_report(rows: list, pairs: list, path: Path, threshold: float = 0.8) -> Path:
+def write_report(rows: list, pairs: list, path: Path, threshold: float = 0.8, refused=()) -> Path:
     path = Path(path)
-    path.write_text(render(rows, pairs, threshold), encoding="utf-8")
+    path.write_text(render(rows, pairs, threshold, refused=refused), encoding="utf-8")
     return path

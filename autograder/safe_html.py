@@ -30,11 +30,13 @@ import base64
 import hashlib
 import re
 from html.parser import HTMLParser
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import bleach
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Int
+
+from .safe_text import visible_controls
 
 __all__ = ["clean_html", "markdown2html", "active_content", "csp_meta", "PAGE_CSP",
            "SanitizeSubmission", "ALLOWED_TAGS"]
@@ -75,9 +77,27 @@ def _url_ok(url: str, image: bool = False) -> bool:
     if image:
         # An image loads by itself, with the instructor's cookies: only the submission's
         # own files (relative, not climbing out), never "/logout" or another origin.
-        return scheme == "" and not squeezed.startswith(("/", "\\")) and \
-            ".." not in squeezed.replace("\\", "/").split("/")
+        return scheme == "" and _stays_below(squeezed)
     return scheme in _SAFE_PROTOCOLS or (scheme == "" and not squeezed.startswith("//"))
+
+
+def _stays_below(url: str) -> bool:
+    """Whether a relative URL, resolved as a browser does (WHATWG URL: ``\\`` is ``/``,
+    ``%2e`` is ``.`` in a dot segment, ``.`` and ``..`` segments removed), stays in the
+    page's folder. Decoded until nothing changes, so ``%252e`` is judged as ``.`` too:
+    stricter than a browser, never looser."""
+    path = re.split(r"[?#]", url, maxsplit=1)[0]
+    for _ in range(8):
+        decoded = unquote(path)
+        if decoded == path:
+            break
+        path = decoded
+    else:
+        return False  # encoded over and over: no real image path
+    path = path.replace("\\", "/")
+    if path.startswith("/") or re.match(r"^[a-z][a-z0-9+.-]*:", path):
+        return False
+    return ".." not in [segment.strip() for segment in path.split("/")]
 
 
 def _attribute_ok(tag: str, name: str, value: str) -> bool:
@@ -343,6 +363,9 @@ class SanitizeSubmission(Preprocessor):
                     attachments[name] = kept
                 else:
                     del attachments[name]
+        if cell.cell_type in ("markdown", "raw"):
+            # Controls and bidi overrides in a reflection are shown, not obeyed.
+            cell.source = visible_controls(cell.source)
         if cell.cell_type == "markdown":
             if not self._markdown_is_clean(cell):
                 self.log.info("Cell %d: markdown with active content kept as text", index)
@@ -354,9 +377,20 @@ class SanitizeSubmission(Preprocessor):
                 cell.source = clean_html(cell.source)
         elif cell.cell_type == "code":
             for output in cell.get("outputs", []):
+                # Streams and errors are rendered through ansi2html: an escape sequence a
+                # student's exception text carries would become styling (hidden or recoloured
+                # text, a fake score). Shown as text instead.
+                if "text" in output:
+                    output["text"] = visible_controls(_joined(output["text"]))
+                if "evalue" in output:
+                    output["evalue"] = visible_controls(output["evalue"])
+                if "traceback" in output:
+                    output["traceback"] = [visible_controls(line) for line in output["traceback"]]
                 data = output.get("data")
                 if not data:
                     continue
+                if "text/plain" in data:
+                    data["text/plain"] = visible_controls(_joined(data["text/plain"]))
                 for mime in list(data):
                     if mime in _CLEANED_MIME:
                         value = data[mime]
@@ -369,6 +403,10 @@ class SanitizeSubmission(Preprocessor):
                         del data[mime]
                 output.get("metadata", {}).pop("application/javascript", None)
         return cell, resources
+
+
+def _joined(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
 
 
 class _Tags(HTMLParser):

@@ -19,7 +19,8 @@ import re
 import unicodedata
 from pathlib import Path
 
-__all__ = ["terminal", "csv_cell", "student_id", "id_key", "inside", "MAX_ID_LENGTH"]
+__all__ = ["terminal", "csv_cell", "student_id", "id_key", "inside", "MAX_ID_LENGTH",
+           "RESERVED_IDS", "visible_controls"]
 
 # Every character a terminal may act on, or that changes how the rest of a line reads:
 # C0 controls (ESC, BEL, BS, CR, ...) but TAB and LF, DEL, C1 controls (U+0080..U+009F,
@@ -51,13 +52,31 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(value: object) -> str:
-    """``value`` as a CSV cell no spreadsheet reads as a formula: a leading single quote
-    where it could start one. Numbers written by the grader are not passed here."""
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    """``value`` as a CSV cell no spreadsheet reads as a formula (a leading single quote
+    where it could start one) and no viewer acts on (control, bidi and invisible format
+    characters escaped as in ``terminal``: `cat grades.csv` is a terminal too). Numbers
+    written by the grader are not passed here."""
+    raw = str(value)
+    text = terminal(raw)
+    return "'" + text if raw.startswith(_FORMULA_START) or text.startswith(_FORMULA_START) else text
+
+
+# The characters that change how text around them shows or what a terminal does, but not
+# those that join letters or emoji (ZWJ, ZWNJ): C0 but TAB and LF, DEL, C1, bidi controls.
+_UNSAFE_SHOWN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible_controls(text: object) -> str:
+    """``text`` with control and bidi characters written as visible escapes, for what a
+    student wrote that pages show (a reflection, a stream output): an ANSI sequence shown
+    is text, where one rendered would be styling."""
+    return _UNSAFE_SHOWN.sub(lambda m: _escape(m.group()), str(text))
 
 
 MAX_ID_LENGTH = 64
+# Words the outputs use for what is no student: similarity.csv's ``reference`` (the
+# solution). A student with such an id would be indistinguishable from it.
+RESERVED_IDS = frozenset({"reference"})
 # A character no id may hold: path separators and controls (bidi and invisible ones are
 # caught by comparing with ``terminal``).
 _ID_FORBIDDEN = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]")
@@ -90,6 +109,9 @@ def student_id(raw: str) -> str:
         raise ValueError(f"student id '{shown}' starts or ends with white space")
     if name.startswith(("-", ".")):
         raise ValueError(f"student id '{shown}' starts with {name[0]!r}")
+    if id_key(name) in RESERVED_IDS:
+        raise ValueError(f"student id '{shown}' is reserved: the outputs use it for the "
+                         "course's solution")
     if not _ID_ALLOWED.fullmatch(name):
         odd = sorted({c for c in name if not _ID_ALLOWED.fullmatch(c)})
         raise ValueError(f"student id '{shown}' holds {''.join(odd)!r}: only letters, digits "

@@ -10,17 +10,27 @@ created on first use:
 3. else ``$XDG_CONFIG_HOME/convlab/course_secret`` (``~/.config/convlab/course_secret``).
 
 Keep it as long as grades may be regraded: a new secret draws new cases for everyone.
+So a folder graded once keeps the secret's fingerprint (``FINGERPRINT_FILE``: an HMAC of a
+fixed text under the secret, which tells nothing of it) and where it was; a regrade that
+finds another secret, or none, refuses (``check_fingerprint``) instead of making one.
 Never commit it, never copy it into what students get; a secret inside the course folder
 (where git or ``convlab release`` could pick it up) is refused.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import secrets
 import stat
 from pathlib import Path
 
-__all__ = ["ENV", "MIN_BITS", "secret_path", "course_secret"]
+__all__ = ["ENV", "MIN_BITS", "FINGERPRINT_FILE", "secret_path", "course_secret", "fingerprint",
+           "check_fingerprint", "record_fingerprint", "guard_gradebook"]
+
+FINGERPRINT_FILE = "course_secret.fingerprint"
+_FINGERPRINT_TEXT = b"convlab: the fingerprint of a course secret, v1"
 
 ENV = "CONVLAB_SECRET_FILE"
 MIN_BITS = 128
@@ -91,3 +101,65 @@ def course_secret(configured: str | os.PathLike | None = None) -> bytes:
                              f"{MIN_BITS}: remove it and a new one of {_BITS} bits is made")
         _CACHE[key] = value
     return _CACHE[key]
+
+
+def fingerprint(secret: bytes) -> str:
+    """What tells two secrets apart without telling anything of either."""
+    return hmac.new(secret, _FINGERPRINT_TEXT, hashlib.sha256).hexdigest()
+
+
+def _recorded(folder: Path) -> dict | None:
+    path = Path(folder) / FINGERPRINT_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(record, dict) and isinstance(record.get("fingerprint"), str):
+            return record
+    except (OSError, ValueError):
+        pass
+    raise ValueError(f"{path} is not a course secret fingerprint written by convlab: "
+                     "remove it only if you know which secret graded this folder")
+
+
+def check_fingerprint(folder: Path, configured: str | os.PathLike | None = None) -> None:
+    """ValueError, saying what to do, when ``folder`` was graded with another course secret
+    than the one this run would use, or when that one is missing (it is then not made:
+    a new secret would silently draw new hidden cases for every student)."""
+    record = _recorded(folder)
+    if record is None:
+        return
+    path = secret_path(configured)
+    before = str(record.get("secret_file", "?"))
+    how = (f"point {ENV} at the secret that graded it (e.g. `{ENV}={before} convlab grade "
+           f"...`), or grade into a new folder")
+    if not path.exists():
+        raise ValueError(f"{folder} was graded with the course secret {before}, and there is "
+                         f"no course secret at {path}: a new one would draw new hidden cases "
+                         f"for every student. Restore it, or {how}")
+    if not hmac.compare_digest(fingerprint(course_secret(configured)), record["fingerprint"]):
+        raise ValueError(f"{folder} was graded with another course secret ({before}) than "
+                         f"{path}: regrading would draw new hidden cases for every student. "
+                         f"To regrade, {how}")
+
+
+def record_fingerprint(folder: Path, configured: str | os.PathLike | None = None) -> Path:
+    """Write the fingerprint of this run's course secret into ``folder``."""
+    path = Path(folder) / FINGERPRINT_FILE
+    record = {"fingerprint": fingerprint(course_secret(configured)),
+              "secret_file": str(secret_path(configured).resolve())}
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def guard_gradebook(db_url: str, configured: str | os.PathLike | None = None) -> None:
+    """For ``nbgrader autograde``: the fingerprint lives beside a SQLite gradebook
+    (autograder/work/ at the course root). The first grading records it; a later one with
+    another secret, or none, refuses (ValueError) before any hidden case is drawn."""
+    prefix = "sqlite:///"
+    if not db_url.startswith(prefix) or db_url[len(prefix):] in ("", ":memory:"):
+        return
+    folder = Path(db_url[len(prefix):]).parent
+    check_fingerprint(folder, configured)
+    if not (folder / FINGERPRINT_FILE).exists():
+        record_fingerprint(folder, configured)

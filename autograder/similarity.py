@@ -44,6 +44,8 @@ WINDOW = 4        # winnowing window
 MIN_TOKENS = 60
 MAX_SOURCE = 50_000  # characters of one answer cell that are looked at
 MAX_REORDER = 200    # statements of one block that are put in canonical order
+MAX_CELLS = 500      # code cells of one notebook that are looked at
+MAX_NOTEBOOK_SECONDS = 10.0  # time spent reading one notebook's answers, at most
 REFERENCE = "reference"
 CSV_COLUMNS = ("student_a", "student_b", "assignment", "exercise", "score")
 
@@ -319,9 +321,16 @@ def _without_magics(source: str) -> str:
 NOTEBOOK_GLOBALS = {"torch", "F", "nn", "np", "math", "plt", "convlab", "figures", "time"}
 
 
+def _text(source) -> str:
+    """``source`` as text every later step can encode: a notebook's JSON may hold lone
+    surrogates (``"\\ud800"``), which UTF-8 cannot encode; they become U+FFFD."""
+    text = str(source)[:MAX_SOURCE]
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def normalise(source: str) -> str:
     """The answer as canonical Python, or its comment-free tokens if it does not parse."""
-    source = _without_magics(source[:MAX_SOURCE])
+    source = _without_magics(_text(source))
     try:
         tree = ast.parse(source)
         tree = _StripDocstrings().visit(tree)
@@ -350,7 +359,8 @@ def _raw_tokens(source: str) -> list[str]:
 
 def _token_stream(normalised: str) -> str:
     """One character per token, so copydetect's k-grams are k tokens long."""
-    return "".join(chr(0xE000 + zlib.crc32(t.encode()) % 6000) for t in _raw_tokens(normalised))
+    return "".join(chr(0xE000 + zlib.crc32(t.encode("utf-8", "replace")) % 6000)
+                   for t in _raw_tokens(_text(normalised)))
 
 
 # --- fingerprints ----------------------------------------------------------------------
@@ -409,10 +419,16 @@ def similarity(a: str, b: str, stub: str | None = None) -> float:
 
 def find_similar(answers: dict[str, str], reference: str | None, stub: str | None,
                  assignment: str, exercise: str, threshold: float = DEFAULT_THRESHOLD) -> list[Pair]:
-    """Pairs of students (and student-reference) whose answers score at least ``threshold``."""
+    """Pairs of students (and student-reference) whose answers score at least ``threshold``.
+    An answer that cannot be fingerprinted is left out; it never stops the others."""
     prints = _Fingerprints(stub)
-    students = sorted(answers)
-    done = {s: prints.of(answers[s]) for s in students}
+    done = {}
+    for student in sorted(answers):
+        try:
+            done[student] = prints.of(answers[student])
+        except Exception:  # noqa: BLE001  (one hostile answer never costs the class)
+            continue
+    students = sorted(done)
     ref = prints.of(reference) if reference is not None else None
     pairs = []
     for i, a in enumerate(students):
@@ -429,6 +445,16 @@ def find_similar(answers: dict[str, str], reference: str | None, stub: str | Non
 
 # --- answers from notebooks --------------------------------------------------------------
 
+def _definitions(source: str) -> set[str]:
+    """The functions and classes a cell defines at its top level."""
+    try:
+        tree = ast.parse(_without_magics(source))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set(re.findall(r"^(?:def|class)\s+(\w+)", source, re.M))
+    return {n.name for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
 def _defines(source: str, name: str) -> bool:
     try:
         tree = ast.parse(_without_magics(source))
@@ -440,20 +466,32 @@ def _defines(source: str, name: str) -> bool:
 
 def _answer_sources(path: Path, names) -> dict[str, str]:
     """The answer cell of each exercise, as the grader picks it: the nbgrader solution cell
-    whose grade_id is the name, else the last code cell that defines the name."""
+    whose grade_id is the name, else the last code cell that defines the name. Bounded:
+    the first MAX_CELLS code cells, MAX_SOURCE characters of each, MAX_NOTEBOOK_SECONDS."""
+    import time
+
     import nbformat
 
     try:
+        deadline = time.monotonic() + MAX_NOTEBOOK_SECONDS
         nb = nbformat.read(path, as_version=4)
-        cells = [c for c in nb.cells if c.get("cell_type") == "code"]
+        cells = [_text(c.get("source", "")) for c in nb.cells
+                 if c.get("cell_type") == "code"][:MAX_CELLS]
+        metas = [c.get("metadata", {}).get("nbgrader", {}) or {} for c in nb.cells
+                 if c.get("cell_type") == "code"][:MAX_CELLS]
         found = {}
-        for cell in cells:
-            meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
-            if meta.get("solution") and meta.get("grade_id") in names:
-                found[meta["grade_id"]] = str(cell.get("source", ""))
-        for name in names:
-            if name not in found:
-                defining = [str(c.get("source", "")) for c in cells if _defines(str(c.get("source", "")), name)]
+        for source, meta in zip(cells, metas):
+            if isinstance(meta, dict) and meta.get("solution") and meta.get("grade_id") in names:
+                found[meta["grade_id"]] = source
+        missing = [name for name in names if name not in found]
+        if missing:
+            defined = []  # per cell, the top-level names it defines (each cell parsed once)
+            for source in cells:
+                if time.monotonic() > deadline:
+                    break
+                defined.append(_definitions(source))
+            for name in missing:
+                defining = [cells[i] for i, names_here in enumerate(defined) if name in names_here]
                 if defining:
                     found[name] = defining[-1]
         return found
@@ -466,17 +504,26 @@ def _stubbed(source: str) -> bool:
     return bool(re.search(r"raise\s+NotImplementedError", source)) and normalise(source).count("\n") <= 2
 
 
-def collect_answers(root: Path, students, assignment: str, names) -> dict[str, dict[str, str]]:
-    """exercise -> student -> answer cell source, from ``root/<student>/<assignment>/*.ipynb``."""
+def collect_answers(root: Path, students, assignment: str, names,
+                    notebooks=None) -> dict[str, dict[str, str]]:
+    """exercise -> student -> answer cell source, from the notebooks the grader grades:
+    ``root/<student>/<assignment>/<notebook>.ipynb`` for each of ``notebooks`` (default:
+    the one named for the assignment). Other notebooks in the folder are not the answer."""
     out: dict[str, dict[str, str]] = {name: {} for name in names}
     for student in students:
         folder = Path(root) / student / assignment
         if not folder.is_dir():
             continue
-        for path in sorted(folder.glob("*.ipynb")):
+        for notebook in notebooks or (assignment,):
+            path = folder / f"{notebook}.ipynb"
+            if not path.is_file() or path.is_symlink():
+                continue
             for name, source in _answer_sources(path, names).items():
-                if not _stubbed(source):
-                    out[name].setdefault(student, source)
+                try:
+                    if not _stubbed(source):
+                        out[name].setdefault(student, source)
+                except Exception:  # noqa: BLE001  (one answer never stops the class)
+                    continue
     return out
 
 
@@ -491,14 +538,16 @@ def course_answers(course_root: Path, assignment: str, names) -> tuple[dict[str,
 
 
 def similar_pairs(root: Path, students, assignments, course_root: Path,
-                  threshold: float = DEFAULT_THRESHOLD) -> list[Pair]:
-    """Every flagged pair of a graded batch, by assignment and exercise."""
+                  threshold: float = DEFAULT_THRESHOLD, notebooks=None) -> list[Pair]:
+    """Every flagged pair of a graded batch, by assignment and exercise. ``notebooks``:
+    assignment -> the notebook names the grader grades (default: the assignment's id)."""
     import convlab
 
     pairs = []
     for assignment in assignments:
         names = convlab.EXERCISES.get(assignment, [])
-        answers = collect_answers(root, students, assignment, names)
+        answers = collect_answers(root, students, assignment, names,
+                                  (notebooks or {}).get(assignment))
         refs, stubs = course_answers(course_root, assignment, names)
         for name in names:
             pairs += find_similar(answers[name], refs.get(name), stubs.get(name), assignment, name,

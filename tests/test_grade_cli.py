@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import shutil
@@ -60,6 +61,7 @@ def test_a_zipped_submitted_folder_under_a_wrapper_keeps_every_student(tmp_path)
 def test_lms_names_follow_zip_collect_and_keep_the_newest_duplicate(tmp_path):
     inner = tmp_path / "inner.zip"
     _zip(inner, {"ps_cy_attempt_2024-03-01-09-00-00_02_transposed.ipynb": "cy"})
+    # A nested zip's owner is its own name's student (never a name inside it).
     source = _zip(tmp_path / "lms.zip", {
         "ps_ada_attempt_2024-03-01-10-00-00_01_convolution.ipynb": "old",
         "ps_ada_attempt_2024-03-02-10-00-00_01_convolution.ipynb": "new",
@@ -67,7 +69,7 @@ def test_lms_names_follow_zip_collect_and_keep_the_newest_duplicate(tmp_path):
         "readme.txt": "instructions",
     })
     with zipfile.ZipFile(source, "a") as archive:
-        archive.write(inner, "batch/inner.zip")  # LMS exports nest zips
+        archive.write(inner, "batch/ps_cy_attempt_2024-03-01-09-00-00_upload.zip")
     intake = read_submissions(source, tmp_path / "scratch", NOTEBOOKS)
     assert intake.students == ["ada", "bob", "cy"]
     root = intake.root
@@ -98,17 +100,6 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
 
 
 # --- grading a small class ----------------------------------------------------------------
-
-@pytest.mark.slow
-def test_an_empty_class_graded_in_place_twice_gives_a_header_only_csv(tmp_path):
-    klass = tmp_path / "class"
-    klass.mkdir()
-    for _ in range(2):  # the second run must not take DIR (inside the class) for a student
-        rows = grade(klass, klass / "graded", progress=io.StringIO(), report=io.StringIO())
-        assert rows == []
-    lines = (klass / "graded" / "grades.csv").read_text().splitlines()
-    assert lines == [",".join(COLUMNS)]
-
 
 def test_a_tmpdir_too_long_for_the_fork_servers_socket_still_grades(tmp_path):
     # multiprocessing's fork server binds a socket under TMPDIR; past 107 bytes it cannot.
@@ -235,10 +226,17 @@ def test_an_lms_zip_is_graded_like_the_folder(first_run, tmp_path):
         "hw1_mistakes_attempt_2024-05-02-08-00-00_01_convolution.ipynb": notebook.read_text(),
     })
     rows = grade(archive, tmp_path / "out", 1, progress=io.StringIO(), report=io.StringIO())
-    folder_rows = [r for r in read_grades(base / "out" / "grades.csv")
-                   if r.student_id == "mistakes" and r.assignment == "01_convolution"]
-    assert [(r.grade_id, r.score, r.message) for r in rows] == \
-        [(r.grade_id, r.score, r.message) for r in folder_rows]
+    # The attempt's stamp seeds the hidden cases: the same submission as a submitted/
+    # folder with that stamp in nbgrader's timestamp.txt (zip_collect's) grades the same.
+    folder = tmp_path / "class" / "mistakes" / "01_convolution"
+    folder.mkdir(parents=True)
+    shutil.copy(notebook, folder / "01_convolution.ipynb")
+    (folder / "timestamp.txt").write_text("2024-05-02 08:00:00+00:00\n")
+    folder_rows = grade(tmp_path / "class", tmp_path / "out2", 1, assignment_ids=["01_convolution"],
+                        progress=io.StringIO(), report=io.StringIO())
+    assert rows[0].attempt.startswith("2024-05-02T08:00:00|")
+    assert [(r.grade_id, r.score, r.message, r.attempt) for r in rows] == \
+        [(r.grade_id, r.score, r.message, r.attempt) for r in folder_rows]
 
 
 def _course_root(tmp_path: Path) -> Path:
@@ -371,3 +369,115 @@ def test_an_interrupted_convlab_grade_leaves_no_process_and_no_temporary_folder(
     assert _processes_with(marker) == []
     assert [p.name for p in tmp.iterdir() if p.name.startswith("convlab-")] == []
     assert not (tmp_path / "out" / "grades.csv").exists()
+
+
+# --- the attempt's timestamp, refused students, the output folder, the course secret ---------
+
+def _stub_class(folder: Path, students) -> Path:
+    released = ROOT / "notebooks" / "01_convolution" / "01_convolution.ipynb"
+    for student in students:
+        target = folder / student / "01_convolution"
+        target.mkdir(parents=True)
+        shutil.copy(released, target / "01_convolution.ipynb")
+    return folder
+
+
+@pytest.mark.slow
+def test_convlab_grade_draws_the_seed_nbgrader_autograde_draws_from_timestamp_txt(tmp_path):
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
+
+    from autograder.preprocessor import TrustedGrade, code_digest
+
+    klass = _stub_class(tmp_path / "class", ["ann"])
+    stamp = "2024-05-02 08:00:00.000000 UTC"
+    (klass / "ann" / "01_convolution" / "timestamp.txt").write_text(stamp + "\n")
+    rows = grade(klass, tmp_path / "out", assignment_ids=["01_convolution"],
+                 progress=io.StringIO(), report=io.StringIO())
+    # What `nbgrader autograde` gives TrustedGrade: the gradebook's submission, whose
+    # timestamp Autograde read from the same timestamp.txt.
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(db) as gradebook:
+        gradebook.add_assignment("01_convolution")
+        gradebook.add_student("ann")
+        gradebook.add_submission("01_convolution", "ann", timestamp=parse_utc(stamp))
+    nb = nbformat.read(klass / "ann" / "01_convolution" / "01_convolution.ipynb", as_version=4)
+    theirs = TrustedGrade().seed_key({"nbgrader": {"db_url": db, "assignment": "01_convolution",
+                                                   "student": "ann"}}, nb)
+    assert theirs.attempt == f"2024-05-02T08:00:00|{code_digest(nb)}"
+    assert rows and {r.attempt for r in rows} == {theirs.attempt}
+
+
+@pytest.mark.slow
+def test_a_student_whose_files_were_all_refused_has_rows_with_the_reason(tmp_path):
+    released = (ROOT / "notebooks" / "01_convolution" / "01_convolution.ipynb").read_text()
+    source = _zip(tmp_path / "lms.zip", {
+        "hw1_ann_attempt_2024-03-01-10-00-00_01_convolution.ipynb": released,
+        "hw1_ada_attempt_2999-01-01-00-00-00_01_convolution.ipynb": released,
+        "my-notes.ipynb": released,
+    })
+    rows = grade(source, tmp_path / "out", assignment_ids=["01_convolution"],
+                 progress=io.StringIO(), report=io.StringIO())
+    ada = [r for r in rows if r.student_id == "ada"]
+    assert ada and all(r.score == 0 and r.status == "refused" and "in the future" in r.message
+                       for r in ada)
+    assert {r.student_id for r in read_grades(tmp_path / "out" / "grades.csv")} == {"ada", "ann"}
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "my-notes.ipynb" in page[page.index("Files refused at intake"):]
+    feedback = tmp_path / "out" / "feedback" / "ada" / "01_convolution" / "01_convolution.html"
+    assert "in the future" in feedback.read_text()
+
+
+def test_the_output_folder_may_not_lie_inside_the_submissions(tmp_path, capsys):
+    klass = tmp_path / "class"
+    (klass / "ada" / "01_convolution").mkdir(parents=True)
+    assert grade_command(str(klass), str(klass / "graded")) == 2
+    assert "inside the submissions folder" in capsys.readouterr().err
+    assert not (klass / "graded").exists()
+    inner = tmp_path / "out" / "feedback" / "class"
+    shutil.copytree(klass, inner)
+    assert grade_command(str(inner), str(tmp_path / "out")) == 2  # a regrade would delete it
+    assert "inside --out" in capsys.readouterr().err
+    assert (inner / "ada").is_dir()
+
+
+def test_a_regrade_with_another_course_secret_refuses_and_says_how(tmp_path, monkeypatch, capsys):
+    from autograder.secret import FINGERPRINT_FILE, check_fingerprint, record_fingerprint
+
+    klass = tmp_path / "class"
+    (klass / "ada").mkdir(parents=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    first = os.environ["CONVLAB_SECRET_FILE"]
+    record_fingerprint(out)  # what the first run leaves
+    check_fingerprint(out)   # the same secret: fine
+    assert json.loads((out / FINGERPRINT_FILE).read_text())["secret_file"] == str(Path(first).resolve())
+    other = tmp_path / "secrets" / "course_secret"
+    monkeypatch.setenv("CONVLAB_SECRET_FILE", str(other))
+    assert grade_command(str(klass), str(out)) == 2
+    said = capsys.readouterr().err
+    assert "no course secret" in said and "CONVLAB_SECRET_FILE" in said
+    assert not other.exists()  # not made: it would draw new hidden cases for everyone
+    other.parent.mkdir(mode=0o700)
+    other.write_text("ab" * 32 + "\n")
+    other.chmod(0o600)
+    assert grade_command(str(klass), str(out)) == 2
+    said = capsys.readouterr().err
+    assert "another course secret" in said and str(Path(first).resolve()) in said
+
+
+def test_a_gradebook_remembers_its_course_secret(tmp_path, monkeypatch):
+    # nbgrader autograde at the course root: TrustedGrade's seed key checks the gradebook's.
+    from autograder.secret import FINGERPRINT_FILE, guard_gradebook
+
+    db = f"sqlite:///{tmp_path / 'work' / 'gradebook.db'}"
+    (tmp_path / "work").mkdir()
+    guard_gradebook(db)
+    assert (tmp_path / "work" / FINGERPRINT_FILE).is_file()
+    guard_gradebook(db)  # the same secret again
+    other = tmp_path / "other_secret"
+    other.write_text("cd" * 32 + "\n")
+    other.chmod(0o600)
+    monkeypatch.setenv("CONVLAB_SECRET_FILE", str(other))
+    with pytest.raises(ValueError, match="another course secret"):
+        guard_gradebook(db)

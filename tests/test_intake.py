@@ -375,3 +375,88 @@ def test_a_nested_zip_is_capped_on_its_own(tmp_path):
                               limits=Limits(archive_bytes=1 << 20))
     assert intake.students == ["ada", "bob"]
     assert any("nested zip larger than" in s for s in intake.skipped)
+
+
+# --- what goes with the notebook, and who is still a student ---------------------------------
+
+def test_nbgraders_timestamp_goes_with_the_notebook_from_a_folder_and_a_zip(tmp_path):
+    klass = tmp_path / "class"
+    for student, stamp in (("ada", "2024-05-02 08:00:00.000000 UTC"), ("bob", "not a time")):
+        folder = klass / student / "01_convolution"
+        folder.mkdir(parents=True)
+        (folder / "01_convolution.ipynb").write_text(NB)
+        (folder / "timestamp.txt").write_text(stamp + "\n")
+    (klass / "cy" / "01_convolution").mkdir(parents=True)
+    (klass / "cy" / "01_convolution" / "timestamp.txt").symlink_to(
+        klass / "ada" / "01_convolution" / "timestamp.txt")
+    intake = read_submissions(klass, tmp_path / "a", NOTEBOOKS)
+    root = intake.root
+    assert (root / "ada" / "01_convolution" / "timestamp.txt").read_text().strip() == \
+        "2024-05-02 08:00:00.000000 UTC"
+    assert not (root / "bob" / "01_convolution" / "timestamp.txt").exists()
+    assert not (root / "cy" / "01_convolution" / "timestamp.txt").exists()
+    assert any("bob/01_convolution/timestamp.txt" in s for s in intake.skipped)
+    zipped = _zip(tmp_path / "class.zip", {
+        "submitted/ada/01_convolution/01_convolution.ipynb": NB,
+        "submitted/ada/01_convolution/timestamp.txt": "2024-05-02 08:00:00.000000 UTC",
+    })
+    intake = read_submissions(zipped, tmp_path / "b", NOTEBOOKS)
+    assert (intake.root / "ada" / "01_convolution" / "timestamp.txt").read_text().strip() == \
+        "2024-05-02 08:00:00.000000 UTC"
+
+
+def test_an_lms_files_attempt_stamp_becomes_nbgraders_timestamp(tmp_path):
+    from nbgrader.utils import parse_utc
+
+    source = _zip(tmp_path / "lms.zip", {
+        _lms("ada", stamp="2024-03-01-10-00-00"): "old",
+        _lms("ada", stamp="2024-03-02-11-30-05"): "new",
+        "hw1_bob_attempt_2024-03-03-09-00-00_up.zip": _zip_bytes({"01_convolution.ipynb": NB}),
+    })
+    intake = read_submissions(source, tmp_path / "s", NOTEBOOKS)
+    ada = (intake.root / "ada" / "01_convolution" / "timestamp.txt").read_text().strip()
+    assert ada == "2024-03-02 11:30:05+00:00"
+    assert parse_utc(ada).isoformat() == "2024-03-02T11:30:05"
+    bob = (intake.root / "bob" / "01_convolution" / "timestamp.txt").read_text().strip()
+    assert bob == "2024-03-03 09:00:00+00:00"  # the archive's own stamp
+
+
+def test_a_student_whose_only_file_is_refused_is_still_a_student_with_the_reason(tmp_path):
+    source = _zip(tmp_path / "lms.zip", {
+        _lms("ada", stamp="2999-01-01-00-00-00"): "from the future",
+        _lms("bob", notebook="homework"): "no notebook of this course",
+        _lms("cy"): NB,
+        "my-notes.ipynb": "whose?",
+    })
+    intake = read_submissions(source, tmp_path / "s", NOTEBOOKS)
+    assert intake.students == ["ada", "bob", "cy"]
+    assert list((intake.root / "ada").iterdir()) == []
+    assert "in the future" in intake.refused["ada"][0]
+    assert "not a notebook of this course" in intake.refused["bob"][0]
+    assert "cy" not in intake.refused
+    assert any("my-notes.ipynb" in s and "does not match" in s for s in intake.skipped)
+
+
+def test_an_archive_whose_own_name_names_no_student_cannot_hand_in_for_a_classmate(tmp_path):
+    planted = _zip_bytes({_lms("victim", stamp="2024-03-09-00-00-00"): "mallory's planted copy"})
+    source = _zip(tmp_path / "lms.zip", {
+        _lms("victim", stamp="2024-03-01-10-00-00"): "victim's own",
+        "my-notes.zip": planted,
+    })
+    intake = read_submissions(source, tmp_path / "s", NOTEBOOKS)
+    assert intake.students == ["victim"]
+    assert (intake.root / "victim" / "01_convolution" / "01_convolution.ipynb").read_text() == \
+        "victim's own"
+    assert any("my-notes.zip" in s and "names no student" in s for s in intake.skipped)
+
+
+def test_reference_is_no_student_id(tmp_path):
+    for name in ("reference", "Reference", "REFERENCE"):
+        with pytest.raises(ValueError, match="reserved"):
+            student_id(name)
+    assert student_id("references") == "references"
+    (tmp_path / "class" / "reference" / "01_convolution").mkdir(parents=True)
+    (tmp_path / "class" / "ada" / "01_convolution").mkdir(parents=True)
+    intake = read_submissions(tmp_path / "class", tmp_path / "s", NOTEBOOKS)
+    assert intake.students == ["ada"]
+    assert any("reserved" in s for s in intake.skipped)

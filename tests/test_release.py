@@ -251,3 +251,48 @@ def test_make_release_and_the_command_line(tmp_path, capsys):
 
     assert main(["release", "--out", str(tmp_path / "course.tar")]) == 1
     assert "must name a .zip" in capsys.readouterr().err
+
+
+# --- start.py, the archive's launcher ---------------------------------------------------------
+
+def _start_module():
+    import importlib.util
+
+    path = Path(release.__file__).parent / "student" / "start.py"
+    spec = importlib.util.spec_from_file_location("convlab_start", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_start_py_passes_allow_root_as_root_and_only_then():
+    start = _start_module()
+    as_root = start.jupyter_command(["--install-only", "--cpu", "--port=9999"], root=True)
+    assert as_root[-2:] == ["--allow-root", "--port=9999"]
+    assert "--allow-root" not in start.jupyter_command([], root=False)
+    assert start.jupyter_command(["--allow-root"], root=True).count("--allow-root") == 1
+
+
+def test_start_py_states_the_download_and_the_readme_says_the_same(tmp_path, monkeypatch, capsys):
+    start = _start_module()
+    readme = (Path(release.__file__).parent / "student" / "README.md").read_text()
+    readme = " ".join(readme.split())
+    for platform, words in (("darwin", "macOS about 0.2 GB"), ("win32", "Windows about 0.3 GB"),
+                            ("linux", "Linux about 3 GB")):
+        size = start.download_size(platform)
+        assert size.split(" (")[0] in words and words in readme, (platform, size)
+    assert start.download_size("linux", cpu=True).startswith("about 0.3 GB")
+    assert "start.py --cpu" in readme and "about 1 GB" not in readme
+    # What the first run prints before it downloads anything, on this machine.
+    monkeypatch.setattr(start, "HERE", str(tmp_path))
+    monkeypatch.setattr(start, "ENV", str(tmp_path / ".venv"))
+    monkeypatch.setattr(start, "PYTHON", sys.executable)
+    monkeypatch.setattr(start, "STAMP", str(tmp_path / ".venv" / "stamp"))
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "convlab-0.1.0-py3-none-any.whl").write_text("")
+    calls = []
+    monkeypatch.setattr(start.subprocess, "check_call", calls.append)
+    assert start.main(["--install-only"]) == 0
+    assert f"the download is {start.download_size()}" in capsys.readouterr().out
+    assert calls and calls[-1][-1].endswith(".whl")

@@ -125,12 +125,17 @@ def test_broken_and_hostile_submissions_say_what_happened():
     assert "not_implemented" not in later
 
 
-def test_flagged_pairs_are_listed_per_assignment():
-    page = render(rows(), PAIRS, threshold=0.9)
+def test_flagged_pairs_are_listed_per_assignment_one_row_per_pair():
+    pairs = PAIRS + [Pair("ben", "cat", "01_convolution", "im2col", 0.85)]
+    page = render(rows(), pairs, threshold=0.8)
     section = page[page.index("01_convolution</h2>"): page.index("02_transposed</h2>")]
     table = [r for r in _table_after(section, "Similar answers") if r]
-    assert table[0] == ["corr2d", "ben", "cat", "0.97"]
-    assert table[1][2] == "reference"
+    # One row per pair: its exercises and the highest of their scores, highest first.
+    assert table[0] == ["ben", "cat", "corr2d, im2col", "0.97"]
+    assert table[1][1:] == ["reference", "im2col", "0.91"]
+    assert len(table) == 2
+    page = render(rows(), PAIRS, threshold=0.9)
+    section = page[page.index("01_convolution</h2>"): page.index("02_transposed</h2>")]
     assert "score at least 0.90" in section
     later = page[page.index("02_transposed</h2>"):]
     assert "No pair of answers reached the threshold" in later
@@ -161,3 +166,31 @@ def test_convlab_grade_writes_the_report_and_the_similarity_csv(tmp_path_factory
     with open(out / "similarity.csv", newline="") as handle:
         header = next(csv.reader(handle))
     assert header == ["student_a", "student_b", "assignment", "exercise", "score"]
+
+
+def test_students_who_did_not_submit_are_left_out_of_the_figures_and_named():
+    absent = [Row("dan", "01_convolution", g, 0.0, m, "No submission for 01_convolution.",
+                  "not_submitted") for g, m in (("test_corr2d", 2.0), ("test_im2col", 3.0))]
+    page = render(rows() + absent)
+    section = page[page.index("01_convolution</h2>"): page.index("02_transposed</h2>")]
+    summary = {r[0]: r for r in _table_after(section, "fewest fully right") if r}
+    # As without dan: corr2d 1 of 4 fully right, mean (2 + 0.5) / 8.
+    assert summary["corr2d"][1:3] == ["25%", "31%"]
+    assert summary["im2col"][1:3] == ["50%", "50%"]
+    assert "4 students submitted" in section
+    assert "Not submitted" in section and "dan" in section
+    problems = [r for r in _table_after(section, "Broken or hostile") if r]
+    assert not any(r[0] == "dan" for r in problems)
+
+
+def test_refused_files_are_listed_and_control_characters_are_shown_as_text():
+    sneaky = "ev\x1b[8mil"
+    page = render([Row(sneaky, "01_convolution", "test_corr2d", 0.0, 2.0, "boom \x1b]52;c;aGk=\x07",
+                       "crashed")],
+                  refused=["my-notes.zip/x_bob_attempt_2024-01-01-00-00-00_01_convolution.ipynb: "
+                           "refused, it is inside an archive whose own name names no student"])
+    assert "\x1b" not in page and "\x07" not in page
+    assert "ev\\x1b[8mil" in page and "\\x07" in page
+    refused = page[page.index("Files refused at intake"):]
+    assert "my-notes.zip" in refused and "names no student" in refused
+    assert "Files refused at intake" not in render(rows())

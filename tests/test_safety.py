@@ -62,6 +62,12 @@ PAYLOADS = [
     '<img src="/logout">',
     '<img src="../../../api/terminals">',
     '![x](https://tracker.example/pixel.png)',
+    # Dot segments a browser decodes (%2e is "." in a path): each resolves to /logout.
+    '![x](%2e%2e/%2e%2e/%2e%2e/logout)',
+    '<img src="%2E%2E/%2e./.%2E/logout">',
+    '<img src="a/%2e%2e/%2e%2e%2f%2e%2e/logout">',
+    '<img src="%252e%252e/logout">',
+    '<img src="..%5c..%5clogout">',
 ]
 
 
@@ -496,3 +502,31 @@ def test_workspace_paths_built_from_an_id_stay_inside(tmp_path):
             ws.folder("autograded", student, "01_convolution")
         with pytest.raises(ValueError):
             ws.forget(student)
+
+
+# --- control characters in what pages and files show --------------------------------------------
+
+def test_a_stream_with_escape_sequences_is_shown_as_text_not_styling():
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x = 1")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                           text="Error: \x1b[8mhidden\x1b[0m \x1b[32mScore: 19 / 19\n"),
+                    nbformat.v4.new_output("execute_result", execution_count=1,
+                                           data={"text/plain": "'\x1b[41mred'"})]
+    nb.cells = [cell, nbformat.v4.new_markdown_cell("My answer \u202eevil\x1b[31m")]
+    clean, _ = SanitizeSubmission().preprocess(nb, {})
+    page = _render_unsanitised(clean)
+    assert "\x1b" not in page and "\u202e" not in page
+    assert 'class="ansi-' not in _student_part(page)  # no styling made from them
+    assert "\\x1b[8mhidden" in page and "\\u202eevil" in page
+
+
+def test_grades_csv_escapes_control_characters(tmp_path):
+    rows = [Row("ada", "01_convolution", "test_corr2d", 0.0, 3.0,
+                "ValueError: \x1b[2J\x1b]52;c;ZXZpbA==\x07 \u202egnp.exe\nline two")]
+    _write_csv(rows, tmp_path / "grades.csv")
+    raw = (tmp_path / "grades.csv").read_text(encoding="utf-8")
+    assert "\x1b" not in raw and "\x07" not in raw and "\u202e" not in raw
+    with open(tmp_path / "grades.csv", newline="", encoding="utf-8") as handle:
+        message = list(csv.DictReader(handle))[0]["message"]
+    assert message == "ValueError: \\x1b[2J\\x1b]52;c;ZXZpbA==\\x07 \\u202egnp.exe\nline two"

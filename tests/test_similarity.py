@@ -322,3 +322,55 @@ def test_a_score_is_the_same_in_every_process():
                              env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in (1, 2, 3)}
     assert len(scores) == 1, scores
     assert any(0 < float(v) < 1 for v in next(iter(scores)).strip("[]\n").split(", ")), scores
+
+
+def test_a_lone_surrogate_in_one_notebook_costs_the_class_nothing(tmp_path):
+    _submit(tmp_path, "ann", "01_convolution", {"conv2d_loops": CONV_LOOPS_A})
+    _submit(tmp_path, "bea", "01_convolution", {"conv2d_loops": CONV_LOOPS_B_COPY})
+    # JSON may escape a lone surrogate; Python reads it into a str UTF-8 cannot encode.
+    _submit(tmp_path, "sur", "01_convolution", {"conv2d_loops": CONV_LOOPS_A + "\n# LONE\n",
+                                                "im2col": "def im2col(x):\n    return 'LONE'\n"})
+    path = tmp_path / "sur" / "01_convolution" / "01_convolution.ipynb"
+    path.write_text(path.read_text().replace("LONE", "\\ud800"))
+    assert any("\ud800" in c.source for c in nbformat.read(path, as_version=4).cells)
+    pairs = similar_pairs(tmp_path, ["ann", "bea", "sur"], ["01_convolution"], ROOT, DEFAULT_THRESHOLD)
+    found = {(p.student_a, p.student_b) for p in pairs if p.exercise == "conv2d_loops"}
+    assert {("ann", "bea"), ("ann", "sur"), ("bea", "sur")} <= found
+
+
+def test_copy_detection_reads_the_notebook_the_grader_grades(tmp_path):
+    # The grader grades <assignment>.ipynb; another notebook in the folder (a sorted-first
+    # "00_scratch.ipynb" holding a classmate's answer) is not the student's answer.
+    _submit(tmp_path, "ann", "01_convolution", {"conv2d_loops": CONV_LOOPS_A})
+    _submit(tmp_path, "cy", "01_convolution", {"conv2d_loops": CONV_LOOPS_C_INDEPENDENT})
+    scratch = tmp_path / "scratch"
+    _submit(scratch, "cy", "01_convolution", {"conv2d_loops": CONV_LOOPS_B_COPY})
+    (scratch / "cy" / "01_convolution" / "01_convolution.ipynb").rename(
+        tmp_path / "cy" / "01_convolution" / "00_scratch.ipynb")
+    pairs = similar_pairs(tmp_path, ["ann", "cy"], ["01_convolution"], ROOT, DEFAULT_THRESHOLD)
+    assert [p for p in pairs if p.exercise == "conv2d_loops"] == []
+    answers = similarity.collect_answers(tmp_path, ["cy"], "01_convolution", ["conv2d_loops"])
+    assert answers["conv2d_loops"]["cy"] == CONV_LOOPS_C_INDEPENDENT
+
+
+def test_reading_one_notebooks_answers_is_bounded(tmp_path, monkeypatch):
+    import time
+
+    # Thousands of code cells, each a function: the answer cells are found by grade_id;
+    # a name no cell's metadata gives is looked for in the first MAX_CELLS cells only.
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"def f{i}(x):\n    return x + {i}\n") for i in range(5000)]
+    nb.cells.append(nbformat.v4.new_code_cell(CONV_LOOPS_A))
+    folder = tmp_path / "ann" / "01_convolution"
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / "01_convolution.ipynb")
+    start = time.perf_counter()
+    answers = similarity.collect_answers(tmp_path, ["ann"], "01_convolution",
+                                         convlab.EXERCISES["01_convolution"])
+    assert time.perf_counter() - start < 15
+    assert answers["conv2d_loops"] == {}  # past the cells that are looked at
+    monkeypatch.setattr(similarity, "MAX_NOTEBOOK_SECONDS", 0.0)
+    nb.cells = nb.cells[-1:]
+    nbformat.write(nb, folder / "01_convolution.ipynb")
+    assert similarity.collect_answers(tmp_path, ["ann"], "01_convolution", ["conv2d_loops"]) == \
+        {"conv2d_loops": {}}

@@ -11,6 +11,7 @@ DIR/similarity.csv (pairs of answers alike enough to review; --similarity-thresh
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,14 +29,57 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def generate(ids=ASSIGNMENTS) -> None:
-    """Regenerate notebooks/<id>/ from solutions/<id>/ with nbgrader."""
-    root = repo_root()
+def environment_first_on_path(environ=os.environ) -> None:
+    """Put this interpreter's bin folder first on PATH (idempotent). nbgrader runs
+    programs of its environment by name (``alembic`` when it makes a gradebook): without
+    this, a venv's ``convlab`` or ``jupyter`` called by path, not activated, fails there."""
+    here = os.path.dirname(sys.executable)
+    entries = environ.get("PATH", "").split(os.pathsep) if environ.get("PATH") else []
+    if entries[:1] != [here]:
+        environ["PATH"] = os.pathsep.join([here, *(e for e in entries if e != here)])
+
+
+def generate(ids=ASSIGNMENTS, root: Path | None = None, *, use_db: bool = True) -> None:
+    """Regenerate notebooks/<id>/ from solutions/<id>/ with nbgrader, and the gradebook
+    with them (``nbgrader autograde`` skips a notebook its gradebook does not know).
+
+    nbgrader writes into a temporary release folder; only once it succeeded are the
+    files copied over the committed ones, so a failure (a gradebook whose submissions
+    the new source would orphan, a broken solution notebook) leaves notebooks/ as it
+    was (``generate_assignment --force`` in place removes the folder first).
+    RuntimeError, with nbgrader's words, when it fails."""
+    import shutil
+    import tempfile
+
+    root = Path(root or repo_root())
+    env = dict(os.environ)
+    environment_first_on_path(env)
     for assignment in ids:
-        subprocess.run(
-            [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force", "--no-db"],
-            cwd=root, check=True,
-        )
+        with tempfile.TemporaryDirectory(prefix="convlab-generate-") as scratch:
+            command = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment,
+                       "--force", f"--CourseDirectory.release_directory={scratch}"]
+            if not use_db:
+                command.append("--no-db")
+            done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
+            made = Path(scratch) / assignment
+            if done.returncode != 0 or not any(made.glob("*.ipynb")):
+                said = (done.stdout + done.stderr).strip().splitlines()
+                raise RuntimeError(f"nbgrader generate_assignment {assignment} failed; the "
+                                   f"student notebooks were left as they were:\n"
+                                   + "\n".join(said[-15:]))
+            release = _release_folder(root) / assignment
+            release.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(made, release, dirs_exist_ok=True)
+        print(f"generated {release}" + ("" if use_db else " (gradebook not updated: --no-db)"))
+
+
+def _release_folder(root: Path) -> Path:
+    """Where the course's nbgrader config puts student notebooks (notebooks/)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    base = Path(config.CourseDirectory.get("root", root))
+    return base / config.CourseDirectory.get("release_directory", "release")
 
 
 def _share(text: str) -> float:
@@ -51,6 +95,8 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="build the student notebooks from solutions/")
     gen.add_argument("ids", nargs="*", default=list(ASSIGNMENTS))
+    gen.add_argument("--no-db", action="store_true",
+                     help="do not record the assignments in nbgrader's gradebook")
     grade = sub.add_parser("grade", help="grade a folder or zip of submissions")
     grade.add_argument("submissions", help="nbgrader's submitted/ folder "
                        "(<student>/<assignment>/<notebook>.ipynb), or a zip of one, or an LMS zip")
@@ -75,9 +121,14 @@ def main(argv=None) -> int:
                      help="the .zip to write (default dist/convlab-course-<version>.zip)")
     sub.add_parser("demo", help="generate, autograde the bundled example submissions, show grades")
     args = parser.parse_args(argv)
+    environment_first_on_path()
 
     if args.command == "generate":
-        generate(args.ids)
+        try:
+            generate(args.ids, use_db=not args.no_db)
+        except RuntimeError as exc:
+            print(f"convlab generate: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "release":
         from .release import release_command

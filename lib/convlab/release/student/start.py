@@ -3,6 +3,7 @@
 
     python3 start.py                 install into .venv here if needed, then open JupyterLab
     python3 start.py --install-only  only install
+    python3 start.py --cpu           on Linux: PyTorch's CPU-only build (a much smaller download)
 """
 import glob
 import os
@@ -14,6 +15,33 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ENV = os.path.join(HERE, ".venv")
 PYTHON = os.path.join(ENV, "Scripts" if os.name == "nt" else "bin", "python")
 STAMP = os.path.join(ENV, ".convlab-installed")
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+OPTIONS = ("--install-only", "--cpu")
+
+# What the first install downloads, PyTorch being most of it (README.md says the same).
+SIZES = {
+    "linux": "about 3 GB (pip's PyTorch for Linux brings NVIDIA's CUDA libraries; "
+             "`python3 start.py --cpu` takes the CPU-only build instead, about 0.3 GB)",
+    "linux-cpu": "about 0.3 GB (PyTorch's CPU-only build)",
+    "darwin": "about 0.2 GB",
+    "win32": "about 0.3 GB",
+}
+
+
+def download_size(platform=sys.platform, cpu=False) -> str:
+    if platform.startswith("linux"):
+        return SIZES["linux-cpu" if cpu else "linux"]
+    return SIZES.get(platform, SIZES["win32"])
+
+
+def jupyter_command(argv, root=None):
+    """JupyterLab on the notebooks. Jupyter refuses to run as root (a container, a
+    cloud notebook) unless told to: as root it is told."""
+    root = (os.geteuid() == 0) if root is None and hasattr(os, "geteuid") else bool(root)
+    return ([PYTHON, "-m", "jupyterlab", f"--ServerApp.root_dir={HERE}",
+             "--LabApp.default_url=/lab/tree/notebooks"]
+            + (["--allow-root"] if root and "--allow-root" not in argv else [])
+            + [a for a in argv if a not in OPTIONS])
 
 
 def main(argv):
@@ -26,14 +54,16 @@ def main(argv):
         print("Creating the virtual environment .venv ...")
         venv.create(ENV, with_pip=True)
     if not os.path.exists(STAMP) or os.path.getmtime(STAMP) < os.path.getmtime(wheels[-1]):
-        print("Installing convlab, PyTorch, matplotlib and JupyterLab (first time: a few minutes) ...")
+        cpu = "--cpu" in argv
+        print("Installing convlab, PyTorch, matplotlib and JupyterLab (first time: a few minutes; "
+              f"the download is {download_size(cpu=cpu)}) ...", flush=True)
+        if cpu:
+            subprocess.check_call([PYTHON, "-m", "pip", "install", "torch", "--index-url", CPU_INDEX])
         subprocess.check_call([PYTHON, "-m", "pip", "install", "--upgrade", wheels[-1]])
         open(STAMP, "w").close()
     if "--install-only" in argv:
         return 0
-    return subprocess.call([PYTHON, "-m", "jupyterlab", f"--ServerApp.root_dir={HERE}",
-                            "--LabApp.default_url=/lab/tree/notebooks"]
-                           + [a for a in argv if a != "--install-only"])
+    return subprocess.call(jupyter_command(argv))
 
 
 if __name__ == "__main__":
