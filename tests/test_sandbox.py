@@ -1043,9 +1043,13 @@ def test_a_child_that_never_reads_its_replies_is_stopped():
     # Reference calls asked for and never read: the supervisor's buffer for the child
     # would grow without end (over a GiB was seen); past its cap the child is killed.
     flood = '''
-    import os, struct, time
+    import base64, json, os, struct, time
     def corr2d(x, kernel):
-        request = b'R{"name": "big", "args": "{\\\\"l\\\\": [], \\\\"tuple\\\\": true}", "kwargs": "{\\\\"l\\\\": [], \\\\"tuple\\\\": false}"}'
+        # im2col (the run's reference callee) of a 2x2 image padded by 500: about 5 MB a reply
+        image = {"t": ["float32", [1, 1, 2, 2], "cpu", base64.b64encode(bytes(16)).decode()]}
+        args = json.dumps({"l": [image, 1, 1, 500], "tuple": True})
+        body = json.dumps({"args": args, "kwargs": json.dumps({"l": [], "tuple": False})}).encode()
+        request = b"Rim2col\\0" + body
         for _ in range(12):
             for fd in range(3, 64):
                 try:
@@ -1058,10 +1062,10 @@ def test_a_child_that_never_reads_its_replies_is_stopped():
                     pass
         time.sleep(60)
     '''
-    big = lambda: torch.zeros(2**20, dtype=torch.float64)  # noqa: E731  (about 11 MB as JSON)
+    big = convlab.im2col  # a reference runs in the reference runner: a module-level function
     start = time.monotonic()
     with sandbox(flood, limits=Limits(output_mb=1, case_seconds=50, startup_seconds=120)) as sb:
-        result = sb.run("corr2d", CALLS[:1], CONV, substitutes={"big": big})
+        result = sb.run("corr2d", CALLS[:1], CONV, substitutes={"im2col": big})
     outcome = result.outcomes[0]
     assert outcome.failure and "left unread" in outcome.failure, outcome
     assert time.monotonic() - start < 45
