@@ -35,12 +35,46 @@ from ..limits import Limits
 from .wire import Opaque
 
 __all__ = ["isolation_waived", "Cell", "Limits", "Outcome", "ExerciseRun", "Sandbox", "SandboxError", "IsolationUnavailable",
-           "Opaque", "SCALES"]
+           "Opaque", "SCALES", "WORK_BOUND", "draw_scales"]
 
-# The vectorization check compares the work of two calls that differ only in N, H and W
-# (scale 1 is avoided: with N=1 some reshapes are free views).
+# The vectorization check compares the work of calls that differ only in N, H or W: a small
+# one first, then larger ones (scale 1 is avoided: with N=1 some reshapes are free views).
+# SCALES is the plain pair (every axis at once); the grader draws its own per student
+# (draw_scales): a small scale, then each axis alone at a large one.
 SCALES = (2, 5)
 _SLACK = 4  # data-independent bookkeeping: a branch taken at one size only
+SMALL_SCALES = (2, 3)  # the small call: every axis at one scale drawn from this range
+LARGE_SCALES = (400, 500)  # each larger call: one axis at a scale drawn from this range
+# The most work a vectorized answer does on the small call, loops over kernel taps and
+# channels included: (dispatcher calls, Python lines of the answer's own code). The
+# solutions need at most 341 and 52; 18 trips of taps x output channels, each an einsum,
+# about 850 and 90 (twice that with input channels too). A loop padded to a fixed trip count must cover the longest axis the
+# grader may draw, at least LARGE_SCALES[0] trips: in Python each trip is at least one
+# line, above the line bound at every size. Run from C (map over torch functions), each
+# trip still makes the dispatcher calls that fetch, compute and store its slice; the call
+# bound is exceeded where they number more than WORK_BOUND[0] / (rows of the axis), that
+# is 1 to 5 (see THREAT_MODEL.md).
+WORK_BOUND = (1800, 250)
+
+
+def draw_scales(seed: int) -> list[tuple[int, int, int]]:
+    """The vectorization check's scales for one student and exercise: (s, s, s) with s
+    from SMALL_SCALES, then (L, s, s), (s, L, s), (s, s, L), each L from LARGE_SCALES."""
+    import random
+
+    rng = random.Random(seed)
+    small = rng.randint(*SMALL_SCALES)
+    scales = [(small, small, small)]
+    for axis in range(3):
+        scale = [small, small, small]
+        scale[axis] = rng.randint(*LARGE_SCALES)
+        scales.append(tuple(scale))
+    return scales
+
+
+def _scale_key(value):
+    """A scale as the child sends it back: an int, or a tuple of ints."""
+    return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else int(value)
 
 
 @dataclass(frozen=True)
@@ -73,7 +107,7 @@ class ExerciseRun:
     tampered: str | None = None
     not_vectorized: str | None = None  # the vectorization check's verdict
     vector_error: str | None = None  # why the check could not decide (counts against the exercise)
-    scaling: dict[int, Outcome] = field(default_factory=dict)  # scale -> what the size-scaling call gave
+    scaling: dict = field(default_factory=dict)  # scale -> what the size-scaling call gave
     cell_errors: dict[int, str] = field(default_factory=dict)  # cell index -> "raised ValueError: ..."
     unimplemented_cells: set[int] = field(default_factory=set)  # cells that raised NotImplementedError
     output: str = ""  # the tail of what the student's code printed
@@ -341,7 +375,7 @@ class _Attempt:
             else:
                 raise ValueError(f"unknown result kind {kind!r}")
             if isinstance(where, tuple):
-                run.scaling[int(where[1])] = outcome
+                run.scaling[_scale_key(where[1])] = outcome
             elif 0 <= int(where) < len(run.outcomes):
                 run.outcomes[int(where)] = outcome
             else:
@@ -426,13 +460,14 @@ class Sandbox:
             adapter: str | None = None, substitutes: dict | None = None) -> ExerciseRun:
         """Call ``name`` (as the answer cells define it) on each (args, kwargs), with the
         forbidden ops of ``families`` refused; with ``scaling`` = {scale: (args, kwargs)},
-        every call is measured and the calls at SCALES decide the vectorization check.
+        the small call first, then larger ones (each differing from it only in N, H or W),
+        every call is measured and those calls decide the vectorization check.
         ``adapter``: the name of a ``convlab.checks.adapters`` function that makes each call
         (``adapter(fn, *args, **kwargs)``). ``substitutes``: {name: callable}: inside the
         sandbox ``name`` becomes a proxy whose calls run ``callable`` here, in the grader
         (the reference callee of a regrade; no reference code enters the sandbox)."""
         run = ExerciseRun(name, [None] * len(calls), isolated=self.isolated)
-        scaled = {s: scaling[s] for s in SCALES if scaling and s in scaling}
+        scaled = dict(scaling or {})
         started = time.monotonic()
         first, hangs, crashes = 0, 0, 0
         while True:
@@ -456,7 +491,7 @@ class Sandbox:
                 continue
             if kind == "case":
                 if isinstance(index, tuple):  # a size-scaling call
-                    run.scaling[int(index[1])] = Outcome(failure=f"the call {reason}", ending=ending)
+                    run.scaling[_scale_key(index[1])] = Outcome(failure=f"the call {reason}", ending=ending)
                 else:
                     run.outcomes[index] = Outcome(failure=f"the call {reason}", ending=ending)
                     first = index + 1
@@ -475,7 +510,7 @@ class Sandbox:
                 if not any(run.outcomes):
                     run.missing = f"could not be run: the sandbox failed ({reason})"
                 break
-        self._judge_work(run, bool(scaled))
+        self._judge_work(run, list(scaled))
         return run
 
     def _give_up(self, run: ExerciseRun, first: int, why: str) -> None:
@@ -483,27 +518,40 @@ class Sandbox:
             if run.outcomes[k] is None:
                 run.outcomes[k] = Outcome(failure=why, ending="timeout")
 
-    def _judge_work(self, run: ExerciseRun, measured: bool) -> None:
-        """The vectorization verdict from the two size-scaling calls' work. Fails closed:
-        no counts (the call failed, hung, or moved the meter) is a verdict against."""
-        if not measured:
+    def _judge_work(self, run: ExerciseRun, scales: list) -> None:
+        """The vectorization verdict from the size-scaling calls' work (``scales``: the
+        small one first). Fails closed: no counts (the call failed, hung, or moved the
+        meter) is a verdict against."""
+        if not scales:
             return
         moved = next((o for o in run.outcomes if o is not None and o.value is not None and o.work is None
                       and o.error is None), None)
-        small, large = (run.scaling.get(s) for s in SCALES)
+        measured = [run.scaling.get(s) for s in scales]
         if moved is not None:
             run.vector_error = "the work counter was moved during a call"
-        elif small is None or large is None or small.work is None or large.work is None:
-            failed = next((o for o in (small, large) if o is not None and (o.failure or o.error or o.tampered)), None)
+            return
+        missing = next((o for o in measured if o is None or o.work is None), False)
+        if missing is not False:
+            failed = next((o for o in measured if o is not None and (o.failure or o.error or o.tampered)), None)
             why = (failed.failure or failed.error or failed.tampered) if failed else "it was not reached"
             run.vector_error = f"the size-scaling calls gave no work counts ({why})"
-        else:
-            (ops_s, lines_s), (ops_l, lines_l) = small.work, large.work
+            return
+        (ops_s, lines_s), (most_ops, most_lines) = measured[0].work, WORK_BOUND
+        if ops_s > most_ops or lines_s > most_lines:
+            run.not_vectorized = (
+                f"a call on a small input ran {ops_s} torch ops and {lines_s} Python lines, more than a "
+                f"vectorized answer needs (at most {most_ops} ops and {most_lines} lines, loops over kernel "
+                "taps and channels included): a loop over N, H or W padded to a fixed trip count runs "
+                "every trip, whatever the size.")
+            return
+        for outcome in measured[1:]:
+            ops_l, lines_l = outcome.work
             if ops_l > ops_s + _SLACK or lines_l > lines_s + _SLACK:
                 run.not_vectorized = (
                     f"the work grows with the input: {ops_s} torch ops and {lines_s} Python lines "
                     f"for a small input, {ops_l} ops and {lines_l} lines for a larger one. "
                     "A vectorized answer may loop over kernel taps, but not over N, H or W.")
+                return
 
     def _attempt(self, run: ExerciseRun, queue: list, families: tuple, measure: bool,
                  adapter: str | None, budget: float, substitutes: dict):

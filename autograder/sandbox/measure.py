@@ -19,7 +19,10 @@ Two counters, each seeing what the other cannot:
   child exists, by stand-ins that raise ``METER_EVENT`` (the child's audit hook refuses it:
   the exercise scores 0), everywhere they are referenced, as ``_disarm_frame_hooks`` in
   inside.py does for TorchDynamo's hooks.
-* a trace function: one per Python line, in every file.
+* a trace function: one per Python line run in code that is not torch's or numpy's own
+  (code objects that existed in their modules when the sandbox started: an answer cannot
+  make one, whatever file name it compiles under), so that an honest loop over kernel
+  taps is not charged for the lines of ``torch.einsum``'s Python wrapper.
 
 TorchScript (``torch.jit.script``/``trace``/``load``, ``CompilationUnit``, ``fork``) is
 refused the same way (``JIT_EVENT``): its interpreter runs a scripted loop's ops through
@@ -110,6 +113,48 @@ def _boxed_overloads(original):
     return _get_operation_overload
 
 
+def _library_code(packages=("torch", "numpy", "json", "wire", "__main__")) -> frozenset:
+    """The code objects of the functions and methods of ``packages``' modules loaded now
+    (torch, numpy, and the runtime's own: inside.py is ``__main__``, its reference-callee
+    proxy writes JSON). Lines run there are not the answer's: its loops show as the
+    dispatcher calls they make, and an answer cannot make a code object of theirs (exec
+    makes new ones)."""
+    import types
+
+    codes, seen = set(), set()
+
+    def add(code) -> None:
+        if code not in codes:
+            codes.add(code)
+            for const in code.co_consts:
+                if type(const) is types.CodeType:
+                    add(const)
+
+    def visit(value, depth: int) -> None:
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+        kind = type(value)  # never getattr: some module attributes compute on access
+        if kind is staticmethod or kind is classmethod:
+            value = value.__func__
+            kind = type(value)
+        if kind is property:
+            for accessor in (value.fget, value.fset, value.fdel):
+                if accessor is not None:
+                    visit(accessor, depth)
+        elif kind is types.FunctionType:
+            add(value.__code__)
+        elif issubclass(kind, type) and depth < 3:
+            for member in list(vars(value).values()):
+                visit(member, depth + 1)
+
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] in packages and module is not None:
+            for value in list(getattr(module, "__dict__", {}).values()):
+                visit(value, 0)
+    return frozenset(codes)
+
+
 def prepare():
     """In the supervisor, once, before any child: the profiler's controls (kept for the
     meter) and every refused entry point replaced by its stand-in wherever a module
@@ -126,6 +171,7 @@ def prepare():
     private["activities"] = {_profiler.ProfilerActivity.CPU}
     private["record"] = (_autograd._record_function_with_args_enter, _autograd._record_function_with_args_exit)
     private["settrace"], private["gettrace"] = sys.settrace, sys.gettrace
+    private["library"] = _library_code()
     # One session here: the profiler's first start sets up state that a child, under its
     # limits, could not (and that would cost each child its own start-up).
     private["_prepare_profiler"](private["config"], private["activities"])
@@ -187,7 +233,11 @@ class Meter:
         hex_ = bytes.hex
         urandom = os.urandom
 
+        library = private.get("library", frozenset())
+
         def tracer(frame, event, arg):
+            if event == "call":  # torch's and numpy's own lines are not counted (its calls are)
+                return None if frame.f_code in library else tracer
             if event == "line":
                 lines[0] += 1
             return tracer
