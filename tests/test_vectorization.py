@@ -121,8 +121,9 @@ def test_the_sizes_are_drawn_per_student_one_axis_at_a_time():
     assert (scales, seed) == grader._scales("conv2d_dilated", key)  # regrading sees the same
     other = hidden_cases.SeedKey(b"s" * 16, "03_atrous", "bob")
     assert grader._scales("conv2d_dilated", other)[0] != scales
-    (s, s2, s3), *large = scales
+    (s, s2, s3), medium, *large = scales
     assert s == s2 == s3 and host.SMALL_SCALES[0] <= s <= host.SMALL_SCALES[1]
+    assert medium == (s + 3,) * 3 and len(large) == 3
     for axis, scale in enumerate(large):
         assert [v for k, v in enumerate(scale) if k != axis] == [s, s]
         assert host.LARGE_SCALES[0] <= scale[axis] <= host.LARGE_SCALES[1]
@@ -202,6 +203,13 @@ def test_a_loop_padded_to_the_old_fixed_sizes_is_wrong_at_the_drawn_ones(sb):
     fixed = sb.run("padded_short", [], (), _scaling("insert_zeros", host.SCALES))
     assert fixed.not_vectorized is None and fixed.vector_error is None
     assert grader._scaling_problem(exercise, fixed, (), host.SCALES) is None
+
+
+def test_a_plain_loop_is_not_run_at_the_large_sizes(sb):
+    # The medium size shows it: the large calls, which a loop would spend seconds on, are not made.
+    run = _measured(sb, "padded_free_loop")
+    assert "grows with the input" in run.not_vectorized
+    assert sorted(run.scaling) == sorted(SCALES[:2])
 
 
 @pytest.mark.parametrize("name", ["rows_in_c", "rows_unseen_by_modes"])

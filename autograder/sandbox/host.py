@@ -59,17 +59,45 @@ WORK_BOUND = (1800, 250)
 
 def draw_scales(seed: int) -> list[tuple[int, int, int]]:
     """The vectorization check's scales for one student and exercise: (s, s, s) with s
-    from SMALL_SCALES, then (L, s, s), (s, L, s), (s, s, L), each L from LARGE_SCALES."""
+    from SMALL_SCALES; (m, m, m), m = s + 3, where a plain loop already shows (the calls
+    after a verdict are not made, so a loop is not run at the large sizes); then (L, s, s),
+    (s, L, s), (s, s, L), each L from LARGE_SCALES, which no padded loop covers cheaply."""
     import random
 
     rng = random.Random(seed)
     small = rng.randint(*SMALL_SCALES)
-    scales = [(small, small, small)]
+    scales = [(small, small, small), (small + 3,) * 3]
     for axis in range(3):
         scale = [small, small, small]
         scale[axis] = rng.randint(*LARGE_SCALES)
         scales.append(tuple(scale))
     return scales
+
+
+def _verdict(run: "ExerciseRun", scales: list) -> str | None:
+    """"Not vectorized" and why, as soon as the counts so far show it: a larger call does
+    more work than the small one, or the small one more than any vectorized answer."""
+    if not scales:
+        return None
+    small = run.scaling.get(scales[0])
+    if small is None or small.work is None:
+        return None
+    ops_s, lines_s = small.work
+    for scale in scales[1:]:
+        outcome = run.scaling.get(scale)
+        if outcome is not None and outcome.work is not None:
+            ops_l, lines_l = outcome.work
+            if ops_l > ops_s + _SLACK or lines_l > lines_s + _SLACK:
+                return (f"the work grows with the input: {ops_s} torch ops and {lines_s} Python lines "
+                        f"for a small input, {ops_l} ops and {lines_l} lines for a larger one. "
+                        "A vectorized answer may loop over kernel taps, but not over N, H or W.")
+    most_ops, most_lines = WORK_BOUND
+    if ops_s > most_ops or lines_s > most_lines:
+        return (f"a call on a small input ran {ops_s} torch ops and {lines_s} Python lines, more than a "
+                f"vectorized answer needs (at most {most_ops} ops and {most_lines} lines, loops over kernel "
+                "taps and channels included): a loop over N, H or W runs every trip, even one padded "
+                "to a fixed trip count, whatever the size.")
+    return None
 
 
 def _scale_key(value):
@@ -320,8 +348,8 @@ def _uses_cuda(value) -> bool:
 class _Attempt:
     """What one child has said so far, and what to feed it next."""
 
-    def __init__(self, run: ExerciseRun, queue: list, limits: Limits):
-        self.run, self.queue, self.limits = run, queue, limits
+    def __init__(self, run: ExerciseRun, queue: list, limits: Limits, scales=()):
+        self.run, self.queue, self.limits, self.scales = run, queue, limits, list(scales)
         self.phase: tuple = ("setup", None)
         self.seconds = limits.setup_seconds
         self.finished = False
@@ -376,6 +404,8 @@ class _Attempt:
                 raise ValueError(f"unknown result kind {kind!r}")
             if isinstance(where, tuple):
                 run.scaling[_scale_key(where[1])] = outcome
+                if _verdict(run, self.scales) is not None:  # the larger calls would only cost time
+                    self.queue = [item for item in self.queue if not isinstance(item[0], tuple)]
             elif 0 <= int(where) < len(run.outcomes):
                 run.outcomes[int(where)] = outcome
             else:
@@ -472,7 +502,8 @@ class Sandbox:
         first, hangs, crashes = 0, 0, 0
         while True:
             queue = [(k, calls[k]) for k in range(first, len(calls))]
-            queue += [(("scale", s), call) for s, call in scaled.items() if s not in run.scaling]
+            if _verdict(run, list(scaled)) is None:
+                queue += [(("scale", s), call) for s, call in scaled.items() if s not in run.scaling]
             budget = min(self.limits.exercise_seconds - (time.monotonic() - started),
                          self.limits.notebook_seconds - self._spent)
             if budget <= 0:
@@ -481,7 +512,7 @@ class Sandbox:
                                           f"{self.limits.exercise_seconds:g} s per exercise)")
                 break
             attempt_start = time.monotonic()
-            stop = self._attempt(run, queue, tuple(families), bool(scaled), adapter, budget, substitutes or {})
+            stop = self._attempt(run, queue, tuple(families), list(scaled), adapter, budget, substitutes or {})
             self._spent += time.monotonic() - attempt_start
             if stop is None:
                 break
@@ -501,7 +532,8 @@ class Sandbox:
                     crashes += 1
                 if hangs >= self.limits.max_hangs or crashes >= self.limits.max_crashes:
                     break
-                if first >= len(calls) and all(s in run.scaling for s in scaled):
+                if first >= len(calls) and (all(s in run.scaling for s in scaled)
+                                            or _verdict(run, list(scaled)) is not None):
                     break
                 continue
             # Before any student code ran, or after all of it: the sandbox failed. Retry once.
@@ -526,34 +558,19 @@ class Sandbox:
             return
         moved = next((o for o in run.outcomes if o is not None and o.value is not None and o.work is None
                       and o.error is None), None)
-        measured = [run.scaling.get(s) for s in scales]
         if moved is not None:
             run.vector_error = "the work counter was moved during a call"
             return
-        missing = next((o for o in measured if o is None or o.work is None), False)
-        if missing is not False:
+        run.not_vectorized = _verdict(run, scales)
+        if run.not_vectorized is not None:
+            return
+        measured = [run.scaling.get(s) for s in scales]
+        if any(o is None or o.work is None for o in measured):
             failed = next((o for o in measured if o is not None and (o.failure or o.error or o.tampered)), None)
             why = (failed.failure or failed.error or failed.tampered) if failed else "it was not reached"
             run.vector_error = f"the size-scaling calls gave no work counts ({why})"
-            return
-        (ops_s, lines_s), (most_ops, most_lines) = measured[0].work, WORK_BOUND
-        if ops_s > most_ops or lines_s > most_lines:
-            run.not_vectorized = (
-                f"a call on a small input ran {ops_s} torch ops and {lines_s} Python lines, more than a "
-                f"vectorized answer needs (at most {most_ops} ops and {most_lines} lines, loops over kernel "
-                "taps and channels included): a loop over N, H or W padded to a fixed trip count runs "
-                "every trip, whatever the size.")
-            return
-        for outcome in measured[1:]:
-            ops_l, lines_l = outcome.work
-            if ops_l > ops_s + _SLACK or lines_l > lines_s + _SLACK:
-                run.not_vectorized = (
-                    f"the work grows with the input: {ops_s} torch ops and {lines_s} Python lines "
-                    f"for a small input, {ops_l} ops and {lines_l} lines for a larger one. "
-                    "A vectorized answer may loop over kernel taps, but not over N, H or W.")
-                return
 
-    def _attempt(self, run: ExerciseRun, queue: list, families: tuple, measure: bool,
+    def _attempt(self, run: ExerciseRun, queue: list, families: tuple, scales: list,
                  adapter: str | None, budget: float, substitutes: dict):
         """One child through ``queue``. None when it finished; else (phase, index, reason,
         ending): ending is "timeout" or "crashed"."""
@@ -565,7 +582,7 @@ class Sandbox:
         key = wire.new_key()
         cells = [(c.index, c.label, c.source) for c in self.cells if c.index not in self.cell_problems]
         setup = {"key": key, "name": run.name, "cells": cells, "families": list(families),
-                 "measure": measure, "adapter": adapter, "cuda": cuda, "substitutes": sorted(substitutes),
+                 "measure": bool(scales), "adapter": adapter, "cuda": cuda, "substitutes": sorted(substitutes),
                  "limits": {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                             "file_mb": self.limits.file_mb, "processes": self.limits.processes}}
         if self.preamble is not None:
@@ -578,7 +595,7 @@ class Sandbox:
             self._restart()
             return ("setup", None, "could not start the exercise", "crashed")
         stream = wire.Framer()
-        state = _Attempt(run, list(queue), self.limits)
+        state = _Attempt(run, list(queue), self.limits, scales)
 
         def feed(item) -> None:
             if item is None:
