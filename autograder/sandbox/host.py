@@ -100,6 +100,12 @@ def _verdict(run: "ExerciseRun", scales: list) -> str | None:
     return None
 
 
+def _decided(run: "ExerciseRun", scales: list) -> bool:
+    """Whether the calls not yet made can be skipped: the verdict is "not vectorized", and
+    the second call (where a plain loop shows that it grows) has been made."""
+    return _verdict(run, scales) is not None and (len(scales) < 2 or scales[1] in run.scaling)
+
+
 def _scale_key(value):
     """A scale as the child sends it back: an int, or a tuple of ints."""
     return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else int(value)
@@ -404,7 +410,7 @@ class _Attempt:
                 raise ValueError(f"unknown result kind {kind!r}")
             if isinstance(where, tuple):
                 run.scaling[_scale_key(where[1])] = outcome
-                if _verdict(run, self.scales) is not None:  # the larger calls would only cost time
+                if _decided(run, self.scales):  # the larger calls would only cost time
                     self.queue = [item for item in self.queue if not isinstance(item[0], tuple)]
             elif 0 <= int(where) < len(run.outcomes):
                 run.outcomes[int(where)] = outcome
@@ -502,7 +508,7 @@ class Sandbox:
         first, hangs, crashes = 0, 0, 0
         while True:
             queue = [(k, calls[k]) for k in range(first, len(calls))]
-            if _verdict(run, list(scaled)) is None:
+            if not _decided(run, list(scaled)):
                 queue += [(("scale", s), call) for s, call in scaled.items() if s not in run.scaling]
             budget = min(self.limits.exercise_seconds - (time.monotonic() - started),
                          self.limits.notebook_seconds - self._spent)
@@ -533,7 +539,7 @@ class Sandbox:
                 if hangs >= self.limits.max_hangs or crashes >= self.limits.max_crashes:
                     break
                 if first >= len(calls) and (all(s in run.scaling for s in scaled)
-                                            or _verdict(run, list(scaled)) is not None):
+                                            or _decided(run, list(scaled))):
                     break
                 continue
             # Before any student code ran, or after all of it: the sandbox failed. Retry once.
