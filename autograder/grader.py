@@ -302,13 +302,13 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
                                  "Answers may use torch, but not the reference library or the grader's machinery.")
     cases = hidden_cases.cases(name, devices, key)
     scaling = None
-    scales, sample_seed = (), 0
+    scales, sample_seed, scaling_cases = (), 0, {}
     if exercise.vectorized and exercise.scaling_case is not None:
         # A small size, then each of N, H and W alone at a large one, drawn from the
         # student's seed (sandbox.draw_scales); every call is measured.
         scales, sample_seed = _scales(name, key)
-        scaling = {scale: (case.args, case.kwargs)
-                   for scale, case in ((s, exercise.scaling_case(s)) for s in scales)}
+        scaling_cases = {s: exercise.scaling_case(s) for s in scales}
+        scaling = {scale: (case.args, case.kwargs) for scale, case in scaling_cases.items()}
     calls = [(c.args, c.kwargs) for c in cases]
     run = sandbox.run(name, calls, exercise.forbidden, scaling, adapter=exercise.adapter)
     if run.missing:
@@ -360,7 +360,8 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     halved = False
     if scaling is not None and passed:
         # Fails closed: a check that could not decide counts against the exercise.
-        problem = run.not_vectorized or run.vector_error or _scaling_problem(exercise, run, mistakes, scales, sample_seed)
+        problem = run.not_vectorized or run.vector_error or _scaling_problem(exercise, run, mistakes, scales, sample_seed,
+                                                                               scaling_cases)
         if problem:
             fraction /= 2
             halved = True
@@ -389,7 +390,7 @@ def _scales(name: str, key: hidden_cases.SeedKey | None) -> tuple[list, int]:
 
 
 def _scaling_problem(exercise: Exercise, run: ExerciseRun, mistakes=(), scales=SCALES,
-                     sample_seed: int = 0) -> str | None:
+                     sample_seed: int = 0, cases=None) -> str | None:
     """Why the size-scaling calls cannot vouch for the work counts: their values are judged
     too, so an answer cannot behave differently on the calls that measure it. A wrong value
     there is no reason when it is the named mistake (``mistakes``) that its failing hidden
@@ -398,7 +399,7 @@ def _scaling_problem(exercise: Exercise, run: ExerciseRun, mistakes=(), scales=S
         outcome = run.scaling.get(scale)
         if outcome is None:
             return "the size-scaling call did not run"
-        case = exercise.scaling_case(scale)
+        case = (cases or {}).get(scale) or exercise.scaling_case(scale)
         if _sampled_match(exercise, case, outcome, sample_seed):
             continue
         result = _judge(exercise, case, outcome)

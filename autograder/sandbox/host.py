@@ -40,21 +40,21 @@ __all__ = ["isolation_waived", "Cell", "Limits", "Outcome", "ExerciseRun", "Sand
 # The vectorization check compares the work of calls that differ only in N, H or W: a small
 # one first, then larger ones (scale 1 is avoided: with N=1 some reshapes are free views).
 # SCALES is the plain pair (every axis at once); the grader draws its own per student
-# (draw_scales): a small scale, then each axis alone at a large one.
+# (draw_scales): a small scale, a medium one, then each axis alone at a large one.
 SCALES = (2, 5)
 _SLACK = 4  # data-independent bookkeeping: a branch taken at one size only
 SMALL_SCALES = (2, 3)  # the small call: every axis at one scale drawn from this range
-LARGE_SCALES = (400, 500)  # each larger call: one axis at a scale drawn from this range
+LARGE_SCALES = (300, 400)  # each large call: one axis at a scale drawn from this range
 # The most work a vectorized answer does on the small call, loops over kernel taps and
 # channels included: (dispatcher calls, Python lines of the answer's own code). The
 # solutions need at most 341 and 52; 18 trips of taps x output channels, each an einsum,
-# about 850 and 90 (twice that with input channels too). A loop padded to a fixed trip count must cover the longest axis the
-# grader may draw, at least LARGE_SCALES[0] trips: in Python each trip is at least one
-# line, above the line bound at every size. Run from C (map over torch functions), each
-# trip still makes the dispatcher calls that fetch, compute and store its slice; the call
-# bound is exceeded where they number more than WORK_BOUND[0] / (rows of the axis), that
-# is 1 to 5 (see THREAT_MODEL.md).
-WORK_BOUND = (1800, 250)
+# about 850 and 90 (twice that with input channels too). A loop padded to a fixed trip
+# count must cover the longest axis the grader may draw, at least LARGE_SCALES[0] trips:
+# in Python each trip is at least one line, above the line bound at every size. Run from
+# C (map over torch functions), each trip still makes the dispatcher calls that fetch,
+# compute and store its slice; the call bound is exceeded where they number more than
+# WORK_BOUND[0] / (rows of the axis), that is 1 to 6 (see THREAT_MODEL.md).
+WORK_BOUND = (1750, 250)
 
 
 def draw_scales(seed: int) -> list[tuple[int, int, int]]:
