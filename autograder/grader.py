@@ -304,8 +304,8 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     scaling = None
     scales, sample_seed, scaling_cases = (), 0, {}
     if exercise.vectorized and exercise.scaling_case is not None:
-        # A small size, then each of N, H and W alone at a large one, drawn from the
-        # student's seed (sandbox.draw_scales); every call is measured.
+        # A small size, a medium one, then each of N, H and W alone at a large one, drawn
+        # from the student's seed (sandbox.draw_scales); every call is measured.
         scales, sample_seed = _scales(name, key)
         scaling_cases = {s: exercise.scaling_case(s) for s in scales}
         scaling = {scale: (case.args, case.kwargs) for scale, case in scaling_cases.items()}
@@ -360,8 +360,8 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     halved = False
     if scaling is not None and passed:
         # Fails closed: a check that could not decide counts against the exercise.
-        problem = run.not_vectorized or run.vector_error or _scaling_problem(exercise, run, mistakes, scales, sample_seed,
-                                                                               scaling_cases)
+        problem = (run.not_vectorized or run.vector_error
+                   or _scaling_problem(exercise, run, mistakes, scales, sample_seed, scaling_cases))
         if problem:
             fraction /= 2
             halved = True
