@@ -309,31 +309,36 @@ def test_the_meter_fails_closed_when_its_session_or_tracer_changes():
     private["activities"] = {_profiler.ProfilerActivity.CPU}
     private["record"] = (_autograd._record_function_with_args_enter, _autograd._record_function_with_args_exit)
     private["settrace"], private["gettrace"] = sys.settrace, sys.gettrace
-    meter, settrace = measure.Meter(private), sys.settrace
     old = sys.gettrace()
+    meter = measure.Meter(private)  # installs its tracer
     x = torch.ones(3)
 
     def measured(body):
-        meter.start(settrace)
+        meter.start()
         try:
             body()
         finally:
-            work = meter.stop(settrace)
-            settrace(old)
+            work = meter.stop()
         return work
 
-    def body():
-        y = x * 2
-        return y.sum()
+    try:
+        def body():
+            y = x * 2
+            return y.sum()
 
-    ops, lines = measured(body)
-    assert ops >= 2 and lines - measured(lambda: None)[1] == 1  # two lines where the lambda has one
+        ops, lines = measured(body)
+        assert ops >= 2 and lines - measured(lambda: None)[1] == 1  # two lines where the lambda has one
 
-    def restart():  # a fresh session, as if the student stopped ours and started another
-        _autograd._disable_profiler()
-        _autograd._prepare_profiler(private["config"], private["activities"])
-        _autograd._enable_profiler(private["config"], private["activities"])
+        def restart():  # a fresh session, as if the student stopped ours and started another
+            _autograd._disable_profiler()
+            _autograd._prepare_profiler(private["config"], private["activities"])
+            _autograd._enable_profiler(private["config"], private["activities"])
 
-    assert measured(restart) is None
-    assert measured(lambda: _autograd._disable_profiler()) is None
-    assert measured(lambda: settrace(lambda *a: None)) is None
+        assert measured(restart) is None
+        assert measured(lambda: _autograd._disable_profiler()) is None
+        tracer = sys.gettrace()
+        assert measured(lambda: sys.settrace(lambda *a: None)) is None
+        sys.settrace(tracer)
+        assert measured(body) == (ops, lines)  # intact again: counts again
+    finally:
+        sys.settrace(old)

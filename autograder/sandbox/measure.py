@@ -214,35 +214,38 @@ def prepare():
 
 
 class Meter:
-    """``start(settrace)`` before a call, ``stop(settrace)`` after it: (dispatcher calls,
-    Python lines), or None where the call moved the meter. ``private``: what ``prepare``
-    returned."""
+    """Made in the child before its audit hook (it installs its tracer then, the one audited
+    call it makes); afterwards ``start()`` before a call and ``stop()`` after it make no
+    audited call: ``stop`` returns (dispatcher calls, Python lines) of the call, or None
+    where the call moved the meter. ``private``: what ``prepare`` returned. (``start`` and
+    ``stop`` take a ``settrace`` argument that they ignore, for the runtime's old calls.)"""
 
     def __init__(self, private: dict):
         import os
 
-        lines = [0]
+        lines, counting = [0], [False]
         prepare_profiler, enable, disable = (private["_prepare_profiler"], private["_enable_profiler"],
                                              private["_disable_profiler"])
         enabled = private["_profiler_enabled"]
         config, activities = private["config"], private["activities"]
         enter, leave = private["record"]
         gettrace = private["gettrace"]
+        library = private.get("library", frozenset())
         len_ = len
         marker = [""]
         hex_ = bytes.hex
         urandom = os.urandom
 
-        library = private.get("library", frozenset())
-
         def tracer(frame, event, arg):
-            if event == "call":  # torch's and numpy's own lines are not counted (its calls are)
-                return None if frame.f_code in library else tracer
-            if event == "line":
+            if event == "call":
+                # Between calls nothing is traced; torch's, numpy's and the runtime's own
+                # lines are not counted (their dispatcher calls are).
+                return tracer if counting[0] and frame.f_code not in library else None
+            if event == "line" and counting[0]:
                 lines[0] += 1
             return tracer
 
-        def start(settrace) -> None:
+        def start(settrace=None) -> None:
             lines[0] = 0
             # A name nobody else knows opens the session: stop checks that the session it
             # ends is this one, not one a student started after ending it.
@@ -250,15 +253,16 @@ class Meter:
             prepare_profiler(config, activities)
             enable(config, activities)
             leave(enter(marker[0], None))
-            settrace(tracer)
+            counting[0] = True
 
-        def stop(settrace):
+        def stop(settrace=None):
+            counting[0] = False
             intact = gettrace() is tracer
-            settrace(None)
             if not enabled():
                 return None
             events = disable().events()
             intact = intact and len_(events) > 0 and events[0].name() == marker[0]
             return (len_(events) - 1, lines[0]) if intact else None
 
+        private["settrace"](tracer)
         self.start, self.stop = start, stop
