@@ -2,11 +2,11 @@
 
 Every call of a vectorized exercise is measured the same way, hidden cases included, so
 code that behaves differently when it notices the measurement behaves that way when it
-is graded too. The grader compares calls whose inputs differ only in one of N, H and W,
-at sizes drawn from the student's seed, and bounds the work of the smallest one: a loop
-over pixels or the batch grows with the input, a loop padded to a fixed trip count that
-covers every size the grader may draw costs at least that many dispatcher calls at every
-size, and a loop over kernel taps or channels does neither.
+is graded too. The grader compares calls whose inputs differ only in N, H or W, at
+sizes drawn from the student's seed, and bounds the work of the smallest one (host.py):
+a loop over pixels or the batch grows with the input, a loop padded to a fixed trip count
+that covers every size the grader may draw costs a line or dispatcher calls per trip at
+every size, and a loop over kernel taps or channels does neither.
 
 Two counters, each seeing what the other cannot:
 
@@ -19,20 +19,24 @@ Two counters, each seeing what the other cannot:
   child exists, by stand-ins that raise ``METER_EVENT`` (the child's audit hook refuses it:
   the exercise scores 0), everywhere they are referenced, as ``_disarm_frame_hooks`` in
   inside.py does for TorchDynamo's hooks.
-* a trace function: one per Python line run in code that is not torch's or numpy's own
-  (code objects that existed in their modules when the sandbox started: an answer cannot
-  make one, whatever file name it compiles under), so that an honest loop over kernel
-  taps is not charged for the lines of ``torch.einsum``'s Python wrapper.
+* a trace function: one per Python line run in code that is not torch's, numpy's or the
+  runtime's own (code objects that existed in their modules when the sandbox started: an
+  answer cannot make one, whatever file name it compiles under), so that an honest loop
+  over kernel taps is not charged for the lines of ``torch.einsum``'s Python wrapper.
+  It is installed once, before the child's audit hook, and counts only between ``start``
+  and ``stop``.
 
 TorchScript (``torch.jit.script``/``trace``/``load``, ``CompilationUnit``, ``fork``) is
 refused the same way (``JIT_EVENT``): its interpreter runs a scripted loop's ops through
 the dispatcher, where the profiler counts them, but its fusers may run a loop body as one
 kernel. ``torch.compile`` needs TorchDynamo's frame hooks, which inside.py refuses.
 
-After each call the meter checks that its profiling session and its tracer are still the
-ones it started; if not, the call's work is None and the grader counts that against the
-exercise (it fails closed). The private originals live only in the supervisor's and the
-child's frames (``prepare`` returns them; the runtime keeps them in a local).
+After each call the meter checks that its profiling session (opened under a random name)
+and its tracer are still the ones it started; if not, the call's work is None and the
+grader counts that against the exercise (it fails closed). The private originals live
+only in the supervisor's and the child's frames (``prepare`` returns them; the runtime
+keeps them in a local and hands them to ``Meter``), and in the closures of ``Meter``'s
+functions, which only the runtime's locals hold.
 """
 from __future__ import annotations
 
