@@ -342,3 +342,28 @@ def test_the_meter_fails_closed_when_its_session_or_tracer_changes():
         assert measured(body) == (ops, lines)  # intact again: counts again
     finally:
         sys.settrace(old)
+
+
+def test_large_size_scaling_results_are_compared_at_sampled_positions():
+    from autograder.sandbox.host import Outcome
+
+    exercise = REGISTRY["insert_zeros"]
+    case = exercise.scaling_case((2, 300, 2))
+    right = convlab.insert_zeros(*case.args)
+    assert right.numel() > grader._SAMPLED
+    assert grader._sampled_match(exercise, case, Outcome(value=right.clone()), 5)
+    wrong = right.clone()
+    wrong[..., 1::2, :] = 7.0  # every other row wrong: no sample of this size misses them all
+    assert not grader._sampled_match(exercise, case, Outcome(value=wrong), 5)
+    assert not grader._sampled_match(exercise, case, Outcome(value=right[:1]), 5)  # shape: judged in full
+    assert not grader._sampled_match(exercise, case, Outcome(value=right.float()), 5)  # dtype likewise
+    assert grader._scaling_problem(exercise, _run_with({(2, 300, 2): wrong}), (), [(2, 300, 2)], 5,
+                                   {(2, 300, 2): case}) == "its result on the size-scaling input is wrong"
+
+
+def _run_with(values: dict):
+    from autograder.sandbox.host import ExerciseRun, Outcome
+
+    run = ExerciseRun("insert_zeros", [])
+    run.scaling = {scale: Outcome(value=value, work=(1, 1)) for scale, value in values.items()}
+    return run
