@@ -295,20 +295,9 @@ def test_the_counters_cannot_be_stopped_or_passed_by(sb, route):
 def test_the_meter_fails_closed_when_its_session_or_tracer_changes():
     # measure.Meter in this process, with torch's real profiler (measure.prepare is not run
     # here: it would take the entry points away from the rest of the tests).
-    sys.path.insert(0, str(Path(host.__file__).parent))
-    try:
-        import measure
-    finally:
-        sys.path.pop(0)
-    from torch._C import _autograd, _profiler
+    from torch._C import _autograd
 
-    private = {name: getattr(_autograd, name) for name in ("_prepare_profiler", "_enable_profiler",
-                                                           "_disable_profiler", "_profiler_enabled")}
-    private["config"] = _profiler.ProfilerConfig(_profiler.ProfilerState.KINETO, False, False, False, False,
-                                                 False, _profiler._ExperimentalConfig())
-    private["activities"] = {_profiler.ProfilerActivity.CPU}
-    private["record"] = (_autograd._record_function_with_args_enter, _autograd._record_function_with_args_exit)
-    private["settrace"], private["gettrace"] = sys.settrace, sys.gettrace
+    measure, private = _measure_module(), _private()
     old = sys.gettrace()
     meter = measure.Meter(private)  # installs its tracer
     x = torch.ones(3)
@@ -367,3 +356,57 @@ def _run_with(values: dict):
     run = ExerciseRun("insert_zeros", [])
     run.scaling = {scale: Outcome(value=value, work=(1, 1)) for scale, value in values.items()}
     return run
+
+
+def test_lines_of_code_equal_to_torchs_but_compiled_by_the_answer_are_counted():
+    import types
+
+    measure = _measure_module()
+    source = "def f():\n    x = 1\n    return x\n"
+    own = compile(source, "torch/functional.py", "exec").co_consts[0]  # "torch's"
+    twin = compile(source, "elsewhere.py", "exec").co_consts[0]  # the answer's
+    assert own == twin and own is not twin  # code objects compare by value, not by file
+    private = _private()
+    private["library"] = {own: own}
+    old = sys.gettrace()
+    meter = measure.Meter(private)
+    try:
+        counted = []
+        for code in (own, twin):
+            meter.start()
+            types.FunctionType(code, {})()
+            counted.append(meter.stop()[1])
+    finally:
+        sys.settrace(old)
+    assert counted[1] - counted[0] == 2  # the twin's two lines; none of torch's own
+    assert measure._library_code(("json",)).get(_json_dumps_code()) is _json_dumps_code()
+
+
+def _json_dumps_code():
+    import json
+
+    return json.dumps.__code__
+
+
+def _measure_module():
+    sys.path.insert(0, str(Path(host.__file__).parent))
+    try:
+        import measure
+    finally:
+        sys.path.pop(0)
+    return measure
+
+
+def _private() -> dict:
+    """What measure.prepare returns, without taking torch's entry points away from this
+    process (the rest of the tests need them)."""
+    from torch._C import _autograd, _profiler
+
+    private = {name: getattr(_autograd, name) for name in ("_prepare_profiler", "_enable_profiler",
+                                                           "_disable_profiler", "_profiler_enabled")}
+    private["config"] = _profiler.ProfilerConfig(_profiler.ProfilerState.KINETO, False, False, False, False,
+                                                 False, _profiler._ExperimentalConfig())
+    private["activities"] = {_profiler.ProfilerActivity.CPU}
+    private["record"] = (_autograd._record_function_with_args_enter, _autograd._record_function_with_args_exit)
+    private["settrace"], private["gettrace"] = sys.settrace, sys.gettrace
+    return private

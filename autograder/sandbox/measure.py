@@ -117,7 +117,7 @@ def _boxed_overloads(original):
     return _get_operation_overload
 
 
-def _library_code(packages=("torch", "numpy", "json", "wire", "__main__")) -> frozenset:
+def _library_code(packages=("torch", "numpy", "json", "wire", "__main__")) -> dict:
     """The code objects of the functions and methods of ``packages``' modules loaded now
     (torch, numpy, and the runtime's own: inside.py is ``__main__``, its reference-callee
     proxy writes JSON). Lines run there are not the answer's: its loops show as the
@@ -156,7 +156,9 @@ def _library_code(packages=("torch", "numpy", "json", "wire", "__main__")) -> fr
         if name.split(".")[0] in packages and module is not None:
             for value in list(getattr(module, "__dict__", {}).values()):
                 visit(value, 0)
-    return frozenset(codes)
+    # Keyed by the code object, looked up by identity (the tracer checks ``is``): code
+    # objects compare equal by value, and an answer may compile one equal to torch's.
+    return {code: code for code in codes}
 
 
 def prepare():
@@ -234,7 +236,7 @@ class Meter:
         config, activities = private["config"], private["activities"]
         enter, leave = private["record"]
         gettrace = private["gettrace"]
-        library = private.get("library", frozenset())
+        library = private.get("library", {})
         len_ = len
         marker = [""]
         hex_ = bytes.hex
@@ -244,7 +246,8 @@ class Meter:
             if event == "call":
                 # Between calls nothing is traced; torch's, numpy's and the runtime's own
                 # lines are not counted (their dispatcher calls are).
-                return tracer if counting[0] and frame.f_code not in library else None
+                code = frame.f_code
+                return tracer if counting[0] and library.get(code) is not code else None
             if event == "line" and counting[0]:
                 lines[0] += 1
             return tracer
