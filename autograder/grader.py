@@ -29,16 +29,17 @@ import re
 from dataclasses import dataclass, field
 
 import nbformat
+import torch
 
 from convlab.checks import REGISTRY
-from convlab.checks.core import (TEST_PREFIX, Case, CaseResult, Exercise, credit, evaluate,
+from convlab.checks.core import (TEST_PREFIX, Case, CaseResult, Exercise, compare_outputs, credit, evaluate,
                                  exercise_of, first_failure)
 from convlab.checks.deps import PREIMPORTS, Binding, Resolver, blocked_message
 from convlab.checks.guards import CONV_CALL, FAMILY_TEXT, UNFOLD_CALL
 
 from . import hidden_cases
 from .scrub import clip_error, scrub
-from .sandbox import SCALES, Cell, ExerciseRun, Limits, Sandbox
+from .sandbox import SCALES, Cell, ExerciseRun, Limits, Sandbox, draw_scales
 
 __all__ = ["STATUSES", "CellGrade", "Selection", "grade_notebook", "answer_cells", "select_cells",
            "exercise_name", "TEST_PREFIX", "NOTEBOOK_IMPORTS"]
@@ -299,10 +300,13 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
                                  "Answers may use torch, but not the reference library or the grader's machinery.")
     cases = hidden_cases.cases(name, devices, key)
     scaling = None
+    scales, sample_seed, scaling_cases = (), 0, {}
     if exercise.vectorized and exercise.scaling_case is not None:
-        # Two sizes that differ only in N, H and W (sandbox.SCALES); every call is measured.
-        scaling = {scale: (case.args, case.kwargs)
-                   for scale, case in ((s, exercise.scaling_case(s)) for s in SCALES)}
+        # A small size, a medium one, then each of N, H and W alone at a large one, drawn
+        # from the student's seed (sandbox.draw_scales); every call is measured.
+        scales, sample_seed = _scales(name, key)
+        scaling_cases = {s: exercise.scaling_case(s) for s in scales}
+        scaling = {scale: (case.args, case.kwargs) for scale, case in scaling_cases.items()}
     calls = [(c.args, c.kwargs) for c in cases]
     run = sandbox.run(name, calls, exercise.forbidden, scaling, adapter=exercise.adapter)
     if run.missing:
@@ -353,7 +357,8 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     halved = False
     if scaling is not None and passed:
         # Fails closed: a check that could not decide counts against the exercise.
-        problem = run.not_vectorized or run.vector_error or _scaling_problem(exercise, run, mistakes)
+        problem = (run.not_vectorized or run.vector_error
+                   or _scaling_problem(exercise, run, mistakes, scales, sample_seed, scaling_cases))
         if problem:
             fraction /= 2
             halved = True
@@ -373,19 +378,54 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     return CellGrade(grade_id, score, max_score, "\n".join(lines), status, mistakes, passed, len(results), halved)
 
 
-def _scaling_problem(exercise: Exercise, run: ExerciseRun, mistakes=()) -> str | None:
+def _scales(name: str, key: hidden_cases.SeedKey | None) -> tuple[list, int]:
+    """The vectorization check's sizes for this student and exercise (no fixed trip count
+    covers them all without costing more than a vectorized answer: host.WORK_BOUND), and
+    the seed of the positions where their large results are compared."""
+    key = key if key is not None else hidden_cases.SeedKey.for_submission()
+    return draw_scales(key.seed(name + "#scaling")), key.seed(name + "#sampled")
+
+
+def _scaling_problem(exercise: Exercise, run: ExerciseRun, mistakes=(), scales=SCALES,
+                     sample_seed: int = 0, cases=None) -> str | None:
     """Why the size-scaling calls cannot vouch for the work counts: their values are judged
     too, so an answer cannot behave differently on the calls that measure it. A wrong value
     there is no reason when it is the named mistake (``mistakes``) that its failing hidden
     cases show: the answer is the same computation on every call, wrong the same way."""
-    for scale in SCALES:
+    for scale in scales:
         outcome = run.scaling.get(scale)
         if outcome is None:
             return "the size-scaling call did not run"
-        result = _judge(exercise, exercise.scaling_case(scale), outcome)
+        case = (cases or {}).get(scale) or exercise.scaling_case(scale)
+        if _sampled_match(exercise, case, outcome, sample_seed):
+            continue
+        result = _judge(exercise, case, outcome)
         if not result.passed and not set(result.named) & set(mistakes):
             return "its result on the size-scaling input is wrong"
     return None
+
+
+_SAMPLED = 2**14  # positions compared in a large size-scaling result
+
+
+def _sampled_match(exercise: Exercise, case: Case, outcome, seed: int) -> bool:
+    """True when a large size-scaling result has the reference's shape, dtype and device and
+    matches it at _SAMPLED positions the answer cannot know (the whole comparison of a
+    million values costs more than the call). Anything else is judged in full (_judge)."""
+    got = outcome.value if outcome.failure is None and outcome.error is None else None
+    if exercise.adapter is not None or not isinstance(got, torch.Tensor) or got.numel() <= _SAMPLED:
+        return False
+    try:
+        expected = exercise.reference(*case.clone().args, **case.clone().kwargs)
+    except Exception:
+        return False
+    if not isinstance(expected, torch.Tensor) or (got.shape, got.dtype, got.device) != (
+            expected.shape, expected.dtype, expected.device):
+        return False
+    positions = torch.randint(got.numel(), (_SAMPLED,), generator=torch.Generator().manual_seed(seed))
+    positions = positions.to(got.device)
+    return compare_outputs(expected.reshape(-1)[positions], got.reshape(-1)[positions],
+                           exercise.rtol, exercise.atol) is None
 
 
 def _device(case: Case) -> str:

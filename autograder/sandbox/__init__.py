@@ -14,11 +14,11 @@ Split by process and by trust:
 
 See autograder/THREAT_MODEL.md for what each layer stops and what remains.
 """
-from .host import (SCALES, Cell, ExerciseRun, IsolationUnavailable, Limits, Outcome, Sandbox, SandboxError,
-                   isolation_waived)
+from .host import (SCALES, WORK_BOUND, Cell, ExerciseRun, IsolationUnavailable, Limits, Outcome, Sandbox, SandboxError,
+                   draw_scales, isolation_waived)
 from .launcher import HOW_TO_ISOLATE, isolation_problem
 from .scan import scan_source
 from .wire import Opaque
 
-__all__ = ["SCALES", "Cell", "ExerciseRun", "IsolationUnavailable", "Limits", "Outcome", "Opaque",
+__all__ = ["SCALES", "WORK_BOUND", "draw_scales", "Cell", "ExerciseRun", "IsolationUnavailable", "Limits", "Outcome", "Opaque",
            "Sandbox", "SandboxError", "isolation_waived", "HOW_TO_ISOLATE", "isolation_problem", "scan_source"]

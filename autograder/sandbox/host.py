@@ -38,12 +38,80 @@ from ..limits import Limits
 from .wire import Opaque
 
 __all__ = ["isolation_waived", "Cell", "Limits", "Outcome", "ExerciseRun", "Sandbox", "SandboxError", "IsolationUnavailable",
-           "Opaque", "SCALES"]
+           "Opaque", "SCALES", "WORK_BOUND", "draw_scales"]
 
-# The vectorization check compares the work of two calls that differ only in N, H and W
-# (scale 1 is avoided: with N=1 some reshapes are free views).
+# The vectorization check compares the work of calls that differ only in N, H or W: a small
+# one first, then larger ones (scale 1 is avoided: with N=1 some reshapes are free views).
+# SCALES is the plain pair (every axis at once); the grader draws its own per student
+# (draw_scales): a small scale, a medium one, then each axis alone at a large one.
 SCALES = (2, 5)
 _SLACK = 4  # data-independent bookkeeping: a branch taken at one size only
+SMALL_SCALES = (2, 3)  # the small call: every axis at one scale drawn from this range
+LARGE_SCALES = (300, 400)  # each large call: one axis at a scale drawn from this range
+# The most work a vectorized answer does on the small call, loops over kernel taps and
+# channels included: (dispatcher calls, Python lines of the answer's own code). The
+# solutions need at most 341 and 52; 18 trips of taps x output channels, each an einsum,
+# about 850 and 90 (twice that with input channels too). A loop padded to a fixed trip
+# count must cover the longest axis the grader may draw, at least LARGE_SCALES[0] trips:
+# in Python each trip is at least one line, above the line bound at every size. Run from
+# C (map over torch functions), each trip still makes the dispatcher calls that fetch,
+# compute and store its slice; the call bound is exceeded where they number more than
+# WORK_BOUND[0] / (rows of the axis), that is 1 to 6 (see THREAT_MODEL.md).
+WORK_BOUND = (1750, 250)
+
+
+def draw_scales(seed: int) -> list[tuple[int, int, int]]:
+    """The vectorization check's scales for one student and exercise: (s, s, s) with s
+    from SMALL_SCALES; (m, m, m), m = s + 3, where a plain loop already shows (the calls
+    after a verdict are not made, so a loop is not run at the large sizes); then (L, s, s),
+    (s, L, s), (s, s, L), each L from LARGE_SCALES, which no padded loop covers cheaply."""
+    import random
+
+    rng = random.Random(seed)
+    small = rng.randint(*SMALL_SCALES)
+    scales = [(small, small, small), (small + 3,) * 3]
+    for axis in range(3):
+        scale = [small, small, small]
+        scale[axis] = rng.randint(*LARGE_SCALES)
+        scales.append(tuple(scale))
+    return scales
+
+
+def _verdict(run: "ExerciseRun", scales: list) -> str | None:
+    """"Not vectorized" and why, as soon as the counts so far show it: a larger call does
+    more work than the small one, or the small one more than any vectorized answer."""
+    if not scales:
+        return None
+    small = run.scaling.get(scales[0])
+    if small is None or small.work is None:
+        return None
+    ops_s, lines_s = small.work
+    for scale in scales[1:]:
+        outcome = run.scaling.get(scale)
+        if outcome is not None and outcome.work is not None:
+            ops_l, lines_l = outcome.work
+            if ops_l > ops_s + _SLACK or lines_l > lines_s + _SLACK:
+                return (f"the work grows with the input: {ops_s} torch ops and {lines_s} Python lines "
+                        f"for a small input, {ops_l} ops and {lines_l} lines for a larger one. "
+                        "A vectorized answer may loop over kernel taps, but not over N, H or W.")
+    most_ops, most_lines = WORK_BOUND
+    if ops_s > most_ops or lines_s > most_lines:
+        return (f"a call on a small input ran {ops_s} torch ops and {lines_s} Python lines, more than a "
+                f"vectorized answer needs (at most {most_ops} ops and {most_lines} lines, loops over kernel "
+                "taps and channels included): a loop over N, H or W runs every trip, even one padded "
+                "to a fixed trip count, whatever the size.")
+    return None
+
+
+def _decided(run: "ExerciseRun", scales: list) -> bool:
+    """Whether the calls not yet made can be skipped: the verdict is "not vectorized", and
+    the second call (where a plain loop shows that it grows) has been made."""
+    return _verdict(run, scales) is not None and (len(scales) < 2 or scales[1] in run.scaling)
+
+
+def _scale_key(value):
+    """A scale as the child sends it back: an int, or a tuple of ints."""
+    return tuple(int(v) for v in value) if isinstance(value, (tuple, list)) else int(value)
 
 
 @dataclass(frozen=True)
@@ -76,7 +144,7 @@ class ExerciseRun:
     tampered: str | None = None
     not_vectorized: str | None = None  # the vectorization check's verdict
     vector_error: str | None = None  # why the check could not decide (counts against the exercise)
-    scaling: dict[int, Outcome] = field(default_factory=dict)  # scale -> what the size-scaling call gave
+    scaling: dict = field(default_factory=dict)  # scale -> what the size-scaling call gave
     cell_errors: dict[int, str] = field(default_factory=dict)  # cell index -> "raised ValueError: ..."
     unimplemented_cells: set[int] = field(default_factory=set)  # cells that raised NotImplementedError
     output: str = ""  # the tail of what the student's code printed
@@ -336,8 +404,8 @@ def _uses_cuda(value) -> bool:
 class _Attempt:
     """What one child has said so far, and what to feed it next."""
 
-    def __init__(self, run: ExerciseRun, queue: list, limits: Limits):
-        self.run, self.queue, self.limits = run, queue, limits
+    def __init__(self, run: ExerciseRun, queue: list, limits: Limits, scales=()):
+        self.run, self.queue, self.limits, self.scales = run, queue, limits, list(scales)
         self.phase: tuple = ("setup", None)
         self.seconds = limits.setup_seconds
         self.finished = False
@@ -391,7 +459,9 @@ class _Attempt:
             else:
                 raise ValueError(f"unknown result kind {kind!r}")
             if isinstance(where, tuple):
-                run.scaling[int(where[1])] = outcome
+                run.scaling[_scale_key(where[1])] = outcome
+                if _decided(run, self.scales):  # the larger calls would only cost time
+                    self.queue = [item for item in self.queue if not isinstance(item[0], tuple)]
             elif 0 <= int(where) < len(run.outcomes):
                 run.outcomes[int(where)] = outcome
             else:
@@ -480,7 +550,8 @@ class Sandbox:
             adapter: str | None = None, substitutes: dict | None = None) -> ExerciseRun:
         """Call ``name`` (as the answer cells define it) on each (args, kwargs), with the
         forbidden ops of ``families`` refused; with ``scaling`` = {scale: (args, kwargs)},
-        every call is measured and the calls at SCALES decide the vectorization check.
+        the small call first, then larger ones (each differing from it only in N, H or W),
+        every call is measured and those calls decide the vectorization check.
         ``adapter``: the name of a ``convlab.checks.adapters`` function that makes each call
         (``adapter(fn, *args, **kwargs)``). ``substitutes``: {name: callable}: inside the
         sandbox ``name`` becomes a proxy whose calls run ``callable`` (a module-level
@@ -488,12 +559,13 @@ class Sandbox:
         (references.py), never in the grader's process; no reference code enters the sandbox."""
         run = ExerciseRun(name, [None] * len(calls), isolated=self.isolated)
         targets = {callee: _importable(fn) for callee, fn in (substitutes or {}).items()}
-        scaled = {s: scaling[s] for s in SCALES if scaling and s in scaling}
+        scaled = dict(scaling or {})
         started = time.monotonic()
         first, hangs, crashes = 0, 0, 0
         while True:
             queue = [(k, calls[k]) for k in range(first, len(calls))]
-            queue += [(("scale", s), call) for s, call in scaled.items() if s not in run.scaling]
+            if not _decided(run, list(scaled)):
+                queue += [(("scale", s), call) for s, call in scaled.items() if s not in run.scaling]
             budget = min(self.limits.exercise_seconds - (time.monotonic() - started),
                          self.limits.notebook_seconds - self._spent)
             if budget <= 0:
@@ -502,7 +574,7 @@ class Sandbox:
                                           f"{self.limits.exercise_seconds:g} s per exercise)")
                 break
             attempt_start = time.monotonic()
-            stop = self._attempt(run, queue, tuple(families), bool(scaled), adapter, budget, targets)
+            stop = self._attempt(run, queue, tuple(families), list(scaled), adapter, budget, targets)
             self._spent += time.monotonic() - attempt_start
             if stop is None:
                 break
@@ -512,7 +584,7 @@ class Sandbox:
                 continue
             if kind == "case":
                 if isinstance(index, tuple):  # a size-scaling call
-                    run.scaling[int(index[1])] = Outcome(failure=f"the call {reason}", ending=ending)
+                    run.scaling[_scale_key(index[1])] = Outcome(failure=f"the call {reason}", ending=ending)
                 else:
                     run.outcomes[index] = Outcome(failure=f"the call {reason}", ending=ending)
                     first = index + 1
@@ -522,7 +594,8 @@ class Sandbox:
                     crashes += 1
                 if hangs >= self.limits.max_hangs or crashes >= self.limits.max_crashes:
                     break
-                if first >= len(calls) and all(s in run.scaling for s in scaled):
+                if first >= len(calls) and (all(s in run.scaling for s in scaled)
+                                            or _decided(run, list(scaled))):
                     break
                 continue
             # Before any student code ran, or after all of it: the sandbox failed. Retry once.
@@ -531,7 +604,7 @@ class Sandbox:
                 if not any(run.outcomes):
                     run.missing = f"could not be run: the sandbox failed ({reason})"
                 break
-        self._judge_work(run, bool(scaled))
+        self._judge_work(run, list(scaled))
         return run
 
     def _give_up(self, run: ExerciseRun, first: int, why: str) -> None:
@@ -539,29 +612,27 @@ class Sandbox:
             if run.outcomes[k] is None:
                 run.outcomes[k] = Outcome(failure=why, ending="timeout")
 
-    def _judge_work(self, run: ExerciseRun, measured: bool) -> None:
-        """The vectorization verdict from the two size-scaling calls' work. Fails closed:
-        no counts (the call failed, hung, or moved the meter) is a verdict against."""
-        if not measured:
+    def _judge_work(self, run: ExerciseRun, scales: list) -> None:
+        """The vectorization verdict from the size-scaling calls' work (``scales``: the
+        small one first). Fails closed: no counts (the call failed, hung, or moved the
+        meter) is a verdict against."""
+        if not scales:
             return
         moved = next((o for o in run.outcomes if o is not None and o.value is not None and o.work is None
                       and o.error is None), None)
-        small, large = (run.scaling.get(s) for s in SCALES)
         if moved is not None:
             run.vector_error = "the work counter was moved during a call"
-        elif small is None or large is None or small.work is None or large.work is None:
-            failed = next((o for o in (small, large) if o is not None and (o.failure or o.error or o.tampered)), None)
+            return
+        run.not_vectorized = _verdict(run, scales)
+        if run.not_vectorized is not None:
+            return
+        measured = [run.scaling.get(s) for s in scales]
+        if any(o is None or o.work is None for o in measured):
+            failed = next((o for o in measured if o is not None and (o.failure or o.error or o.tampered)), None)
             why = (failed.failure or failed.error or failed.tampered) if failed else "it was not reached"
             run.vector_error = f"the size-scaling calls gave no work counts ({why})"
-        else:
-            (ops_s, lines_s), (ops_l, lines_l) = small.work, large.work
-            if ops_l > ops_s + _SLACK or lines_l > lines_s + _SLACK:
-                run.not_vectorized = (
-                    f"the work grows with the input: {ops_s} torch ops and {lines_s} Python lines "
-                    f"for a small input, {ops_l} ops and {lines_l} lines for a larger one. "
-                    "A vectorized answer may loop over kernel taps, but not over N, H or W.")
 
-    def _attempt(self, run: ExerciseRun, queue: list, families: tuple, measure: bool,
+    def _attempt(self, run: ExerciseRun, queue: list, families: tuple, scales: list,
                  adapter: str | None, budget: float, substitutes: dict):
         """One child through ``queue``. None when it finished; else (phase, index, reason,
         ending): ending is "timeout" or "crashed". ``substitutes``: {callee: (module,
@@ -574,7 +645,7 @@ class Sandbox:
         key = wire.new_key()
         cells = [(c.index, c.label, c.source) for c in self.cells if c.index not in self.cell_problems]
         setup = {"key": key, "name": run.name, "cells": cells, "families": list(families),
-                 "measure": measure, "adapter": adapter, "cuda": cuda, "substitutes": sorted(substitutes),
+                 "measure": bool(scales), "adapter": adapter, "cuda": cuda, "substitutes": sorted(substitutes),
                  "limits": {"memory_mb": self.limits.memory_mb, "cpu_seconds": self.limits.cpu_seconds,
                             "file_mb": self.limits.file_mb, "processes": self.limits.processes}}
         if self.preamble is not None:
@@ -587,7 +658,7 @@ class Sandbox:
             self._restart()
             return ("setup", None, "could not start the exercise", "crashed")
         stream = wire.Framer()
-        state = _Attempt(run, list(queue), self.limits)
+        state = _Attempt(run, list(queue), self.limits, scales)
 
         def feed(item) -> None:
             if item is None:

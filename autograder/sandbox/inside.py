@@ -89,10 +89,15 @@ def supervise(isolated: bool) -> None:
     import torch._dynamo  # noqa: F401
 
     import wire
+    import measure
 
     _preload_native_code()
 
     _disarm_frame_hooks()
+    # The work meter's private originals: only in this frame and the child's (measure.py).
+    global _REFUSED_EVENTS
+    meter_private = measure.prepare()
+    _REFUSED_EVENTS = _REFUSED_EVENTS | frozenset(measure.REFUSED_EVENTS)
     torch.set_num_threads(1)
     warm = torch.ones(4, 4)
     (warm @ warm).sum().item()  # lazy initialisation happens here, once, not in each child
@@ -142,7 +147,7 @@ def supervise(isolated: bool) -> None:
                 command = marshal.loads(payload)  # from the grader: trusted
                 if command[0] == "spawn":
                     end_child()
-                    child = _spawn(command[1], command[2])
+                    child = _spawn(command[1], command[2], meter_private)
                 elif command[0] == "to_child" and child is not None and child["inp"] is not None:
                     child["pending"] += wire.frame(command[1])
                     # A child that asks and never reads (reference calls, say) would make
@@ -256,7 +261,7 @@ def _kill_everyone_else(child: int) -> None:
             break
 
 
-def _spawn(setup: bytes, cap: int) -> dict:
+def _spawn(setup: bytes, cap: int, meter_private: dict) -> dict:
     import fcntl
 
     to_child_r, to_child_w = os.pipe()
@@ -267,7 +272,7 @@ def _spawn(setup: bytes, cap: int) -> dict:
             os.setsid()  # the child's session: what the supervisor kills after it
             os.close(to_child_w)
             os.close(from_child_r)
-            Child(to_child_r, from_child_w).run()
+            Child(to_child_r, from_child_w, meter_private).run()
         except BaseException:
             import traceback
 
@@ -447,8 +452,9 @@ class _NoIPython:
 class Child:
     """One run of one exercise. Everything secret lives in ``run``'s locals."""
 
-    def __init__(self, inp: int, out: int):
+    def __init__(self, inp: int, out: int, meter_private: dict | None = None):
         self.inp, self.out = inp, out
+        self.meter_private = meter_private
 
     def run(self) -> None:  # noqa: C901  (one function on purpose: its locals are the secret)
         import _hashlib
@@ -465,8 +471,8 @@ class Child:
 
         import wire
 
-        inp, out = self.inp, self.out
-        del self.inp, self.out
+        inp, out, meter_private = self.inp, self.out, self.meter_private
+        del self.inp, self.out, self.meter_private
         # 1. Leave the supervisor's channel; output goes to a file.
         os.makedirs(WORK, exist_ok=True)
         os.chmod(WORK, 0o1777)  # the child's own user writes here once it drops root
@@ -616,7 +622,8 @@ class Child:
         if setup.get("measure"):
             from measure import Meter
 
-            measure = Meter()
+            measure = Meter(meter_private)
+        del meter_private
 
         # The regrade's reference callees: their files wrap the pipes now, as the audit
         # hook below refuses opening a descriptor (an int "path").

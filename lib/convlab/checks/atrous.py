@@ -20,7 +20,7 @@ import torch.nn.functional as F
 import convlab
 from convlab.ops import conv2d
 from convlab.shapes import effective_kernel_size
-from .core import Case, Exercise, Mistake, register
+from .core import Case, Exercise, Mistake, register, scale_axes
 from .standard import randn
 
 A = "03_atrous"
@@ -117,13 +117,30 @@ def _dilate_mistake(name, hint, rule):
     return Mistake(name, hint, produce)
 
 
+# The vectorization check's inputs: (n, h, w) scale the batch, the height and the width.
+def _sized(randn_, per_unit: tuple, axes: tuple, *rest, seed: int) -> Case:
+    """An NCHW input whose N, H and W are ``per_unit`` times the axes' scales (C fixed)."""
+    (n, h, w), (un, c, uh, uw) = axes, per_unit
+    return Case((randn_(un * n, c, uh * h, uw * w, seed=seed), *rest))
+
+
+def _dilated_scaling(n: int, h: int, w: int) -> Case:
+    return Case((randn(2 * n, 2, 4 + 3 * h, 5 + 2 * w, seed=76), randn(3, 2, 3, 2, seed=77), randn(3, seed=78)),
+                {"padding": 1, "dilation": 2})
+
+
+def _atrous_scaling(n: int, h: int, w: int) -> Case:
+    # NHWC, as TensorFlow's atrous_conv2d takes it.
+    return Case((randn(2 * n, 3 + 3 * h, 4 + 2 * w, 2, seed=112), randn(3, 2, 2, 3, seed=113), 2, "SAME"))
+
+
 register(Exercise(
     name="dilate_kernel",
     assignment=A,
     errors=ERRORS["dilate_kernel"],
     reference=convlab.dilate_kernel,
     vectorized=True,
-    scaling_case=lambda s: Case((randn(2 * s, s + 1, 3, 2, seed=50), 2)),
+    scaling_case=lambda s: Case((randn(2 * scale_axes(s)[0], scale_axes(s)[1] + 1, 3, 2, seed=50), 2)),  # N, C_in
     visible_cases=lambda: [
         Case((torch.arange(1.0, 10.0, dtype=torch.float64).reshape(1, 1, 3, 3), 2),
              note="taps 1..9 at rate 2"),
@@ -287,8 +304,7 @@ register(Exercise(
     reference=convlab.conv2d_dilated,
     forbidden=("conv", "unfold"),
     vectorized=True,
-    scaling_case=lambda s: Case((randn(2 * s, 2, 4 + 3 * s, 5 + 2 * s, seed=76), randn(3, 2, 3, 2, seed=77),
-                                 randn(3, seed=78)), {"padding": 1, "dilation": 2}),
+    scaling_case=lambda s: _dilated_scaling(*scale_axes(s)),
     visible_cases=_dilated_cases,
     mistakes=_dilation_mistakes() + _conv_mistakes(),
 ))
@@ -337,7 +353,7 @@ register(Exercise(
     errors=ERRORS["space_to_batch"],
     reference=convlab.space_to_batch,
     vectorized=True,
-    scaling_case=lambda s: Case((randn(2 * s, 2, 4 * s, 6 * s, seed=80), 2)),
+    scaling_case=lambda s: _sized(randn, (2, 2, 4, 6), scale_axes(s), 2, seed=80),
     visible_cases=lambda: [
         Case((torch.arange(16.0, dtype=torch.float64).reshape(1, 1, 4, 4), 2), note="pixels 0..15"),
         Case((randn(2, 2, 4, 6, seed=81), 2), note="N = 2: where each image goes"),
@@ -399,7 +415,7 @@ register(Exercise(
     errors=ERRORS["batch_to_space"],
     reference=convlab.batch_to_space,
     vectorized=True,
-    scaling_case=lambda s: Case((randn(8 * s, 2, 2 * s, 3 * s, seed=90), 2)),
+    scaling_case=lambda s: _sized(randn, (8, 2, 2, 3), scale_axes(s), 2, seed=90),
     visible_cases=lambda: [
         Case((torch.arange(16.0, dtype=torch.float64).reshape(4, 1, 2, 2), 2), note="pixels 0..15"),
         Case((randn(8, 2, 2, 3, seed=91), 2), note="N = 2 images of 2 channels"),
@@ -533,8 +549,7 @@ register(Exercise(
     # The SAME / VALID padding, the VALID conv and the crop are left to atrous_conv2d.
     uses=("space_to_batch", "batch_to_space"),
     vectorized=True,
-    scaling_case=lambda s: Case((randn(2 * s, 3 + 3 * s, 4 + 2 * s, 2, seed=112), randn(3, 2, 2, 3, seed=113),
-                                 2, "SAME")),
+    scaling_case=lambda s: _atrous_scaling(*scale_axes(s)),
     visible_cases=_atrous_cases,
     mistakes=_atrous_mistakes(),
 ))

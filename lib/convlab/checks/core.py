@@ -168,6 +168,14 @@ class CaseResult:
     not_implemented: bool = False  # the answer is still the stub (raises NotImplementedError)
 
 
+def scale_axes(scale) -> tuple[int, int, int]:
+    """(n, h, w) of a ``scaling_case`` scale: an int grows the three axes together."""
+    if isinstance(scale, int):
+        return scale, scale, scale
+    n, h, w = scale
+    return int(n), int(h), int(w)
+
+
 @dataclass
 class Exercise:
     """Everything the checks and the grader know about one exercise."""
@@ -183,8 +191,10 @@ class Exercise:
     # dilation 1), "dilated_conv" (conv with dilation > 1).
     forbidden: tuple[str, ...] = ()
     # Makes a case at size ``scale`` (N, H and W grow with it, nothing else changes),
-    # for the vectorization check; None where "vectorized" does not apply.
-    scaling_case: Callable[[int], Case] | None = None
+    # for the vectorization check; None where "vectorized" does not apply. ``scale`` is
+    # an int (every growing axis at that scale: the visible check) or (n, h, w), one
+    # scale per axis (the grader's, drawn per student); read it with ``scale_axes``.
+    scaling_case: Callable[[int | tuple[int, int, int]], Case] | None = None
     rtol: float = 1e-5
     atol: float = 1e-6
     # The result's kind: "tensor", "int", "float", "bool", "int_list", "tuple_list", "module".

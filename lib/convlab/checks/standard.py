@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 import convlab
 from convlab.ops import conv2d
-from .core import Case, Exercise, Mistake, register
+from .core import Case, Exercise, Mistake, register, scale_axes
 
 A = "01_convolution"
 
@@ -352,13 +352,23 @@ def _im2col_mistakes() -> list[Mistake]:
     ]
 
 
+# The vectorization check's inputs: (n, h, w) scale the batch, the height and the width.
+def _im2col_scaling(n: int, h: int, w: int) -> Case:
+    return Case((randn(n, 2, 3 + 4 * h, 4 + 3 * w, seed=30), (2, 3)), {"padding": 1})
+
+
+def _conv2d_im2col_scaling(n: int, h: int, w: int) -> Case:
+    return Case((randn(n, 2, 3 + 4 * h, 4 + 3 * w, seed=40), randn(3, 2, 3, 2, seed=41), randn(3, seed=42)),
+                {"padding": 1})
+
+
 register(Exercise(
     name="im2col",
     assignment=A,
     reference=convlab.im2col,
     forbidden=("conv", "unfold"),
     vectorized=True,
-    scaling_case=lambda s: Case((randn(s, 2, 3 + 4 * s, 4 + 3 * s, seed=30), (2, 3)), {"padding": 1}),
+    scaling_case=lambda s: _im2col_scaling(*scale_axes(s)),
     visible_cases=lambda: [
         Case((torch.arange(16.0, dtype=torch.float64).reshape(1, 1, 4, 4), 2), note="one 4 x 4 channel"),
         Case((randn(2, 3, 4, 6, seed=31), (2, 3)), note="non-square kernel, 3 channels"),
@@ -419,8 +429,7 @@ register(Exercise(
     reference=convlab.conv2d_im2col,
     forbidden=("conv", "unfold"),
     vectorized=True,
-    scaling_case=lambda s: Case((randn(s, 2, 3 + 4 * s, 4 + 3 * s, seed=40), randn(3, 2, 3, 2, seed=41),
-                                 randn(3, seed=42)), {"padding": 1}),
+    scaling_case=lambda s: _conv2d_im2col_scaling(*scale_axes(s)),
     visible_cases=lambda: [
         *_conv2d_cases(),
         *_conv2d_error_cases(),

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 import convlab
 from convlab.shapes import effective_kernel_size
-from .core import Case, Exercise, Mistake, register
+from .core import Case, Exercise, Mistake, register, scale_axes
 from .standard import randn
 
 A = "02_transposed"
@@ -279,8 +279,9 @@ def _transposed_cases() -> list[Case]:
 
 # N starts at 2: with N=1 some reshapes are free views, and an answer that loops only
 # over kernel taps would run fewer ops at the small size than at the large one.
-def _transposed_scaling(scale: int) -> Case:
-    return Case((randn(2 * scale, 2, 2 * scale, 3 * scale, seed=20), randn(2, 3, 3, 3, seed=21)),
+def _transposed_scaling(scale) -> Case:
+    n, h, w = scale_axes(scale)
+    return Case((randn(2 * n, 2, 2 * h, 3 * w, seed=20), randn(2, 3, 3, 3, seed=21)),
                 {"stride": 2, "padding": 1, "output_padding": 1})
 
 
@@ -311,7 +312,8 @@ register(Exercise(
     assignment=A,
     reference=convlab.insert_zeros,
     vectorized=True,
-    scaling_case=lambda scale: Case((randn(2 * scale, 2, 3 * scale, 2 * scale + 1, seed=30), 2)),
+    scaling_case=lambda scale: Case((randn(2 * scale_axes(scale)[0], 2, 3 * scale_axes(scale)[1],
+                                          2 * scale_axes(scale)[2] + 1, seed=30), 2)),
     visible_cases=lambda: [
         Case((torch.arange(1.0, 10.0, dtype=torch.float64).reshape(1, 1, 3, 3), 2)),
         Case((randn(2, 3, 2, 4, seed=31), 3), note="non-square, stride 3"),
@@ -435,7 +437,7 @@ register(Exercise(
     assignment=A,
     reference=convlab.overlap_counts,
     vectorized=True,
-    scaling_case=lambda scale: Case((3, 2, 10 * scale)),
+    scaling_case=lambda scale: Case((3, 2, 10 * scale_axes(scale)[1])),  # one axis: the length
     visible_cases=lambda: [
         Case((3, 2, 4), note="k not divisible by s: uneven"),
         Case((4, 2, 4), note="k divisible by s: even in the middle"),
