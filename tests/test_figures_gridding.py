@@ -77,3 +77,25 @@ def test_plot_phases_and_erfs_run():
     assert "max difference 0.0e+00" in axes[1, 2].get_title()
     _, maps = figures.plot_erfs([[1, 1], [2, 2]], size=11, seeds=range(1))
     assert len(maps) == 2 and all(abs(float(m.sum()) - 1) < 1e-6 for m in maps)
+
+
+def _rendered(image):
+    """The RGBA colour each pixel of an AxesImage is drawn with (its norm, then its map)."""
+    import numpy as np
+
+    return np.asarray(image.to_rgba(image.get_array(), norm=True))
+
+
+@pytest.mark.parametrize("rates", [(1, 2, 3), (2, 2, 2)])
+def test_phase_perturbation_draws_changed_outputs_black_and_the_rest_white(rates):
+    # With [1, 2, 3] every output changes: an all-True image once came out all white.
+    axes = figures.plot_phase_perturbation(figures.sample_photo(32), rates=rates)
+    for ax in axes[1:]:
+        image = ax.images[0]
+        changed = image.get_array().astype(bool)
+        colours = _rendered(image)[..., :3]
+        assert changed.any()
+        assert (colours[changed] < 0.05).all(), "a changed output is not drawn black"
+        assert (colours[~changed] > 0.95).all(), "an unchanged output is not drawn white"
+    if rates == (1, 2, 3):
+        assert axes[1].images[0].get_array().all()

@@ -251,10 +251,12 @@ def plot_phase_perturbation(image: torch.Tensor, rates=(2, 2, 2), phase=(0, 0), 
     fig, axes = _subplots(1, 3, (11.0, 3.9))
     axes[0, 0].imshow((x + noise)[0, 0].numpy(), cmap="gray")
     axes[0, 0].set_title(f"input, phase ({i}, {j}) of a {step}x{step} lattice perturbed", fontsize=9)
-    axes[0, 1].imshow((change > 1e-6).numpy(), cmap="Greys", interpolation="nearest")
-    axes[0, 1].set_title(f"outputs that change, rates {rates}", fontsize=9)
-    crop = change[:12, :12] > 1e-6
-    axes[0, 2].imshow(crop.numpy(), cmap="Greys", interpolation="nearest")
+    # Changed is black, unchanged white, with fixed limits: an all-True image must not be
+    # autoscaled onto the bottom of the colour map (white, as if nothing changed).
+    changed = (change > 1e-6).float().numpy()
+    axes[0, 1].imshow(changed, cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+    axes[0, 1].set_title(f"outputs that change (black), rates {rates}", fontsize=9)
+    axes[0, 2].imshow(changed[:12, :12], cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
     axes[0, 2].set_title(f"top-left 12 x 12 of the middle panel\n"
                          f"{float((change > 1e-6).float().mean()):.0%} of the outputs changed", fontsize=9)
     for ax in axes.flat:
