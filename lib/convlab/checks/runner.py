@@ -217,9 +217,16 @@ def check(name: str, fn, quiet: bool = False) -> None:
                 return
             if failure.not_implemented:
                 raise CheckFailed(f"{failure.message}.")
-            earned, note = credit([c for c, _ in pairs], results)
-            shown = f"{earned:g}" if earned == int(earned) else f"{earned:.1f}"
-            message = f"{name}: {shown} of {len(results)} cases pass. First failing case:\n{failure.message}"
+            # Cases are counted whole ("3 of 7 cases pass"); how the invalid-input cases
+            # weigh in the score is the credit note's to say, not a fractional count's.
+            _, note = credit([c for c, _ in pairs], results)
+            counted = f"{sum(r.passed for r in results)} of {len(results)} cases pass"
+            if note:
+                valid = [r.passed for c, r in pairs if c.raises is None]
+                invalid = [r.passed for c, r in pairs if c.raises is not None]
+                counted = (f"{sum(valid)} of {len(valid)} cases pass, and {sum(invalid)} of "
+                           f"{len(invalid)} invalid-input cases")
+            message = f"{name}: {counted}. First failing case:\n{failure.message}"
             raise CheckFailed(f"{message}\n{note}" if note else message)
         if exercise.vectorized and exercise.scaling_case is not None:
             try:

@@ -155,7 +155,8 @@ def expected_outputs(assignments) -> dict:
         if exercise.assignment not in assignments:
             continue
         cases = exercise.visible_cases()
-        reference, mistakes = {}, [{"name": m.name, "hint": m.hint, "outputs": {}} for m in exercise.mistakes]
+        reference, mistakes = {}, [{"name": m.name, "hint": m.hint, "error_pattern": m.error_pattern,
+                                    "outputs": {}} for m in exercise.mistakes]
         for case in cases:
             if case.raises is not None:
                 if getattr(builtins, case.raises.__name__, None) is not case.raises:
