@@ -32,6 +32,8 @@ __all__ = [
     "sample_photo",
 ]
 
+# The centre output's mark on a dependency map.
+CENTRE_COLOUR = "#fdd835"  # yellow: seen on the blues and on the red holes
 # Colours of the two outputs' fields and of their overlap.
 LEFT_COLOUR, RIGHT_COLOUR, BOTH_COLOUR = "#6baed6", "#fd8d3c", "#54278f"
 
@@ -58,7 +60,15 @@ def _draw_counts(ax, counts: np.ndarray, title: str, annotate: bool):
         ax.tick_params(which="minor", length=0)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.plot(size // 2, size // 2, marker="+", color="black", markersize=8, mew=1.5)
+    centre = size // 2
+    if annotate:
+        # The centre cell outlined, not crossed: a marker on it would cover its count.
+        from matplotlib.patches import Rectangle
+
+        ax.add_patch(Rectangle((centre - 0.5, centre - 0.5), 1, 1, fill=False, ec=CENTRE_COLOUR,
+                               lw=2, zorder=3))
+    else:
+        ax.plot(centre, centre, marker="+", color=CENTRE_COLOUR, markersize=8, mew=1.5)
     if annotate:
         for (r, c), v in np.ndenumerate(counts):
             if v:
@@ -69,7 +79,8 @@ def _draw_counts(ax, counts: np.ndarray, title: str, annotate: bool):
 
 def plot_dependency_maps(schedules, kernel_size=3, dependency_map_fn=None, annotate=None):
     """One heat map per schedule of ``dependency_map_fn(rates, kernel_size)``: the number of
-    paths from each input pixel to the centre output (+); holes (no path) in red. The
+    paths from each input pixel to the centre output (outlined in yellow, or a yellow +
+    where the counts are not printed); holes (no path) in red. The
     titles give R, the coverage and the number of holes. Returns the axes."""
     fn = dependency_map_fn or dependency_map
     schedules = [check_rates(r) for r in schedules]
@@ -124,18 +135,30 @@ def plot_shared_vs_offset(schedules, max_offset=8, kernel_size=3, shared_fn=None
     offset that is not a multiple of g. Returns the axes."""
     fn = shared_fn or shared_inputs
     offsets = np.arange(0, max_offset + 1)
-    if ax is None:
-        ax = _subplots(1, 1, (6.0, 3.6))[1][0, 0]
-    for rates in schedules:
+    own = ax is None
+    if own:
+        ax = _subplots(1, 1, (7.2, 3.6))[1][0, 0]
+    # Schedules can give the same curve (any two hole-free fields of one size do): each
+    # gets its own marker and dash, and is shifted a little sideways, so none hides
+    # another; the markers shrink from the first to the last, drawn on top.
+    styles = [("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."), ("v", (0, (5, 1, 1, 1)))]
+    count = len(schedules)
+    for i, rates in enumerate(schedules):
         total = fn(rates, kernel_size, 0)
-        ax.plot(offsets, [fn(rates, kernel_size, int(o)) / total for o in offsets], "o-",
+        marker, dash = styles[i % len(styles)]
+        shift = 0.09 * (i - (count - 1) / 2)
+        ax.plot(offsets + shift, [fn(rates, kernel_size, int(o)) / total for o in offsets],
+                marker=marker, linestyle=dash, markersize=max(7 - 1.0 * i, 3.5), lw=1.4,
                 label=f"{list(rates)}")
-    ax.set_xlabel("offset between the two outputs (pixels, same row)")
+    ax.set_xlabel("offset between the two outputs (pixels, same row; schedules shifted a "
+                  "little apart)", fontsize=9)
     ax.set_ylabel("shared inputs / inputs of one output")
     ax.set_xticks(offsets)
     ax.grid(alpha=0.3)
-    ax.legend(title="rates", fontsize=8)
+    ax.legend(title="rates", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title("How much two outputs see in common", fontsize=10)
+    if own:
+        ax.figure.tight_layout()
     return ax
 
 
