@@ -274,7 +274,7 @@ class _Plan:
             have = student_init | set(self.copied) | set(self.implementation) | {"checks", "figures"}
         elif short in self.implementation:
             have = self.exports[short]
-        elif short in self.copied or short.split(".")[0] in self.copied or short == "_standins":
+        elif short in self.copied or short.split(".")[0] in self.copied or short in ("_standins", "_notdone"):
             return
         elif short.startswith("checks"):
             rest = short.removeprefix("checks").lstrip(".")
@@ -419,6 +419,7 @@ def student_package(dest: Path, assignments, notebooks: list[Path]) -> Path:
     init, init_names = _init_source(plan)
     (pkg / "__init__.py").write_text(init, encoding="utf-8")
     shutil.copy(TEMPLATES / "_standins.py", pkg / "_standins.py")
+    shutil.copy(TEMPLATES / "_notdone.py", pkg / "_notdone.py")
     for module, path in plan.implementation.items():
         (pkg / f"{module}.py").write_text(_shim_source(plan, module, path), encoding="utf-8")
     for module, path in plan.copied.items():
