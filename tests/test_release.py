@@ -15,6 +15,7 @@ import compileall
 import json
 import marshal
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -354,3 +355,67 @@ def test_a_failing_check_says_where_run_all_stopped():
         check("conv_output_size", lambda n, k, stride=1, padding=0: 0, quiet=True)
     assert wrong.value._render_traceback_()[0].startswith(
         "Run All stopped here: conv_output_size does not pass its check yet. Fix it in the cell above")
+
+
+# --- no JupyterLab news pop-up, in `make lab` and in the archive (issue 16) ----------
+
+def _lab_settings_of(args: list[str]) -> tuple[object, Path]:
+    """(news_url, app_settings_dir) that JupyterLab takes from these command-line args."""
+    from jupyterlab.labapp import LabApp
+
+    app = LabApp()
+    app.parse_command_line([a for a in args if a.startswith("--LabApp.")])
+    return app.news_url, Path(app.app_settings_dir)
+
+
+def _no_news_settings(folder: Path) -> None:
+    from jupyterlab_server.settings_utils import _get_overrides
+
+    overrides, error = _get_overrides(str(folder))
+    assert not error
+    notification = overrides["@jupyterlab/apputils-extension:notification"]
+    # "none" (the default) is what makes JupyterLab ask every new user about news.
+    assert notification["fetchNews"] == "false" and notification["checkForUpdates"] is False
+    import jupyterlab
+
+    schema = json.loads((Path(jupyterlab.__file__).parent / "schemas" / "@jupyterlab" / "apputils-extension"
+                         / "notification.json").read_text())
+    allowed = {option["const"] for option in schema["properties"]["fetchNews"]["oneOf"]}
+    assert "false" in allowed, allowed
+
+
+def test_make_lab_opens_jupyterlab_without_the_news_pop_up():
+    import shlex
+
+    dry = subprocess.run(["make", "-n", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    command = shlex.split(dry.replace("\\\n", " ").split("jupyter lab", 1)[1].splitlines()[0])
+    news_url, settings = _lab_settings_of(command)
+    assert news_url is None
+    assert settings == release.TEMPLATES / "lab"
+    _no_news_settings(settings)
+
+
+def test_the_archive_opens_jupyterlab_without_the_news_pop_up(monkeypatch, tmp_path):
+    start = release._load_template("start.py", "convlab_release_start_under_test")
+    course = tmp_path / "course"
+    (course / "wheels").mkdir(parents=True)
+    (course / "wheels" / "convlab-0-py3-none-any.whl").write_text("")
+    shutil.copytree(release.TEMPLATES / "lab", course / release.LAB_SETTINGS)
+    monkeypatch.setattr(start, "HERE", str(course))
+    monkeypatch.setattr(start, "LAB_SETTINGS", str(course / release.LAB_SETTINGS))
+    monkeypatch.setattr(start, "PYTHON", sys.executable)  # "installed" already:
+    monkeypatch.setattr(start, "STAMP", str(tmp_path / "stamp"))
+    (tmp_path / "stamp").write_text("")
+    calls = []
+    monkeypatch.setattr(start.subprocess, "call", lambda args: calls.append(args) or 0)
+    assert start.main([]) == 0
+    news_url, settings = _lab_settings_of(calls[0])
+    assert news_url is None and settings == course / release.LAB_SETTINGS
+    _no_news_settings(settings)
+
+
+@pytest.mark.slow
+def test_the_archive_holds_the_lab_settings_start_py_points_at(bundle):
+    _no_news_settings(bundle.course / release.LAB_SETTINGS)
+    assert f'LAB_SETTINGS = os.path.join(HERE, "{release.LAB_SETTINGS}")' in (
+        bundle.course / "start.py").read_text()

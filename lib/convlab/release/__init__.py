@@ -58,6 +58,10 @@ VETTED_HELPERS: dict[str, tuple[str, ...]] = {
     "hdc": ("RELEASED_SCHEDULES",),  # the dilation rates of the paper's released model
 }
 
+# Where the archive keeps JupyterLab's settings defaults (release/student/lab: no news
+# pop-up); start.py passes it as --LabApp.app_settings_dir.
+LAB_SETTINGS = "lab-settings"
+
 # Library modules never shipped: the instructor's command line and this builder.
 NOT_SHIPPED = {"cli", "release"}
 
@@ -559,7 +563,8 @@ def answer_lines(assignments) -> dict[str, tuple[set[str], set[str]]]:
     plan = _Plan()
     # Files shipped on purpose (the check machinery, figures, models, the student
     # templates) are common ground: a line they share with an answer is generic code.
-    shipped = _check_machinery_files() + list(plan.copied.values()) + sorted(TEMPLATES.iterdir())
+    templates = sorted(p for p in TEMPLATES.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    shipped = _check_machinery_files() + list(plan.copied.values()) + templates
     common: set[str] = set()
     for path in shipped:
         common |= {line.strip() for line in path.read_text(encoding="utf-8").splitlines()}
@@ -666,6 +671,8 @@ def build(out: Path | None = None, assignments=None) -> Path:
         (top / "README.md").write_text(readme.replace("{notebooks}", listing)
                                        .replace("{wheel}", wheel.name), encoding="utf-8")
         shutil.copy(TEMPLATES / "start.py", top / "start.py")
+        # JupyterLab's settings defaults for the course (start.py points the lab at them).
+        shutil.copytree(TEMPLATES / "lab", top / LAB_SETTINGS)
         staged = tmp / out.name
         with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as zf:
             for path in sorted(top.rglob("*")):

@@ -14,6 +14,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ENV = os.path.join(HERE, ".venv")
 PYTHON = os.path.join(ENV, "Scripts" if os.name == "nt" else "bin", "python")
 STAMP = os.path.join(ENV, ".convlab-installed")
+LAB_SETTINGS = os.path.join(HERE, "lab-settings")
 
 
 def main(argv):
@@ -31,8 +32,10 @@ def main(argv):
         open(STAMP, "w").close()
     if "--install-only" in argv:
         return 0
+    # No news feed and no "get notified about Jupyter news?" pop-up (lab-settings/overrides.json).
     return subprocess.call([PYTHON, "-m", "jupyterlab", f"--ServerApp.root_dir={HERE}",
-                            "--LabApp.default_url=/lab/tree/notebooks"]
+                            "--LabApp.default_url=/lab/tree/notebooks", "--LabApp.news_url=None",
+                            f"--LabApp.app_settings_dir={LAB_SETTINGS}"]
                            + [a for a in argv if a != "--install-only"])
 
 
