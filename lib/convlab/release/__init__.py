@@ -498,7 +498,8 @@ def _record_hash(data: bytes) -> str:
     return f"sha256={digest}"
 
 
-REQUIRES = ["torch>=2.2", "numpy>=1.24", "matplotlib>=3.7", "jupyterlab>=4.0,<5", "ipykernel>=6"]
+REQUIRES = ["torch>=2.2", "numpy>=1.24", "matplotlib>=3.7", "jupyterlab>=4.0,<5", "ipykernel>=6",
+            "ipywidgets>=8"]
 
 
 def build_wheel(pkg: Path, dist: Path, version: str) -> Path:
