@@ -118,14 +118,19 @@ def test_every_schedule_of_the_shared_inputs_plot_stays_visible():
         assert seen > 40, f"the line of {line.get_label()} is hidden ({seen} pixels of its colour)"
 
 
-def test_the_centre_count_of_a_dependency_map_is_not_covered():
+@pytest.mark.parametrize("draw", ["plot_dependency_maps", "plot_dependency_map"])
+def test_the_centre_count_of_a_dependency_map_is_not_covered(draw):
     from figure_helpers import overlap
 
-    axes = figures.plot_dependency_maps([[2, 2, 2], [1, 2, 3]])
+    if draw == "plot_dependency_maps":
+        axes = figures.plot_dependency_maps([[2, 2, 2], [1, 2, 3]])
+    else:  # the conv-arithmetic module's single map
+        axes = [figures.plot_dependency_map(rates) for rates in ([2, 2, 2], [1, 2, 3])]
     fig = axes[0].figure
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
     for ax, centre in zip(axes, ("49", "9")):
+        fig = ax.figure
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
         size = ax.images[0].get_array().shape[0]
         text = next(t for t in ax.texts if t.get_position() == (size // 2, size // 2))
         assert text.get_text() == centre

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ..models import DilatedStack
 from ..receptive import dependency_map, effective_receptive_field, shared_inputs
 from ..shapes import check_int, check_rates
-from .arithmetic import HOLE_COLOUR
+from .arithmetic import CENTRE_COLOUR, HOLE_COLOUR
 
 __all__ = [
     "average_erf",
@@ -32,8 +32,6 @@ __all__ = [
     "sample_photo",
 ]
 
-# The centre output's mark on a dependency map.
-CENTRE_COLOUR = "#fdd835"  # yellow: seen on the blues and on the red holes
 # Colours of the two outputs' fields and of their overlap.
 LEFT_COLOUR, RIGHT_COLOUR, BOTH_COLOUR = "#6baed6", "#fd8d3c", "#54278f"
 
