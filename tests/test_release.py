@@ -165,7 +165,7 @@ def _record_empty_axes():
         for _ax in _plt.figure(_n).axes:
             if _ax.get_visible() and _ax.axison and not (_ax.images or _ax.lines or _ax.collections
                     or _ax.patches or _ax.texts or _ax.tables or _ax.artists):
-                _empty_axes.append(get_ipython().execution_count)
+                _empty_axes.append(get_ipython().execution_count - 1)  # counted up already
 get_ipython().events.register("post_execute", _record_empty_axes)
 """
 
