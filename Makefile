@@ -28,9 +28,13 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # The server's root is the course root, so nbgrader's formgrader finds nbgrader_config.py;
-# the --config file hardens the formgrader (autograder/formgrader_safety.py).
+# the --config file hardens the formgrader (autograder/formgrader_safety.py). No news
+# pop-up for a new user: no news feed, and the lab settings folder of the student
+# archive (its overrides.json answers JupyterLab's "get notified about news?" with no).
+LAB_SETTINGS := $(CURDIR)/lib/convlab/release/student/lab
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \
+		--LabApp.news_url=None --LabApp.app_settings_dir="$(LAB_SETTINGS)" \
 		--config="$(CURDIR)/autograder/jupyter_server_config.py" $(LAB_ARGS)
 
 demo: $(STAMP)

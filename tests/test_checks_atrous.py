@@ -769,3 +769,41 @@ def test_a_check_takes_well_under_two_seconds(name, right, wrong):
         except AssertionError:
             assert fn is wrong
         assert time.perf_counter() - start < 5, f"check_{name} took {time.perf_counter() - start:.1f} s"
+
+
+@pytest.mark.parametrize("taps", ["rows first", "columns first"])
+def test_conv2d_dilated_sized_with_k_is_named_from_its_size_error(taps):
+    # The student sizes the output with k, not d(k-1)+1: the slices of the later
+    # taps come back short and torch raises a RuntimeError about sizes, which once reached
+    # the student raw. Either loop order: torch then reports the rows or the columns.
+    def sized_with_k(x, weight, bias=None, stride=1, padding=0, dilation=1):
+        _check_conv_args(x, weight, padding, dilation)
+        xp = F.pad(x, (padding,) * 4)
+        kh, kw = weight.shape[2:]
+        ho = (xp.shape[2] - kh) // stride + 1
+        wo = (xp.shape[3] - kw) // stride + 1
+        out = x.new_zeros(x.shape[0], weight.shape[0], ho, wo)
+        pairs = [(a, b) for a in range(kh) for b in range(kw)]
+        if taps == "columns first":
+            pairs = [(a, b) for b in range(kw) for a in range(kh)]
+        for a, b in pairs:
+            tap = xp[:, :, a * dilation::stride, b * dilation::stride][:, :, :ho, :wo]
+            out[:] = out + torch.einsum("nchw,oc->nohw", tap, weight[:, :, a, b])
+        return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+    fails_naming("conv2d_dilated", sized_with_k, "raised RuntimeError", "must match the size",
+                 "Likely mistake: output sized with k instead of the dilated extent d(k-1)+1")
+
+
+def test_a_size_error_of_another_kind_is_not_named_as_the_k_sizing():
+    from convlab.checks.core import evaluate
+
+    exercise = REGISTRY["conv2d_dilated"]
+    case = exercise.visible_cases()[0]
+    other = evaluate(exercise, case, error=RuntimeError("The size of tensor a (4) must match the size "
+                                                        "of tensor b (2) at non-singleton dimension 1"))
+    assert not other.passed and "Likely mistake" not in other.message
+    # The grader passes the sandbox's text of the error: the same mistake is named from it.
+    text = evaluate(exercise, case, error="RuntimeError: The size of tensor a (9) must match the size "
+                                          "of tensor b (7) at non-singleton dimension 3 (line 12 of your cell)")
+    assert "output sized with k" in text.message

@@ -159,6 +159,41 @@ def test_dependency_map_canvas_k_times_sum_named():
     fails_naming("dependency_map", wrong, "R = k*sum(rates)")
 
 
+def _rolled_map(rates, kernel_size, size, taps_apart):
+    """A student's map on a size x size canvas: each layer spreads every count over its
+    taps by torch.roll, the taps ``taps_apart(rate)`` pixels apart."""
+    if not rates or min(rates) < 1 or kernel_size < 1:
+        raise ValueError("bad input")
+    canvas = torch.zeros(size, size, dtype=torch.int64)
+    canvas[size // 2, size // 2] = 1
+    for rate in rates:
+        step = taps_apart(rate)
+        new = torch.zeros_like(canvas)
+        half = step * (kernel_size - 1) // 2
+        for a in range(kernel_size):
+            for b in range(kernel_size):
+                new += torch.roll(canvas, (a * step - half, b * step - half), (0, 1))
+        canvas = new
+    return canvas
+
+
+def test_dependency_map_canvas_one_plus_k_times_sum_named():
+    # The issue's student: R = 1 + k*sum(rates); today only a shape message.
+    wrong = lambda rates, kernel_size=3: _rolled_map(rates, kernel_size, 1 + kernel_size * sum(rates),
+                                                      lambda r: r)
+    fails_naming("dependency_map", wrong, "shape: expected (13, 13), got (19, 19)",
+                 "Likely mistake: R = 1 + k*sum(rates) instead of 1 + (k-1)*sum(rates)")
+
+
+def test_dependency_map_that_ignores_the_rates_is_named():
+    undilated = lambda rates, kernel_size=3: map_by_offsets([1] * len(rates), kernel_size)
+    fails_naming("dependency_map", undilated, "Likely mistake: rates ignored (every layer undilated)")
+    on_the_field = lambda rates, kernel_size=3: _rolled_map(
+        rates, kernel_size, 1 + (kernel_size - 1) * sum(rates), lambda r: 1)
+    fails_naming("dependency_map", on_the_field,
+                 "Likely mistake: rates ignored on the right canvas (taps 1 apart in an R x R map)")
+
+
 def test_dependency_map_off_by_one_dilation_named():
     fails_naming("dependency_map", lambda rates, kernel_size=3: map_by_offsets([r + 1 for r in rates], kernel_size),
                  "d zeros between taps instead of d - 1")
@@ -456,3 +491,10 @@ def test_adapters_module_imports_only_stdlib_torch_numpy():
         else:
             continue
         assert roots <= {"__future__", "torch", "numpy", "math", "typing", "collections", "itertools"}, roots
+
+
+@pytest.mark.parametrize("kind", [int, float])
+def test_coverage_returning_a_count_is_named(kind):
+    count = lambda rates, kernel_size=3: kind((map_by_offsets(rates, kernel_size) > 0).sum())
+    fails_naming("coverage", count, "expected 0.289941, got 49",
+                 "Likely mistake: a count of reached pixels instead of a fraction")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 import time
 
 import pytest
@@ -492,3 +493,66 @@ def test_adapter_reraises_errors_that_are_not_about_shape():
 
     with pytest.raises(KeyError):
         module_behaviour(Broken, 2, [1], x=torch.randn(1, 2, 4, 4))
+
+
+# --- mistakes that once got no name (issue 16) ---------------------------------------------
+
+def test_distances_run_forwards_are_named():
+    def forwards(rates):
+        if not rates or min(rates) < 1:
+            raise ValueError("bad rates")
+        m = [rates[0]]  # M_1 = r_1, then up the layers
+        for r in rates[1:]:
+            m.append(max(m[-1] - 2 * r, m[-1] - 2 * (m[-1] - r), r))
+        return m
+
+    message = fails_naming("hdc_max_distances", forwards, "item 1: expected 2, got 3",
+                           "Likely mistake: recursion run forwards (M_1 = r_1)")
+    assert "item 1: item" not in message
+
+
+def test_block_with_resnet_style_relu_after_the_sum_is_named():
+    class ResNetStyle(BlockModuleList):
+        def forward(self, x):
+            y = x
+            for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+                y = norm(conv(y))
+                if i < len(self.convs) - 1:
+                    y = F.relu(y)
+            return F.relu(y + x)
+
+    fails_naming("HDCBlock", ResNetStyle, "expected -2.11142, got 0",
+                 "Likely mistake: last ReLU moved after the residual add (a ResNet block)")
+
+    class ReluAfterSum(BlockModuleList):
+        def forward(self, x):
+            return F.relu(super().forward(x))
+
+    fails_naming("HDCBlock", ReluAfterSum, "Likely mistake: ReLU after the residual add.")
+
+
+def test_a_failing_check_counts_whole_cases():
+    # "4.5 of 9 cases pass" once counted the invalid-input cases in proportion.
+    def half_right(rates):
+        if not rates or min(rates) < 1:
+            raise ValueError("bad rates")
+        return [rates[0]] * len(rates)
+
+    message = fails_naming("hdc_max_distances", half_right, "cases pass")
+    first = message.splitlines()[0]
+    assert re.fullmatch(r"hdc_max_distances: \d+ of 6 cases pass, and 3 of 3 invalid-input cases\. "
+                        r"First failing case:", first), first
+
+
+def test_a_nested_difference_reads_as_one_path_not_a_doubled_prefix():
+    # A schedule list holds tuples: the message once read "item 0: item 1: ...".
+    assert compare_outputs([(1, 2, 3), (1, 2, 5)], [(1, 2, 3), (1, 3, 5)]) == "item [1][1]: expected 2, got 3"
+    assert compare_outputs([[[1]], [[3]]], [[[1]], [[4]]]) == "item [1][0][0]: expected 3, got 4"
+    assert compare_outputs([1, 2], [1, 3]) == "item 1: expected 2, got 3"
+
+    def shifted_by_one(num_layers, kernel_size=3, max_rate=9):
+        return [tuple(r + (i > 0) for i, r in enumerate(s))
+                for s in search_recursive(num_layers, kernel_size, max_rate)]
+
+    message = fails_naming("hdc_search", shifted_by_one, "item [0][1]: expected")
+    assert not re.search(r"item \d+: item", message), message

@@ -270,7 +270,9 @@ def test_a_failing_check_renders_as_its_message_alone():
     with pytest.raises(CheckFailed) as failed:
         check("conv_output_size", lambda n, k, stride=1, padding=0: 0, quiet=True)
     rendered = failed.value._render_traceback_()
-    assert rendered == [f"CheckFailed: {failed.value.args[0]}"]
+    # No traceback: the line that says where Run All stopped (issue 16), then the message.
+    assert rendered == [failed.value.headline(), "", f"CheckFailed: {failed.value.args[0]}"]
+    assert rendered[0].startswith("Run All stopped here: conv_output_size does not pass its check yet.")
     assert isinstance(failed.value, AssertionError)  # nbgrader and pytest still see a failure
 
 

@@ -8,6 +8,7 @@ import torch
 import convlab
 from convlab import figures
 from convlab.models import UNet
+from figure_helpers import assert_texts_fit_and_do_not_overlap
 
 
 def test_seed_image_is_the_seed_example():
@@ -87,8 +88,19 @@ def test_unet_bottleneck_field_matches_autograd_with_average_pooling():
 
 def test_plot_unet_receptive_fields_annotates_each_stage():
     fig = figures.plot_unet_receptive_fields({"d": UNet(width=1), "p": UNet(width=1, dilation=1)}, image_size=128)
-    numbers = [t.get_text() for t in fig.axes[0].texts]
-    assert numbers[:5] == ["5", "14", "32", "100", "228"] and numbers[5:10] == ["5", "14", "32", "68", "100"]
+    labels = {(round(t.xy[0]), t.get_text()) for t in fig.axes[0].texts if hasattr(t, "xy")}
+    # Every model's field at every stage is printed there, equal ones once.
+    for sizes in (["5", "14", "32", "100", "228"], ["5", "14", "32", "68", "100"]):
+        assert {(x, size) for x, size in enumerate(sizes, 1)} <= labels, labels
+    assert len([t for t in fig.axes[0].texts if t.get_text() == "32"]) == 1
+
+
+def test_plot_unet_receptive_fields_labels_fit_and_do_not_overlap():
+    # The notebook's figure: "228" was cut at the right edge, the enc1-enc3 labels of the
+    # two models (equal fields) printed on top of each other.
+    models = {"dilated (4th block d=2, 5th d=4)": UNet(width=1, dilation=2),
+              "no dilation": UNet(width=1, dilation=1)}
+    assert_texts_fit_and_do_not_overlap(figures.plot_unet_receptive_fields(models, image_size=128))
 
 
 @pytest.mark.parametrize("bad", [lambda: figures.plot_space_to_batch(torch.zeros(4, 4), 5),

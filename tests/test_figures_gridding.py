@@ -77,3 +77,71 @@ def test_plot_phases_and_erfs_run():
     assert "max difference 0.0e+00" in axes[1, 2].get_title()
     _, maps = figures.plot_erfs([[1, 1], [2, 2]], size=11, seeds=range(1))
     assert len(maps) == 2 and all(abs(float(m.sum()) - 1) < 1e-6 for m in maps)
+
+
+def _rendered(image):
+    """The RGBA colour each pixel of an AxesImage is drawn with (its norm, then its map)."""
+    import numpy as np
+
+    return np.asarray(image.to_rgba(image.get_array(), norm=True))
+
+
+@pytest.mark.parametrize("rates", [(1, 2, 3), (2, 2, 2)])
+def test_phase_perturbation_draws_changed_outputs_black_and_the_rest_white(rates):
+    # With [1, 2, 3] every output changes: an all-True image once came out all white.
+    axes = figures.plot_phase_perturbation(figures.sample_photo(32), rates=rates)
+    for ax in axes[1:]:
+        image = ax.images[0]
+        changed = image.get_array().astype(bool)
+        colours = _rendered(image)[..., :3]
+        assert changed.any()
+        assert (colours[changed] < 0.05).all(), "a changed output is not drawn black"
+        assert (colours[~changed] > 0.95).all(), "an unchanged output is not drawn white"
+    if rates == (1, 2, 3):
+        assert axes[1].images[0].get_array().all()
+
+
+def test_every_schedule_of_the_shared_inputs_plot_stays_visible():
+    # [1]*6 and [1, 2, 3] share exactly as much at every offset: drawn alike, the first
+    # hid under the second (four legend entries, three lines).
+    from matplotlib.colors import to_hex
+
+    from figure_helpers import pixels_of_colour
+
+    ax = figures.plot_shared_vs_offset([[1, 1, 1, 1, 1, 1], [2, 2, 2], [1, 2, 3], [4, 4, 4]], max_offset=10)
+    lines = ax.get_lines()
+    assert len(lines) == 4 and len({to_hex(l.get_color()) for l in lines}) == 4
+    assert len({(l.get_marker(), str(l.get_linestyle())) for l in lines}) == 4
+    ax.get_legend().remove()  # its samples would show every colour whatever the plot hides
+    for line in lines:
+        seen = pixels_of_colour(ax.figure, line.get_color())
+        assert seen > 40, f"the line of {line.get_label()} is hidden ({seen} pixels of its colour)"
+
+
+@pytest.mark.parametrize("draw", ["plot_dependency_maps", "plot_dependency_map"])
+def test_the_centre_count_of_a_dependency_map_is_not_covered(draw):
+    from figure_helpers import overlap
+
+    if draw == "plot_dependency_maps":
+        axes = figures.plot_dependency_maps([[2, 2, 2], [1, 2, 3]])
+    else:  # the conv-arithmetic module's single map
+        axes = [figures.plot_dependency_map(rates) for rates in ([2, 2, 2], [1, 2, 3])]
+    fig = axes[0].figure
+    for ax, centre in zip(axes, ("49", "9")):
+        fig = ax.figure
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        size = ax.images[0].get_array().shape[0]
+        text = next(t for t in ax.texts if t.get_position() == (size // 2, size // 2))
+        assert text.get_text() == centre
+        box = text.get_window_extent(renderer)
+        for line in ax.lines:
+            assert not overlap(line.get_window_extent(renderer), box), "a marker covers the centre count"
+        marks = [p for p in ax.patches if p.get_zorder() >= text.get_zorder() or p.get_fill()]
+        assert marks, "the centre is not marked"
+        for patch in marks:  # an outline around the cell, its stroke clear of the number
+            assert not patch.get_fill()
+            outer = patch.get_window_extent(renderer)
+            stroke = patch.get_linewidth() * fig.dpi / 72
+            assert (outer.x0 + stroke <= box.x0 and box.x1 <= outer.x1 - stroke
+                    and outer.y0 + stroke <= box.y0 and box.y1 <= outer.y1 - stroke)

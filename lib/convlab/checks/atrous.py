@@ -255,7 +255,29 @@ def _dilation_mistakes() -> list[Mistake]:
             raise ValueError("kernel larger than the padded input")
         return out[..., :rows, :cols]
 
+    def sized_with_k(x, weight, bias=None, stride=1, padding=0, dilation=1):
+        """A loop over the taps whose output is sized with k, not the extent d(k-1)+1: with
+        d > 1 the windows run past the input, a slice comes back shorter than the output
+        and the sum raises torch's "The size of tensor a (..) must match ..."."""
+        convlab.conv2d_dilated(x, weight, bias, stride, padding, dilation)  # the same validation
+        (kh, kw), (h, w) = weight.shape[-2:], x.shape[-2:]
+        xp = F.pad(x, (padding,) * 4)
+        rows = (h + 2 * padding - kh) // stride + 1
+        cols = (w + 2 * padding - kw) // stride + 1
+        out = x.new_zeros(x.shape[0], weight.shape[0], rows, cols)
+        for i in range(kh):
+            for j in range(kw):
+                patch = xp[:, :, i * dilation:i * dilation + stride * (rows - 1) + 1:stride,
+                           j * dilation:j * dilation + stride * (cols - 1) + 1:stride]
+                out += torch.einsum("nchw,oc->nohw", patch, weight[:, :, i, j])
+        return out if bias is None else out + bias[None, :, None, None]
+
     return [
+        Mistake("output sized with k instead of the dilated extent d(k-1)+1",
+                "With dilation d a k-tap kernel spans d(k - 1) + 1 pixels: there are "
+                "floor((H + 2p - d(k - 1) - 1) / s) + 1 output rows, fewer than with k. Sized "
+                "with k, the last windows run past the input and the slices come back short.",
+                sized_with_k, error_pattern=r"size of tensor [ab] \((\d+)\)"),
         Mistake("kernel extent taken as d*k in the output size",
                 "A dilated k-tap kernel spans d(k - 1) + 1 pixels, not d*k: there are "
                 "floor((H + 2p - d(k - 1) - 1) / s) + 1 output rows.", extent_dk),

@@ -36,6 +36,7 @@ __all__ = [
     "evaluate",
     "first_failure",
     "credit",
+    "matching_error_mistakes",
     "TEST_PREFIX",
     "test_id",
     "exercise_of",
@@ -150,6 +151,12 @@ class Mistake:
     name: str
     hint: str
     produce: Callable[..., Any]
+    # For a mistake that makes the code crash instead of return (an output sized wrongly
+    # that a slice assignment then refuses): a regex whose matches in an error message
+    # identify it, e.g. the sizes in torch's "The size of tensor a (9) must match ...".
+    # ``produce`` raises what the mistaken code raises; a student's error of the same type
+    # whose message holds the same matches is this mistake.
+    error_pattern: str | None = None
 
 
 @dataclass
@@ -315,6 +322,11 @@ def compare_outputs(expected, got, rtol: float = 1e-5, atol: float = 1e-6) -> st
                 g = tuple(g)
             diff = compare_outputs(e, g, rtol, atol)
             if diff:
+                # Nested lists give one path, "item [1][0]: ...", not "item 1: item 0: ...".
+                inner = re.match(r"item (\d+|(?:\[\d+\])+): ", diff)
+                if inner:
+                    path = inner[1] if inner[1].startswith("[") else f"[{inner[1]}]"
+                    return f"item [{i}]{path}: {diff[inner.end():]}"
                 return f"item {i}: {diff}"
         return None
     if expected is None:
@@ -343,6 +355,33 @@ def matching_mistakes(exercise: Exercise, case: Case, got) -> list[Mistake]:
             continue
         if compare_outputs(wrong, got, exercise.rtol, exercise.atol) is None:
             found.append(mistake)
+    return found
+
+
+def _error_text(error: BaseException | str) -> tuple[str, str]:
+    """(type name, message) of an error, raised here or reported as text by the sandbox."""
+    if isinstance(error, BaseException):
+        return type(error).__name__, str(error)
+    return error_type(error), error
+
+
+def matching_error_mistakes(exercise: Exercise, case: Case, error: BaseException | str) -> list[Mistake]:
+    """Every named mistake that crashes on ``case`` as the student's code did: the same
+    exception type, and a match of its ``error_pattern`` in the student's message that the
+    mistake's own message has too (a size that only the mistake gives, where the code's
+    loop order decides which of its wrong sizes torch reports first)."""
+    kind, text = _error_text(error)
+    found = []
+    for mistake in exercise.mistakes:
+        if not mistake.error_pattern:
+            continue
+        try:
+            exercise.call(mistake.produce, case)
+        except Exception as exc:
+            theirs = set(re.findall(mistake.error_pattern, str(exc)))
+            if (type(exc).__name__ == kind.rsplit(".", 1)[-1]
+                    and theirs & set(re.findall(mistake.error_pattern, text))):
+                found.append(mistake)
     return found
 
 
@@ -427,8 +466,13 @@ def evaluate(exercise: Exercise, case: Case, got=None, error: BaseException | st
                 expected = exercise.call(exercise.reference, case)
             except Exception:  # the reference cannot say either: show the error alone
                 return CaseResult(False, f"{call}\n  raised {text}", raised=True, error_type=kind)
-        return CaseResult(False, f"{call}\n  raised {text}\n  expected {describe_value(expected)} "
-                                 "(this input is valid)", raised=True, error_type=kind)
+        message = f"{call}\n  raised {text}\n  expected {describe_value(expected)} (this input is valid)"
+        found = matching_error_mistakes(exercise, case, error)
+        if found:
+            return CaseResult(False, _with_mistake(message, *found), found[0].name,
+                              tuple(m.name for m in found), message, tuple(m.name for m in found),
+                              raised=True, error_type=kind)
+        return CaseResult(False, message, raised=True, error_type=kind)
     if expected is None:
         expected = exercise.call(exercise.reference, case)
     diff = compare_outputs(expected, got, exercise.rtol, exercise.atol)

@@ -30,6 +30,7 @@ import math
 import torch
 
 import convlab
+from convlab.shapes import check_rates
 
 from .core import Case, Exercise, Mistake, register
 from .standard import randn
@@ -125,6 +126,22 @@ register(Exercise(
                 "one of them shared with what was already there): R = 1 + (k - 1) * sum(rates).",
                 lambda rates, kernel_size=3: _recentre(
                     convlab.dependency_map(rates, kernel_size), kernel_size * sum(rates))),
+        Mistake("R = 1 + k*sum(rates) instead of 1 + (k-1)*sum(rates)",
+                "A rate-d layer widens the field by the span of its taps minus the pixel it "
+                "shares with the field below: d(k - 1), not d*k. R = 1 + (k - 1) * sum(rates).",
+                lambda rates, kernel_size=3: _recentre(
+                    convlab.dependency_map(rates, kernel_size), 1 + kernel_size * sum(rates))),
+        Mistake("rates ignored (every layer undilated)",
+                "Layer i's taps are rates[i] apart: a rate-d layer adds d(k - 1) to the field, "
+                "R = 1 + (k - 1) * sum(rates), and its taps land d pixels apart.",
+                lambda rates, kernel_size=3: convlab.dependency_map(
+                    [1] * len(check_rates(rates)), kernel_size)),
+        Mistake("rates ignored on the right canvas (taps 1 apart in an R x R map)",
+                "The map is R x R as it should be, but layer i's taps must be rates[i] apart "
+                "(dilation=rates[i] in an F.conv2d, or offsets rates[i] * t), not neighbours.",
+                lambda rates, kernel_size=3: _recentre(
+                    convlab.dependency_map([1] * len(check_rates(rates)), kernel_size),
+                    _field(rates, kernel_size))),
         Mistake("R = sum of the layers' kernel extents (d(k-1)+1 each)",
                 "Stacked layers share their end pixels: each adds d(k - 1), not d(k - 1) + 1, so "
                 "R = 1 + (k - 1) * sum(rates).",
@@ -146,6 +163,8 @@ def _coverage(rates, kernel_size=3, *, square=None, value="fraction"):
     if value == "row":
         return (counts[counts.shape[0] // 2] > 0).double().mean().item()
     reached = int((counts > 0).sum())
+    if value == "count":
+        return float(reached)  # a float, so that an int count and a float one both match
     if value == "holes":
         return 1 - reached / side**2
     return reached / side**2
@@ -179,6 +198,9 @@ register(Exercise(
         _coverage_mistake("mean path count instead of fraction reached",
                           "Coverage asks whether a pixel is reached at all: count pixels with at least "
                           "one path, not paths.", value="mean count"),
+        _coverage_mistake("a count of reached pixels instead of a fraction",
+                          "Coverage is a fraction: the number of reached pixels divided by the "
+                          "R * R pixels of the field (R = 1 + (k - 1) * sum(rates)).", value="count"),
         _coverage_mistake("fraction of holes (1 - coverage)",
                           "Coverage is the fraction of the R x R pixels that ARE reached.", value="holes"),
         _coverage_mistake("coverage over the wrong square: (k-1)*sum(rates) per side",

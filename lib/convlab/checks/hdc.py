@@ -50,13 +50,20 @@ def _error(name: str, index: int) -> dict:
 # --- hdc_max_distances -------------------------------------------------------------------
 
 def _distances(rates, *, terms="abc", factor=2, shifted=False, reverse=False, drop_last=False,
-               use_min=False):
+               use_min=False, forwards=False):
     """The M recursion with one slip switched on.
 
     Terms: a = M_{i+1} - 2 r_i, b = M_{i+1} - 2 (M_{i+1} - r_i), c = r_i; ``factor``
-    replaces the 2; ``shifted`` reads r_{i+1} where r_i belongs; ``use_min`` takes the min.
+    replaces the 2; ``shifted`` reads r_{i+1} where r_i belongs; ``use_min`` takes the min;
+    ``forwards`` starts at M_1 = r_1 and runs the recursion from the first layer up.
     """
     rates = check_rates(rates)
+    if forwards:
+        distances = [rates[0]]
+        for r in rates[1:]:
+            m = distances[-1]
+            distances.append(max(m - 2 * r, m - 2 * (m - r), r))
+        return distances
     distances = [rates[-1]]
     for i in range(len(rates) - 2, -1, -1):
         m, r = distances[0], rates[i + 1] if shifted else rates[i]
@@ -110,6 +117,10 @@ register(Exercise(
                            "Return [M_1, ..., M_n]: M_1 first, M_n = r_n last.", reverse=True),
         _distances_mistake("M_n left out", "The list has one entry per rate, ending with "
                            "M_n = r_n.", drop_last=True),
+        _distances_mistake("recursion run forwards (M_1 = r_1)",
+                           "The recursion starts at the LAST layer: M_n = r_n, then M_i from "
+                           "M_{i+1} for i = n-1 down to 1 (how far apart the nonzeros are that "
+                           "layer i must still fill).", forwards=True),
     ],
 ))
 
@@ -354,5 +365,9 @@ register(Exercise(
                 _block(order="conv relu bn")),
         Mistake("no ReLU after the last conv", "Every rate, the last included, is followed "
                 "by BatchNorm and ReLU before the residual add.", _block(relu_last=False)),
+        Mistake("last ReLU moved after the residual add (a ResNet block)",
+                "ResNet puts its last ReLU after the sum; this block keeps conv -> BatchNorm2d "
+                "-> ReLU for every rate, the last included, and returns x + body(x) with no "
+                "ReLU after the sum.", _block(relu_last=False, residual="relu after add")),
     ],
 ))

@@ -22,10 +22,28 @@ VECTOR_SECONDS = 10.0
 
 class CheckFailed(AssertionError):
     """A visible check's verdict. In a notebook it shows as its message alone: the
-    traceback through the checks' own frames says nothing to a student."""
+    traceback through the checks' own frames says nothing to a student.
+
+    Its first line there says where Run All stopped and what to do (``check`` sets
+    ``exercise`` and ``not_done``): a failing check raises, so the cell turns red and Run
+    All stops at the first exercise that needs work instead of running past it."""
+
+    exercise: str | None = None
+    not_done: bool = False
+
+    def headline(self) -> str | None:
+        if not self.exercise:
+            return None
+        if self.not_done:
+            return (f"Run All stopped here: {self.exercise} is not done yet. Write it in the cell "
+                    "above, then run this cell again.")
+        return (f"Run All stopped here: {self.exercise} does not pass its check yet. Fix it in the "
+                "cell above, then run this cell again.")
 
     def _render_traceback_(self):  # IPython calls this instead of printing the traceback
-        return [f"{type(self).__name__}: {self.args[0] if self.args else ''}"]
+        message = f"{type(self).__name__}: {self.args[0] if self.args else ''}"
+        headline = self.headline()
+        return [headline, "", message] if headline else [message]
 
 
 class CheckTimeout(BaseException):
@@ -189,6 +207,14 @@ def _looping_callee(exercise: Exercise, fn) -> str | None:
 
 def check(name: str, fn, quiet: bool = False) -> None:
     """Check the student's ``fn`` for exercise ``name``; raise CheckFailed that teaches."""
+    try:
+        _check(name, fn, quiet)
+    except CheckFailed as failed:
+        failed.exercise = name
+        raise
+
+
+def _check(name: str, fn, quiet: bool) -> None:
     exercise = REGISTRY[name]
     if not callable(fn):
         raise CheckFailed(f"{name} should be a function, got {type(fn).__name__}")
@@ -216,10 +242,19 @@ def check(name: str, fn, quiet: bool = False) -> None:
                           f"{blame}: the grader charges its mistake to {blame} only.")
                 return
             if failure.not_implemented:
-                raise CheckFailed(f"{failure.message}.")
-            earned, note = credit([c for c, _ in pairs], results)
-            shown = f"{earned:g}" if earned == int(earned) else f"{earned:.1f}"
-            message = f"{name}: {shown} of {len(results)} cases pass. First failing case:\n{failure.message}"
+                failed = CheckFailed(f"{failure.message}.")
+                failed.not_done = True
+                raise failed
+            # Cases are counted whole ("3 of 7 cases pass"); how the invalid-input cases
+            # weigh in the score is the credit note's to say, not a fractional count's.
+            _, note = credit([c for c, _ in pairs], results)
+            counted = f"{sum(r.passed for r in results)} of {len(results)} cases pass"
+            if note:
+                valid = [r.passed for c, r in pairs if c.raises is None]
+                invalid = [r.passed for c, r in pairs if c.raises is not None]
+                counted = (f"{sum(valid)} of {len(valid)} cases pass, and {sum(invalid)} of "
+                           f"{len(invalid)} invalid-input cases")
+            message = f"{name}: {counted}. First failing case:\n{failure.message}"
             raise CheckFailed(f"{message}\n{note}" if note else message)
         if exercise.vectorized and exercise.scaling_case is not None:
             try:

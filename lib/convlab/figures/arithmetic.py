@@ -58,6 +58,8 @@ PAD_FACE, ZERO_FACE, EMPTY_EDGE, ZERO_TEXT = "#ffffff", "#ececec", "#8a8a8a", "#
 TAP_FACE, WINDOW_EDGE = "#08519c", "#08306b"
 OUTPUT_FACE, OUTPUT_EDGE, CURRENT_FACE = "#b9eee4", "#2a8c7e", "#1f9e89"
 HOLE_COLOUR = "#e34a33"
+# The centre output's mark on a dependency map: yellow, seen on the blues and the red holes.
+CENTRE_COLOUR = "#fdd835"
 DASHES = (0, (3, 2))
 
 # The guide's worked example of a discrete convolution uses this kernel; reuse it when it fits.
@@ -691,9 +693,13 @@ def plot_dependency_map(rates, kernel_size=3, ax=None, annotate=None, cmap="Blue
     ax.set_xticks([])
     ax.set_yticks([])
     centre = size // 2
-    ax.plot(centre, centre, marker="+", color="black", markersize=8, mew=1.5)
     if annotate is None:
         annotate = size <= 15
+    if annotate:  # outlined, not crossed: a marker would cover the centre's count
+        ax.add_patch(Rectangle((centre - 0.5, centre - 0.5), 1, 1, fill=False, ec=CENTRE_COLOUR,
+                               lw=2, zorder=3))
+    else:
+        ax.plot(centre, centre, marker="+", color=CENTRE_COLOUR, markersize=8, mew=1.5)
     if annotate:
         for (r, c), v in np.ndenumerate(counts):
             if v:  # holes speak through their colour

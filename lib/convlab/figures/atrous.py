@@ -214,24 +214,38 @@ def plot_unet_receptive_fields(models: dict, field_fn=None, image_size: int | No
     (``{"label": UNet, ...}``), from ``receptive_field`` of the stage's layers; a dashed
     line marks ``image_size`` when given."""
     field_fn = receptive_field if field_fn is None else field_fn
-    fig, axes = _subplots(1, 1, (6, 3.8))
+    fig, axes = _subplots(1, 1, (6.4, 4.0))
     ax = axes[0, 0]
     markers = ["o-", "s-", "^-", "d-"]
+    per_stage: dict[int, list[int]] = {}
     for (label, model), marker in zip(models.items(), markers):
         stages = unet_stage_layers(model)
         sizes = [field_fn(layers) for layers in stages.values()]
         ax.plot(range(1, len(sizes) + 1), sizes, marker, label=label)
         for x, size in enumerate(sizes, 1):
-            ax.annotate(str(size), (x, size), xytext=(4, 4), textcoords="offset points", fontsize=8)
+            per_stage.setdefault(x, []).append(size)
+    # One label per distinct value of a stage (equal fields would print on top of each
+    # other): the largest above-left of its point, the others below-right, clear of the
+    # lines that rise to the right.
+    for x, sizes in per_stage.items():
+        for rank, size in enumerate(sorted(set(sizes), reverse=True)):
+            above = rank == 0
+            ax.annotate(str(size), (x, size), xytext=(-5, 5) if above else (5, -5),
+                        textcoords="offset points", fontsize=8, ha="right" if above else "left",
+                        va="bottom" if above else "top")
     if image_size is not None:
         ax.axhline(image_size, color="grey", ls="--", lw=1)
-        ax.text(1, image_size, f" image {image_size} px", va="bottom", fontsize=8, color="grey")
+        ax.annotate(f"image {image_size} px", (1, image_size), xytext=(0, 3),
+                    textcoords="offset points", va="bottom", fontsize=8, color="grey")
+    # Room for the labels beside the first and last points, and above the highest.
+    ax.set_xlim(0.5, len(per_stage) + 0.5)
+    ax.set_ylim(top=max(max(v) for v in per_stage.values()) * 1.12)
     ax.set_xticks(range(1, 6))
     ax.set_xticklabels([f"enc{i}" for i in range(1, 6)])
     ax.set_xlabel("encoder stage (output of its two convs)")
     ax.set_ylabel("receptive field (pixels per side)")
     ax.set_title("U-Net encoder: receptive field per stage")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.9))
     fig.tight_layout()
     return fig

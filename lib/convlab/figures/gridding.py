@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ..models import DilatedStack
 from ..receptive import dependency_map, effective_receptive_field, shared_inputs
 from ..shapes import check_int, check_rates
-from .arithmetic import HOLE_COLOUR
+from .arithmetic import CENTRE_COLOUR, HOLE_COLOUR
 
 __all__ = [
     "average_erf",
@@ -58,7 +58,15 @@ def _draw_counts(ax, counts: np.ndarray, title: str, annotate: bool):
         ax.tick_params(which="minor", length=0)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.plot(size // 2, size // 2, marker="+", color="black", markersize=8, mew=1.5)
+    centre = size // 2
+    if annotate:
+        # The centre cell outlined, not crossed: a marker on it would cover its count.
+        from matplotlib.patches import Rectangle
+
+        ax.add_patch(Rectangle((centre - 0.5, centre - 0.5), 1, 1, fill=False, ec=CENTRE_COLOUR,
+                               lw=2, zorder=3))
+    else:
+        ax.plot(centre, centre, marker="+", color=CENTRE_COLOUR, markersize=8, mew=1.5)
     if annotate:
         for (r, c), v in np.ndenumerate(counts):
             if v:
@@ -69,7 +77,8 @@ def _draw_counts(ax, counts: np.ndarray, title: str, annotate: bool):
 
 def plot_dependency_maps(schedules, kernel_size=3, dependency_map_fn=None, annotate=None):
     """One heat map per schedule of ``dependency_map_fn(rates, kernel_size)``: the number of
-    paths from each input pixel to the centre output (+); holes (no path) in red. The
+    paths from each input pixel to the centre output (outlined in yellow, or a yellow +
+    where the counts are not printed); holes (no path) in red. The
     titles give R, the coverage and the number of holes. Returns the axes."""
     fn = dependency_map_fn or dependency_map
     schedules = [check_rates(r) for r in schedules]
@@ -124,18 +133,30 @@ def plot_shared_vs_offset(schedules, max_offset=8, kernel_size=3, shared_fn=None
     offset that is not a multiple of g. Returns the axes."""
     fn = shared_fn or shared_inputs
     offsets = np.arange(0, max_offset + 1)
-    if ax is None:
-        ax = _subplots(1, 1, (6.0, 3.6))[1][0, 0]
-    for rates in schedules:
+    own = ax is None
+    if own:
+        ax = _subplots(1, 1, (7.2, 3.6))[1][0, 0]
+    # Schedules can give the same curve (any two hole-free fields of one size do): each
+    # gets its own marker and dash, and is shifted a little sideways, so none hides
+    # another; the markers shrink from the first to the last, drawn on top.
+    styles = [("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."), ("v", (0, (5, 1, 1, 1)))]
+    count = len(schedules)
+    for i, rates in enumerate(schedules):
         total = fn(rates, kernel_size, 0)
-        ax.plot(offsets, [fn(rates, kernel_size, int(o)) / total for o in offsets], "o-",
+        marker, dash = styles[i % len(styles)]
+        shift = 0.09 * (i - (count - 1) / 2)
+        ax.plot(offsets + shift, [fn(rates, kernel_size, int(o)) / total for o in offsets],
+                marker=marker, linestyle=dash, markersize=max(7 - 1.0 * i, 3.5), lw=1.4,
                 label=f"{list(rates)}")
-    ax.set_xlabel("offset between the two outputs (pixels, same row)")
+    ax.set_xlabel("offset between the two outputs (pixels, same row; schedules shifted a "
+                  "little apart)", fontsize=9)
     ax.set_ylabel("shared inputs / inputs of one output")
     ax.set_xticks(offsets)
     ax.grid(alpha=0.3)
-    ax.legend(title="rates", fontsize=8)
+    ax.legend(title="rates", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title("How much two outputs see in common", fontsize=10)
+    if own:
+        ax.figure.tight_layout()
     return ax
 
 
@@ -251,10 +272,12 @@ def plot_phase_perturbation(image: torch.Tensor, rates=(2, 2, 2), phase=(0, 0), 
     fig, axes = _subplots(1, 3, (11.0, 3.9))
     axes[0, 0].imshow((x + noise)[0, 0].numpy(), cmap="gray")
     axes[0, 0].set_title(f"input, phase ({i}, {j}) of a {step}x{step} lattice perturbed", fontsize=9)
-    axes[0, 1].imshow((change > 1e-6).numpy(), cmap="Greys", interpolation="nearest")
-    axes[0, 1].set_title(f"outputs that change, rates {rates}", fontsize=9)
-    crop = change[:12, :12] > 1e-6
-    axes[0, 2].imshow(crop.numpy(), cmap="Greys", interpolation="nearest")
+    # Changed is black, unchanged white, with fixed limits: an all-True image must not be
+    # autoscaled onto the bottom of the colour map (white, as if nothing changed).
+    changed = (change > 1e-6).float().numpy()
+    axes[0, 1].imshow(changed, cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+    axes[0, 1].set_title(f"outputs that change (black), rates {rates}", fontsize=9)
+    axes[0, 2].imshow(changed[:12, :12], cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
     axes[0, 2].set_title(f"top-left 12 x 12 of the middle panel\n"
                          f"{float((change > 1e-6).float().mean()):.0%} of the outputs changed", fontsize=9)
     for ax in axes.flat:

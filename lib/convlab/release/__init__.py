@@ -58,6 +58,10 @@ VETTED_HELPERS: dict[str, tuple[str, ...]] = {
     "hdc": ("RELEASED_SCHEDULES",),  # the dilation rates of the paper's released model
 }
 
+# Where the archive keeps JupyterLab's settings defaults (release/student/lab: no news
+# pop-up); start.py passes it as --LabApp.app_settings_dir.
+LAB_SETTINGS = "lab-settings"
+
 # Library modules never shipped: the instructor's command line and this builder.
 NOT_SHIPPED = {"cli", "release"}
 
@@ -155,7 +159,8 @@ def expected_outputs(assignments) -> dict:
         if exercise.assignment not in assignments:
             continue
         cases = exercise.visible_cases()
-        reference, mistakes = {}, [{"name": m.name, "hint": m.hint, "outputs": {}} for m in exercise.mistakes]
+        reference, mistakes = {}, [{"name": m.name, "hint": m.hint, "error_pattern": m.error_pattern,
+                                    "outputs": {}} for m in exercise.mistakes]
         for case in cases:
             if case.raises is not None:
                 if getattr(builtins, case.raises.__name__, None) is not case.raises:
@@ -273,7 +278,7 @@ class _Plan:
             have = student_init | set(self.copied) | set(self.implementation) | {"checks", "figures"}
         elif short in self.implementation:
             have = self.exports[short]
-        elif short in self.copied or short.split(".")[0] in self.copied or short == "_standins":
+        elif short in self.copied or short.split(".")[0] in self.copied or short in ("_standins", "_notdone"):
             return
         elif short.startswith("checks"):
             rest = short.removeprefix("checks").lstrip(".")
@@ -418,6 +423,7 @@ def student_package(dest: Path, assignments, notebooks: list[Path]) -> Path:
     init, init_names = _init_source(plan)
     (pkg / "__init__.py").write_text(init, encoding="utf-8")
     shutil.copy(TEMPLATES / "_standins.py", pkg / "_standins.py")
+    shutil.copy(TEMPLATES / "_notdone.py", pkg / "_notdone.py")
     for module, path in plan.implementation.items():
         (pkg / f"{module}.py").write_text(_shim_source(plan, module, path), encoding="utf-8")
     for module, path in plan.copied.items():
@@ -492,7 +498,8 @@ def _record_hash(data: bytes) -> str:
     return f"sha256={digest}"
 
 
-REQUIRES = ["torch>=2.2", "numpy>=1.24", "matplotlib>=3.7", "jupyterlab>=4.0,<5", "ipykernel>=6"]
+REQUIRES = ["torch>=2.2", "numpy>=1.24", "matplotlib>=3.7", "jupyterlab>=4.0,<5", "ipykernel>=6",
+            "ipywidgets>=8"]
 
 
 def build_wheel(pkg: Path, dist: Path, version: str) -> Path:
@@ -557,7 +564,8 @@ def answer_lines(assignments) -> dict[str, tuple[set[str], set[str]]]:
     plan = _Plan()
     # Files shipped on purpose (the check machinery, figures, models, the student
     # templates) are common ground: a line they share with an answer is generic code.
-    shipped = _check_machinery_files() + list(plan.copied.values()) + sorted(TEMPLATES.iterdir())
+    templates = sorted(p for p in TEMPLATES.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    shipped = _check_machinery_files() + list(plan.copied.values()) + templates
     common: set[str] = set()
     for path in shipped:
         common |= {line.strip() for line in path.read_text(encoding="utf-8").splitlines()}
@@ -664,6 +672,8 @@ def build(out: Path | None = None, assignments=None) -> Path:
         (top / "README.md").write_text(readme.replace("{notebooks}", listing)
                                        .replace("{wheel}", wheel.name), encoding="utf-8")
         shutil.copy(TEMPLATES / "start.py", top / "start.py")
+        # JupyterLab's settings defaults for the course (start.py points the lab at them).
+        shutil.copytree(TEMPLATES / "lab", top / LAB_SETTINGS)
         staged = tmp / out.name
         with zipfile.ZipFile(staged, "w", zipfile.ZIP_DEFLATED) as zf:
             for path in sorted(top.rglob("*")):

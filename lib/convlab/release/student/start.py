@@ -15,6 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ENV = os.path.join(HERE, ".venv")
 PYTHON = os.path.join(ENV, "Scripts" if os.name == "nt" else "bin", "python")
 STAMP = os.path.join(ENV, ".convlab-installed")
+LAB_SETTINGS = os.path.join(HERE, "lab-settings")
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 OPTIONS = ("--install-only", "--cpu")
 
@@ -39,7 +40,9 @@ def jupyter_command(argv, root=None):
     cloud notebook) unless told to: as root it is told."""
     root = (os.geteuid() == 0) if root is None and hasattr(os, "geteuid") else bool(root)
     return ([PYTHON, "-m", "jupyterlab", f"--ServerApp.root_dir={HERE}",
-             "--LabApp.default_url=/lab/tree/notebooks"]
+             "--LabApp.default_url=/lab/tree/notebooks",
+             # No news feed and no "get notified about Jupyter news?" pop-up (lab-settings/overrides.json).
+             "--LabApp.news_url=None", f"--LabApp.app_settings_dir={LAB_SETTINGS}"]
             + (["--allow-root"] if root and "--allow-root" not in argv else [])
             + [a for a in argv if a not in OPTIONS])
 

@@ -131,7 +131,8 @@ def load(path: Path = DATA) -> None:
             assignment=record["assignment"],
             reference=StoredOutput(name, record["reference"], "the reference"),
             visible_cases=_fresh(record["cases"]),
-            mistakes=[Mistake(m["name"], m["hint"], StoredOutput(name, m["outputs"], m["name"]))
+            mistakes=[Mistake(m["name"], m["hint"], StoredOutput(name, m["outputs"], m["name"]),
+                              m.get("error_pattern"))
                       for m in record["mistakes"]],
             vectorized=record["vectorized"],
             forbidden=tuple(record["forbidden"]),
