@@ -202,6 +202,13 @@ CASES = {
     "HDCBlock: empty rates": (lambda: convlab.HDCBlock(4, []), "rates must not be empty"),
     "HDCBlock: rates an int": (lambda: convlab.HDCBlock(4, 2), "rates must be a sequence"),
     "HDCBlock: kernel_size 0": (lambda: convlab.HDCBlock(4, [1], 0), "kernel_size must be >= 1"),
+    "conv2d_backward: grad_out not conv2d's output shape": (
+        lambda: convlab.conv2d_backward(X, W, t(1, 3, 3, 3)), "conv2d's output shape"),
+    "conv2d_backward: x not 4-D": (lambda: convlab.conv2d_backward(X[0], W, t(1, 3, 3, 2)), "4-D"),
+    "conv2d_backward: kernel larger than the padded input": (
+        lambda: convlab.conv2d_backward(t(1, 2, 2, 2), W, t(1, 3, 1, 1)), "larger than the padded input"),
+    "conv2d_backward: channels differ": (
+        lambda: convlab.conv2d_backward(t(1, 3, 5, 4), W, t(1, 3, 3, 2)), "channels"),
     # ------------------------------------------------------------- models.py
     "DilatedStack: empty rates": (lambda: DilatedStack([]), "rates must not be empty"),
     "UNet: H not divisible by 8": (lambda: UNet(width=2)(t(1, 1, 12, 16)), "divisible by 8"),

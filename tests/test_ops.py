@@ -344,6 +344,37 @@ def test_conv_transpose2d_via_conv_matches_torch(conv, device):
 
 
 @FAST
+@given(conv=convs(dilation=False, batched=True))
+def test_conv2d_backward_equals_autograd(conv, device):
+    inputs, g = conv.arrays(device)
+    x, weight = inputs["x"], inputs["weight"]
+    bias = torch.zeros(conv.c_out, dtype=DTYPE, device=device, requires_grad=True)
+    out = F.conv2d(x, weight, bias, stride=conv.stride, padding=conv.padding)
+    grad_out = torch.randn(out.shape, dtype=DTYPE, generator=g).to(device)
+    want = torch.autograd.grad(out, (x, weight, bias), grad_out)
+    got = convlab.conv2d_backward(x.detach(), weight.detach(), grad_out, conv.stride, conv.padding)
+    for name, a, b in zip(("grad_x", "grad_weight", "grad_bias"), got, want):
+        assert a.dtype == b.dtype and a.device == b.device
+        assert_close(a, b, msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_conv2d_backward_where_the_stride_skips_the_last_rows(device):
+    # (7 + 2 - 3) mod 4 = 2 rows and (6 - 2) mod 3 = 1 column are never read by the
+    # forward: their input gradient is 0, and output_padding keeps them in grad_x.
+    x = torch.randn(2, 3, 7, 6, dtype=DTYPE, device=device, requires_grad=True)
+    weight = torch.randn(2, 3, 3, 2, dtype=DTYPE, device=device, requires_grad=True)
+    out = F.conv2d(x, weight, stride=(4, 3), padding=(1, 0))
+    grad_out = torch.randn_like(out)
+    grad_x, grad_weight, grad_bias = convlab.conv2d_backward(
+        x.detach(), weight.detach(), grad_out, (4, 3), (1, 0))
+    want_x, want_w = torch.autograd.grad(out, (x, weight), grad_out)
+    assert grad_x.shape == x.shape and bool((grad_x[:, :, :, -1] == 0).all())
+    assert_close(grad_x, want_x)
+    assert_close(grad_weight, want_w)
+    assert_close(grad_bias, grad_out.sum((0, 2, 3)))
+
+
+@FAST
 @given(
     size=st.tuples(st.integers(3, 6), st.integers(3, 6)).filter(lambda s: s[0] != s[1]),
     kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)).filter(lambda k: k[0] != k[1]),
@@ -577,6 +608,7 @@ def _float32_calls(device):
         "conv_transpose2d_via_conv": lambda: convlab.conv_transpose2d_via_conv(x, wt, stride=2),
         "conv_matrix": lambda: convlab.conv_matrix(w[0, 0], (5, 4)),
         "insert_zeros": lambda: convlab.insert_zeros(x, 2),
+        "conv2d_backward": lambda: convlab.conv2d_backward(x, w, t(2, 4, 2, 2), stride=2)[0],
         "dilate_kernel": lambda: convlab.dilate_kernel(w, 2),
         "space_to_batch": lambda: convlab.space_to_batch(t(1, 2, 4, 6), 2),
         "batch_to_space": lambda: convlab.batch_to_space(t(4, 2, 2, 3), 2),

@@ -31,6 +31,7 @@ from .shapes import (
 )
 from .standard import conv2d_im2col, conv2d_loops, corr2d, im2col
 from .transposed import (
+    conv2d_backward,
     conv_matrix,
     conv_transpose2d_scatter,
     conv_transpose2d_via_conv,
@@ -51,6 +52,7 @@ EXERCISES = {
         "conv_transpose2d_via_conv",
         "keras_deconv_output_length",
         "overlap_counts",
+        "conv2d_backward",
     ],
     "03_atrous": [
         "effective_kernel_size",
