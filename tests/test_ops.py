@@ -359,8 +359,9 @@ def test_conv2d_backward_equals_autograd(conv, device):
 
 
 def test_conv2d_backward_where_the_stride_skips_the_last_rows(device):
-    # (7 + 2 - 3) mod 4 = 2 rows and (6 - 2) mod 3 = 1 column are never read by the
-    # forward: their input gradient is 0, and output_padding keeps them in grad_x.
+    # The forward never reads the last (7 + 2 - 3) mod 4 = 2 padded rows (one of them
+    # padding, one row of x) nor the last (6 - 2) mod 3 = 1 column: their input gradient
+    # is 0, and output_padding keeps them in grad_x.
     x = torch.randn(2, 3, 7, 6, dtype=DTYPE, device=device, requires_grad=True)
     weight = torch.randn(2, 3, 3, 2, dtype=DTYPE, device=device, requires_grad=True)
     out = F.conv2d(x, weight, stride=(4, 3), padding=(1, 0))
@@ -369,6 +370,7 @@ def test_conv2d_backward_where_the_stride_skips_the_last_rows(device):
         x.detach(), weight.detach(), grad_out, (4, 3), (1, 0))
     want_x, want_w = torch.autograd.grad(out, (x, weight), grad_out)
     assert grad_x.shape == x.shape and bool((grad_x[:, :, :, -1] == 0).all())
+    assert bool((grad_x[:, :, -1] == 0).all()) and bool((grad_x[:, :, -2] != 0).any())
     assert_close(grad_x, want_x)
     assert_close(grad_weight, want_w)
     assert_close(grad_bias, grad_out.sum((0, 2, 3)))
