@@ -7,9 +7,11 @@ Every graded exercise has a reference here with the contract's name and signatur
 from .atrous import (
     atrous_conv2d,
     batch_to_space,
+    causal_conv1d,
     conv2d_dilated,
     dilate_kernel,
     space_to_batch,
+    wavenet_receptive_field,
 )
 from .hdc import HDCBlock, hdc_max_distances, hdc_search, satisfies_hdc
 from .ops import conv2d, conv_transpose2d
@@ -62,6 +64,8 @@ EXERCISES = {
         "batch_to_space",
         "atrous_conv2d",
         "receptive_field",
+        "causal_conv1d",
+        "wavenet_receptive_field",
     ],
     "04_gridding": [
         "dependency_map",
