@@ -220,6 +220,11 @@ CASES = {
     "wavenet_receptive_field: no rates": (lambda: convlab.wavenet_receptive_field(2, []), "rates must not be empty"),
     "wavenet_receptive_field: rate 0": (lambda: convlab.wavenet_receptive_field(2, [1, 0]), "rate must be >= 1"),
     "wavenet_receptive_field: stacks 0": (lambda: convlab.wavenet_receptive_field(2, [1], 0), "stacks must be >= 1"),
+    "multigrid_rates: output stride 32": (lambda: convlab.multigrid_rates(32), "output_stride must be 8 or 16"),
+    "multigrid_rates: output stride 4": (lambda: convlab.multigrid_rates(4), "output_stride must be 8 or 16"),
+    "multigrid_rates: block 2": (lambda: convlab.multigrid_rates(16, block=2), "block must be >= 3"),
+    "multigrid_rates: no unit rates": (lambda: convlab.multigrid_rates(16, ()), "rates must not be empty"),
+    "multigrid_rates: unit rate 0": (lambda: convlab.multigrid_rates(16, (1, 0)), "rate must be >= 1"),
     # ------------------------------------------------------------- models.py
     "DilatedStack: empty rates": (lambda: DilatedStack([]), "rates must not be empty"),
     "UNet: H not divisible by 8": (lambda: UNet(width=2)(t(1, 1, 12, 16)), "divisible by 8"),

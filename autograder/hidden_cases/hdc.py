@@ -108,3 +108,29 @@ def _hdc_block(draw: Draw) -> list[Case]:
     cases.append(Case((draw.int(1, 3), [1, 2]), {"kernel_size": draw.choice([0, -1, -3])},
                       **_error("HDCBlock", 3)))
     return cases
+
+
+@generator("multigrid_rates")
+def _multigrid_rates(draw: Draw) -> list[Case]:
+    # The visible cases' calls are never drawn: (1, 2, 4) at block 4, (1, 2, 1) at 5,
+    # (2, 3) at 3 and (1, 1, 1) at 6.
+    visible = {((1, 2, 4), 4), ((1, 2, 1), 5), ((2, 3), 3), ((1, 1, 1), 6)}
+    cases = []
+    while len(cases) < 22:
+        i = len(cases)
+        output_stride = 16 if i < 2 else 8 if i < 4 else draw.choice([8, 16])  # both, whatever the seed
+        units = tuple(draw.int(1, 4) for _ in range(draw.int(1, 4)))
+        if i in (0, 2):  # a unit rate > 1, block 4: every slip shows
+            units, block = (1, 2, draw.choice([3, 5])), 4
+        else:
+            block = draw.int(3, 7)
+        if (units, block) in visible:
+            continue
+        cases.append(call(draw, (output_stride,), [("multi_grid", units, (1, 2, 4)), ("block", block, 4)]))
+    cases += [
+        Case((draw.choice([1, 2, 4, 32, 12]),), **_error("multigrid_rates", 0)),
+        Case((draw.choice([8, 16]), (1, 2, 4), draw.choice([1, 2])), **_error("multigrid_rates", 1)),
+        Case((draw.choice([8, 16]), ()), **_error("multigrid_rates", 2)),
+        Case((draw.choice([8, 16]), (1, draw.choice([0, -1]), 2)), **_error("multigrid_rates", 2)),
+    ]
+    return cases

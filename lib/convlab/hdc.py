@@ -13,7 +13,8 @@ from torch import nn
 
 from .shapes import check_int, check_rates
 
-__all__ = ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock", "RELEASED_SCHEDULES"]
+__all__ = ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock", "multigrid_rates",
+           "RELEASED_SCHEDULES"]
 
 # The dilation rates of the 3x3 convs in the authors' released ResNet-101-DUC-HDC
 # (TuSimple-DUC, tusimple_duc/networks/resnet.py, get_resnet_hdc): the 23 bottleneck
@@ -82,3 +83,21 @@ class HDCBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
+
+
+def multigrid_rates(output_stride: int, multi_grid=(1, 2, 4), block: int = 4) -> list[int]:
+    """DeepLab v3's multi-grid (Chen et al., 2017, section 3.2): the dilation rates of the
+    three 3x3 convs of ResNet block ``block``.
+
+    Past the output stride, a block keeps its resolution and dilates instead: block 4 at
+    output stride 16 (rate 2), blocks 3 and 4 at 8 (rates 2 and 4), each replica beyond
+    block 4 doubling again: base rate 2 ** (block - 3) * 16 / output_stride. The unit rates
+    ``multi_grid`` multiply it: output stride 16, (1, 2, 4) gives (2, 4, 8).
+    """
+    output_stride = check_int(output_stride, "output_stride", 1)
+    if output_stride not in (8, 16):
+        raise ValueError(f"output_stride must be 8 or 16 (DeepLab v3), got {output_stride}")
+    block = check_int(block, "block", 3)  # blocks 1 and 2 are never dilated
+    units = check_rates(multi_grid)
+    base = 2 ** (block - 3) * 16 // output_stride
+    return [base * unit for unit in units]

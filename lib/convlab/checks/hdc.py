@@ -39,6 +39,8 @@ ERRORS = {
                    "max_rate is smaller than 1"),
     "HDCBlock": ("channels is smaller than 1", "rates is empty", "a rate is smaller than 1",
                  "kernel_size is smaller than 1", "kernel_size is even"),
+    "multigrid_rates": ("output_stride is neither 8 nor 16", "block is smaller than 3",
+                        "multi_grid is empty or a unit rate is smaller than 1"),
 }
 
 
@@ -352,5 +354,58 @@ register(Exercise(
                 _block(order="conv relu bn")),
         Mistake("no ReLU after the last conv", "Every rate, the last included, is followed "
                 "by BatchNorm and ReLU before the residual add.", _block(relu_last=False)),
+    ],
+))
+
+
+# --- multigrid_rates ---------------------------------------------------------------------------
+
+def _multigrid(output_stride, multi_grid=(1, 2, 4), block=4, *, base=None, combine=lambda b, u: b * u):
+    convlab.multigrid_rates(output_stride, multi_grid, block)  # the same validation
+    rate = (base or (lambda os, blk: 2 ** (blk - 3) * 16 // os))(output_stride, block)
+    return [combine(rate, unit) for unit in multi_grid]
+
+
+def _multigrid_mistake(name, hint, **wrong):
+    def produce(output_stride, multi_grid=(1, 2, 4), block=4):
+        return _multigrid(output_stride, multi_grid, block, **wrong)
+
+    return Mistake(name, hint, produce)
+
+
+register(Exercise(
+    name="multigrid_rates",
+    assignment=A,
+    errors=ERRORS["multigrid_rates"],
+    reference=convlab.multigrid_rates,
+    returns="int_list",
+    visible_cases=lambda: [
+        Case((16,), note="the paper: 2 * (1, 2, 4) = (2, 4, 8)"),
+        Case((8,), note="output stride 8: block4's base rate is 4"),
+        Case((16, (1, 2, 1), 5), note="block5, a replica of block4: the base rate doubles"),
+        Case((8, (2, 3)), {"block": 3}, note="block3 is dilated at output stride 8 only"),
+        Case((16, (1, 1, 1)), {"block": 6}),
+        Case((32,), **_error("multigrid_rates", 0)),
+        Case((4, (1, 2, 4), 4), **_error("multigrid_rates", 0)),
+        Case((16, (1, 2, 4), 2), **_error("multigrid_rates", 1)),
+        Case((16, ()), **_error("multigrid_rates", 2)),
+        Case((8, (1, 0, 2)), **_error("multigrid_rates", 2)),
+    ],
+    mistakes=[
+        _multigrid_mistake("unit rates not multiplied (the base rate for every conv)",
+                           "Each conv of the block gets the base rate TIMES its unit rate: "
+                           "base * multi_grid[i].", combine=lambda b, u: b),
+        _multigrid_mistake("unit rates added to the base rate", "Multi-grid multiplies: "
+                           "base * multi_grid[i], not base + multi_grid[i].", combine=lambda b, u: b + u),
+        _multigrid_mistake("base rate ignored (the unit rates alone)", "The unit rates are relative "
+                           "to the block's base rate 2 ** (block - 3) * 16 / output_stride.",
+                           combine=lambda b, u: u),
+        _multigrid_mistake("base rates of output stride 8 and 16 swapped",
+                           "A SMALLER output stride keeps more resolution, so it dilates MORE: "
+                           "16 / output_stride, which is 2 at 8 and 1 at 16.",
+                           base=lambda os, blk: 2 ** (blk - 3) * os // 8),
+        _multigrid_mistake("block offset off by one (2 ** (block - 4))",
+                           "Block 4 at output stride 16 already has rate 2: 2 ** (block - 3) * 16 "
+                           "/ output_stride.", base=lambda os, blk: max(2 ** (blk - 3) * 16 // os // 2, 1)),
     ],
 ))
