@@ -225,6 +225,10 @@ CASES = {
     "multigrid_rates: block 2": (lambda: convlab.multigrid_rates(16, block=2), "block must be >= 3"),
     "multigrid_rates: no unit rates": (lambda: convlab.multigrid_rates(16, ()), "rates must not be empty"),
     "multigrid_rates: unit rate 0": (lambda: convlab.multigrid_rates(16, (1, 0)), "rate must be >= 1"),
+    "ASPP: in_channels 0": (lambda: convlab.ASPP(0, 4), "in_channels must be >= 1"),
+    "ASPP: out_channels 0": (lambda: convlab.ASPP(3, 0), "out_channels must be >= 1"),
+    "ASPP: no rates": (lambda: convlab.ASPP(3, 4, ()), "rates must not be empty"),
+    "ASPP: rate 0": (lambda: convlab.ASPP(3, 4, (6, 0)), "rate must be >= 1"),
     # ------------------------------------------------------------- models.py
     "DilatedStack: empty rates": (lambda: DilatedStack([]), "rates must not be empty"),
     "UNet: H not divisible by 8": (lambda: UNet(width=2)(t(1, 1, 12, 16)), "divisible by 8"),

@@ -110,6 +110,28 @@ def _hdc_block(draw: Draw) -> list[Case]:
     return cases
 
 
+@generator("ASPP")
+def _aspp(draw: Draw) -> list[Case]:
+    """(in_channels, out_channels[, rates]) positionally: the adapter's own ``rates``
+    parameter takes the second argument."""
+    cases = []
+    for i in range(20):
+        c_in, c_out = draw.int(1, 3), draw.int(1, 3)
+        h, w = draw.int(3, 12), draw.int(3, 12)
+        x = draw.tensor(2, c_in, h, w, dtype=draw.dtype())  # N = 2: training-mode BN of the pooled map
+        if i > 2 and draw.chance(0.25):
+            args = (c_in, c_out)  # DeepLab v3's (6, 12, 18)
+        else:
+            rates = _rates(draw, high=4, top=8)
+            args = (c_in, c_out, tuple(rates) if draw.chance(0.5) else rates)
+        cases.append(Case(args, {"x": x, "seed": draw.int(0, 10_000)}))
+    cases.append(Case((draw.choice([0, -1]), draw.int(1, 3), (2, 4)), **_error("ASPP", 0)))
+    cases.append(Case((draw.int(1, 3), draw.choice([0, -2])), **_error("ASPP", 1)))
+    cases.append(Case((draw.int(1, 3), draw.int(1, 3), ()), **_error("ASPP", 2)))
+    cases.append(Case((draw.int(1, 3), draw.int(1, 3), _bad_rates(draw)), **_error("ASPP", 2)))
+    return cases
+
+
 @generator("multigrid_rates")
 def _multigrid_rates(draw: Draw) -> list[Case]:
     # The visible cases' calls are never drawn: (1, 2, 4) at block 4, (1, 2, 1) at 5,

@@ -13,7 +13,7 @@ from .atrous import (
     space_to_batch,
     wavenet_receptive_field,
 )
-from .hdc import HDCBlock, hdc_max_distances, hdc_search, multigrid_rates, satisfies_hdc
+from .hdc import ASPP, HDCBlock, hdc_max_distances, hdc_search, multigrid_rates, satisfies_hdc
 from .ops import conv2d, conv_transpose2d
 from .receptive import (
     coverage,
@@ -74,7 +74,7 @@ EXERCISES = {
         "shared_inputs",
         "effective_receptive_field",
     ],
-    "05_hdc": ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock", "multigrid_rates"],
+    "05_hdc": ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock", "ASPP", "multigrid_rates"],
 }
 
 __all__ = [name for names in EXERCISES.values() for name in names] + [

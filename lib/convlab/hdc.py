@@ -9,11 +9,12 @@ from __future__ import annotations
 import itertools
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .shapes import check_int, check_rates
 
-__all__ = ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock", "multigrid_rates",
+__all__ = ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock", "ASPP", "multigrid_rates",
            "RELEASED_SCHEDULES"]
 
 # The dilation rates of the 3x3 convs in the authors' released ResNet-101-DUC-HDC
@@ -101,3 +102,37 @@ def multigrid_rates(output_stride: int, multi_grid=(1, 2, 4), block: int = 4) ->
     units = check_rates(multi_grid)
     base = 2 ** (block - 3) * 16 // output_stride
     return [base * unit for unit in units]
+
+
+class ASPP(nn.Module):
+    """DeepLab v3's atrous spatial pyramid pooling (Chen et al., 2017, section 3.3).
+
+    Branches, each a conv -> BatchNorm2d -> ReLU to ``out_channels``, created and
+    concatenated in this order: a 1x1 conv; one 3x3 conv per rate with dilation = padding
+    = rate (so every branch keeps H x W); the image-pooling branch (global average pool,
+    1x1 conv, upsampled bilinearly back to H x W: the image's context in every pixel).
+    Then a 1x1 projection + BatchNorm2d + ReLU to ``out_channels``: (N, out_channels, H, W).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, rates=(6, 12, 18)):
+        super().__init__()
+        in_channels = check_int(in_channels, "in_channels", 1)
+        out_channels = check_int(out_channels, "out_channels", 1)
+        self.rates = tuple(check_rates(rates))
+
+        def stage(c_in, kernel_size=1, rate=1):
+            # No conv bias: the BatchNorm after it has its own shift.
+            return nn.Sequential(nn.Conv2d(c_in, out_channels, kernel_size, padding=rate * (kernel_size // 2),
+                                           dilation=rate, bias=False),
+                                 nn.BatchNorm2d(out_channels), nn.ReLU())
+
+        self.branches = nn.ModuleList([stage(in_channels)] + [stage(in_channels, 3, r) for r in self.rates])
+        self.pooling = stage(in_channels)
+        self.project = stage((len(self.rates) + 2) * out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        features = [branch(x) for branch in self.branches]
+        pooled = self.pooling(x.mean((2, 3), keepdim=True))
+        features.append(F.interpolate(pooled, size=size, mode="bilinear", align_corners=False))
+        return self.project(torch.cat(features, dim=1))
