@@ -656,8 +656,8 @@ register(Exercise(
         _causal_mistake("padding (k-1) without the dilation",
                         "The dilated kernel reaches (k-1)d samples back: pad (k-1)*d zeros, not k-1 "
                         "(the output then comes out (k-1)(d-1) samples short).", left=lambda k, d: k - 1),
-        _causal_mistake("dilation ignored in the taps", "Tap j reads x[t - (k-1-j)*d]: the taps are d "
-                        "apart, not adjacent.", tap_dilation=1),
+        _causal_mistake("dilation ignored", "Tap j reads x[t - (k-1-j)*d]: the taps are d apart, "
+                        "and the left padding is (k-1)*d.", left=lambda k, d: k - 1, tap_dilation=1),
         _causal_mistake("padded on both sides and not cropped: output length L + (k-1)d",
                         "The output has the input's length L: pad on the left only (or keep the first "
                         "L outputs).", right=lambda k, d: (k - 1) * d),
