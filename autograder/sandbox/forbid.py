@@ -70,11 +70,13 @@ def _plain_conv2d(x, weight, bias, stride, padding, dilation, transposed, groups
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
-    out = x.new_zeros((n, o, ho, wo))
-    for i in range(kh):
-        for j in range(kw):
-            patch = x[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
-            out = out + torch.einsum("nchw,oc->nohw", patch, weight[:, :, i, j])
+    # Every window at once, no Python loop: the kernel may be as large as the input (a
+    # weight gradient correlates x with grad_out), and the vectorization check counts the
+    # lines run here too.
+    x = x.contiguous()
+    s_n, s_c, s_h, s_w = x.stride()
+    windows = x.as_strided((n, c, ho, wo, kh, kw), (s_n, s_c, s_h * sh, s_w * sw, s_h, s_w))
+    out = torch.einsum("nchwij,ocij->nohw", windows, weight)
     if bias is not None:
         out = out + bias.view(1, -1, 1, 1)
     return out

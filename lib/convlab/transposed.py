@@ -124,8 +124,7 @@ def conv2d_backward(x, weight, grad_out, stride=1, padding=0):
       the rows and columns that the forward stride skipped at the bottom/right, so grad_x
       has x's shape;
     * grad_weight[o, c] correlates the padded x[:, c] with grad_out[:, o] spread s apart
-      (the forward's taps read x at y*s + i): a stride-1 conv with batch and channel axes
-      swapped, cropped to the kernel's size;
+      (the forward's taps read x at y*s + i), one kernel tap at a time;
     * grad_bias[o] is grad_out[:, o] summed over N, H and W.
     """
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
@@ -147,8 +146,12 @@ def conv2d_backward(x, weight, grad_out, stride=1, padding=0):
     # The forward's last window ends (h + 2p - k) mod s rows before the padded input does.
     oph, opw = (h + 2 * ph - kh) % sh, (w + 2 * pw - kw) % sw
     grad_x = conv_transpose2d_via_conv(grad_out, weight, None, (sh, sw), (ph, pw), (oph, opw))
-    xp = F.pad(x, (pw, pw, ph, ph)).transpose(0, 1)  # (C_in, N, Hp, Wp)
-    spread = insert_zeros(grad_out, (sh, sw)).transpose(0, 1)  # (C_out, N, ...)
-    grad_weight = conv2d(xp, spread)[:, :, :kh, :kw].transpose(0, 1).contiguous()
+    # One product per kernel tap (a fixed count, whatever the input's size): tap (i, j)
+    # met padded input pixel (y*s + i, x*s + j) at output (y, x).
+    xp = F.pad(x, (pw, pw, ph, ph))
+    rows, cols = sh * (ho - 1) + 1, sw * (wo - 1) + 1
+    taps = [torch.einsum("nohw,nchw->oc", grad_out, xp[:, :, i:i + rows:sh, j:j + cols:sw])
+            for i in range(kh) for j in range(kw)]
+    grad_weight = torch.stack(taps, dim=-1).reshape(weight.shape)
     grad_bias = grad_out.sum((0, 2, 3))
     return grad_x, grad_weight, grad_bias

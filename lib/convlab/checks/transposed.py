@@ -532,7 +532,7 @@ register(Exercise(
              raises=ValueError, note=ERR_PADDED),
     ],
     errors=(ERR_GRAD_SHAPE, ERR_PADDED),
-    uses=("insert_zeros", "conv_transpose2d_via_conv"),
+    uses=("conv_transpose2d_via_conv",),
     mistakes=[
         _backward_mistake("grad_x without flipping the kernel",
                           "grad_x is the transposed conv of grad_out with the weight as it is: "
