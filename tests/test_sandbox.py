@@ -792,3 +792,34 @@ def test_the_sandbox_tmp_is_mounted_before_what_may_live_under_it():
     assert args[tmpfs + 1] == "/tmp"
     for path in launcher.package_dirs() + ["/tmp/convlab-runtime-x"]:
         assert max(i for i, a in enumerate(args) if a == path) > tmpfs, path
+
+
+_BACKWARD_BY_CONV = '''
+def conv2d_backward(x, weight, grad_out, stride=1, padding=0):
+    n, c_in, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    unread = max((h + 2 * padding - kh) % stride, (w + 2 * padding - kw) % stride)
+    z = F.pad(x.new_zeros(0).new_zeros(grad_out.shape[0], c_out, (grad_out.shape[2] - 1) * stride + 1,
+                                        (grad_out.shape[3] - 1) * stride + 1), (0, 0, 0, 0))
+    z[:, :, ::stride, ::stride] = grad_out
+    full = F.pad(z, (kw - 1, kw - 1 + unread, kh - 1, kh - 1 + unread))
+    grad_x = F.conv2d(full, weight.flip(2, 3).transpose(0, 1))[:, :, padding:padding + h, padding:padding + w]
+    # The weight gradient as ONE plain conv whose kernel is grad_out spread s apart: a kernel
+    # as large as the input, which the sandbox's plain conv must not loop over.
+    x_padded = F.pad(x, (padding,) * 4).transpose(0, 1)
+    grad_weight = F.conv2d(x_padded, z.transpose(0, 1))[:, :, :kh, :kw].transpose(0, 1)
+    return grad_x, grad_weight, grad_out.sum((0, 2, 3))
+'''
+
+
+def test_an_input_sized_kernel_in_an_allowed_plain_conv_is_not_a_loop_over_pixels():
+    # The visible check sees torch's conv as one op at every size; the sandbox computes the
+    # allowed plain conv itself, and must count the same work at every size too.
+    exercise = REGISTRY["conv2d_backward"]
+    small = exercise.scaling_case(1)
+    scaling = {s: (exercise.scaling_case(s).args, exercise.scaling_case(s).kwargs) for s in (2, 5)}
+    with sandbox(_BACKWARD_BY_CONV) as sb:
+        result = sb.run("conv2d_backward", [(small.args, small.kwargs)], exercise.forbidden, scaling)
+    for got, want in zip(result.outcomes[0].value, convlab.conv2d_backward(*small.args, **small.kwargs)):
+        torch.testing.assert_close(got, want)
+    assert result.vector_error is None and result.not_vectorized is None, result.not_vectorized
