@@ -24,7 +24,7 @@ from convlab.checks import REGISTRY, run_case
 from convlab.checks.adapters import module_behaviour
 from convlab.checks.core import compare_outputs, first_failure
 
-NAMES = ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock"]
+NAMES = ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock", "ASPP", "multigrid_rates"]
 
 
 def test_the_registry_holds_the_contract_exercises():

@@ -512,6 +512,57 @@ def test_overlap_counts_python_loop_is_not_vectorized():
     fails_naming("overlap_counts", loops, "not vectorized")
 
 
+# --- conv2d_backward ---------------------------------------------------------------------
+
+def backward_by_taps(x, weight, grad_out, stride=1, padding=0, *, flip=True, unread=True):
+    """A student's conv2d_backward: grad_x scattered back tap by tap, grad_weight tap by tap."""
+    n, c_in, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    if kh > h + 2 * padding or kw > w + 2 * padding:
+        raise ValueError("kernel larger than the padded input")
+    ho, wo = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+    if tuple(grad_out.shape) != (n, c_out, ho, wo):
+        raise ValueError("grad_out not of conv2d's output shape")
+    rows, cols = stride * (ho - 1) + 1, stride * (wo - 1) + 1
+    kernel = weight if flip else weight.flip(2, 3)
+    grad_padded = x.new_zeros(n, c_in, h + 2 * padding, w + 2 * padding)
+    if not unread:  # only the rows the windows cover: output_padding forgotten
+        grad_padded = grad_padded[:, :, :rows + kh - 1, :cols + kw - 1]
+    x_padded = F.pad(x, (padding,) * 4)
+    taps = []
+    for i in range(kh):
+        for j in range(kw):
+            grad_padded[:, :, i:i + rows:stride, j:j + cols:stride] += torch.einsum(
+                "nohw,oc->nchw", grad_out, kernel[:, :, i, j])
+            taps.append(torch.einsum("nohw,nchw->oc", grad_out, x_padded[:, :, i:i + rows:stride, j:j + cols:stride]))
+    hp, wp = grad_padded.shape[2:]
+    grad_x = grad_padded[:, :, padding:hp - padding, padding:wp - padding]
+    return grad_x, torch.stack(taps, -1).reshape(weight.shape), grad_out.sum((0, 2, 3))
+
+
+def test_conv2d_backward_unflipped_kernel_is_named():
+    fails_naming("conv2d_backward", lambda *a, **k: backward_by_taps(*a, **k, flip=False),
+                 "grad_x without flipping the kernel")
+
+
+def test_conv2d_backward_without_output_padding_is_named():
+    fails_naming("conv2d_backward", lambda *a, **k: backward_by_taps(*a, **k, unread=False),
+                 "output_padding not chosen")
+
+
+def test_conv2d_backward_by_autograd_is_refused():
+    def by_autograd(x, weight, grad_out, stride=1, padding=0):
+        x, weight = x.clone().requires_grad_(), weight.clone().requires_grad_()
+        out = (F.pad(x, (padding,) * 4)[:, None] * 0).sum(1)  # any graph will do
+        out = sum(torch.einsum("nchw,oc->nohw", F.pad(x, (padding,) * 4)[
+            :, :, i:i + stride * (grad_out.shape[2] - 1) + 1:stride, j:j + stride * (grad_out.shape[3] - 1) + 1:stride],
+            weight[:, :, i, j]) for i in range(weight.shape[2]) for j in range(weight.shape[3]))
+        gx, gw = torch.autograd.grad(out, (x, weight), grad_out)
+        return gx, gw, grad_out.sum((0, 2, 3))
+
+    fails_naming("conv2d_backward", by_autograd, "calls torch.autograd")
+
+
 # --- every check: quiet, fast -----------------------------------------------------------
 
 CORRECT = {
@@ -522,6 +573,7 @@ CORRECT = {
     "conv_transpose2d_via_conv": via_conv,
     "keras_deconv_output_length": keras_correct,
     "overlap_counts": counts_difference_array,
+    "conv2d_backward": backward_by_taps,
 }
 
 

@@ -310,3 +310,24 @@ def test_all_is_accurate():
     public = {n for n, v in vars(A).items() if not n.startswith("_") and getattr(
         v, "__module__", None) == A.__name__}
     assert set(A.__all__) == public
+
+
+@pytest.mark.parametrize("params", [dict(i=7, k=3, s=1, p=2, d=2), dict(i=(9, 6), k=(2, 3), s=(2, 1), p=(1, 0), d=(3, 2))])
+def test_dilated_animation_shades_in_every_frame_the_inputs_the_output_depends_on(params):
+    # Each frame of the dilated sweep shades k x k taps, d apart: exactly the grid cells of
+    # the inputs (and padding) that torch's dilated conv reads for that frame's output.
+    anim = A.animate_conv(params["i"], params["k"], params["s"], params["p"], params["d"], max_frames=100)
+    (h, w), (ph, pw) = _pair(params["i"]), _pair(params["p"])
+    out = F.conv2d(_one_hot(h, w), torch.ones(1, 1, *_pair(params["k"]), dtype=torch.float64),
+                   stride=params["s"], padding=params["p"], dilation=params["d"])
+    assert len(anim) == out.shape[2] * out.shape[3]
+    ax_in = anim.figure.axes[0]
+    for step in anim.steps:
+        frame = anim._stage.show(step)
+        shaded = sorted((round(p.get_y() - anim._stage.off_in), round(p.get_x()))
+                        for p in ax_in.patches if p.get_gid() == "tap")
+        assert shaded == sorted(frame.taps)
+        inputs = {(r - ph, c - pw) for r, c in shaded if 0 <= r - ph < h and 0 <= c - pw < w}
+        assert inputs == _dependencies(out, w, *frame.output)
+        rows = sorted({r for r, _ in shaded})
+        assert all(b - a == _pair(params["d"])[0] for a, b in zip(rows, rows[1:]))

@@ -5,6 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import matplotlib.pyplot as plt
+import numpy as np
+
+import convlab
 from convlab import figures
 from convlab.figures import transposed as fig02
 
@@ -104,3 +108,31 @@ def test_upsampling_comparison_has_one_panel_per_method_and_input():
     assert resize_constant.max() - resize_constant.min() < 1e-12
     transposed_constant = fig.axes[0].images[0].get_array()
     assert transposed_constant.max() - transposed_constant.min() > 0.5
+
+
+def test_gradient_figure_draws_c_and_the_input_gradient_matrix_its_transpose():
+    kernel = torch.tensor([[1.0, 2.0, 0.5], [-1.0, 3.0, 4.0]], dtype=torch.float64)
+    fig = figures.plot_gradient_is_transpose(kernel, (4, 5))
+    left, right = (ax.images[0].get_array() for ax in fig.axes)
+    c = convlab.conv_matrix(kernel, (4, 5)).numpy()
+    assert left.shape == (3 * 3, 4 * 5) and np.array_equal(left, c)
+    assert np.array_equal(right, c.T)
+    assert "G = C^T" in fig.axes[1].get_title()
+    plt.close(fig)
+
+
+def test_input_gradient_matrix_is_autograds_and_takes_a_notebooks_backward():
+    kernel = torch.randn(2, 3, dtype=torch.float64)
+    g = figures.input_gradient_matrix(kernel, (4, 4))
+    x = torch.randn(1, 1, 4, 4, dtype=torch.float64, requires_grad=True)
+    y = torch.nn.functional.conv2d(x, kernel[None, None])
+    for j in range(y.numel()):
+        (column,) = torch.autograd.grad(y.flatten()[j], x, retain_graph=True)
+        torch.testing.assert_close(g[:, j], column.flatten())
+    mine = figures.input_gradient_matrix(kernel, (4, 4), convlab.conv2d_backward)
+    torch.testing.assert_close(mine, g)
+    # A backward with the kernel unflipped draws a matrix that is not C^T, and says so.
+    unflipped = lambda x, w, g, stride=1, padding=0: convlab.conv2d_backward(x, w.flip(2, 3), g)  # noqa: E731
+    fig = figures.plot_gradient_is_transpose(kernel, (4, 4), conv2d_backward_fn=unflipped)
+    assert "!= C^T" in fig.axes[1].get_title()
+    plt.close(fig)

@@ -202,6 +202,33 @@ CASES = {
     "HDCBlock: empty rates": (lambda: convlab.HDCBlock(4, []), "rates must not be empty"),
     "HDCBlock: rates an int": (lambda: convlab.HDCBlock(4, 2), "rates must be a sequence"),
     "HDCBlock: kernel_size 0": (lambda: convlab.HDCBlock(4, [1], 0), "kernel_size must be >= 1"),
+    "conv2d_backward: grad_out not conv2d's output shape": (
+        lambda: convlab.conv2d_backward(X, W, t(1, 3, 3, 3)), "conv2d's output shape"),
+    "conv2d_backward: x not 4-D": (lambda: convlab.conv2d_backward(X[0], W, t(1, 3, 3, 2)), "4-D"),
+    "conv2d_backward: kernel larger than the padded input": (
+        lambda: convlab.conv2d_backward(t(1, 2, 2, 2), W, t(1, 3, 1, 1)), "larger than the padded input"),
+    "conv2d_backward: channels differ": (
+        lambda: convlab.conv2d_backward(t(1, 3, 5, 4), W, t(1, 3, 3, 2)), "channels"),
+    "causal_conv1d: x not 3-D": (lambda: convlab.causal_conv1d(X, W[:, :, 0]), "3-D"),
+    "causal_conv1d: weight not 3-D": (lambda: convlab.causal_conv1d(X[:, :, 0], W), "3-D"),
+    "causal_conv1d: channels differ": (lambda: convlab.causal_conv1d(t(1, 3, 5), W[:, :, 0]), "channels"),
+    "causal_conv1d: dilation 0": (lambda: convlab.causal_conv1d(X[:, :, 0], W[:, :, 0], dilation=0), "dilation"),
+    "causal_conv1d: bias of the wrong size": (
+        lambda: convlab.causal_conv1d(X[:, :, 0], W[:, :, 0], t(2)), "bias must have shape"),
+    "wavenet_receptive_field: kernel_size 0": (
+        lambda: convlab.wavenet_receptive_field(0, [1, 2]), "kernel_size must be >= 1"),
+    "wavenet_receptive_field: no rates": (lambda: convlab.wavenet_receptive_field(2, []), "rates must not be empty"),
+    "wavenet_receptive_field: rate 0": (lambda: convlab.wavenet_receptive_field(2, [1, 0]), "rate must be >= 1"),
+    "wavenet_receptive_field: stacks 0": (lambda: convlab.wavenet_receptive_field(2, [1], 0), "stacks must be >= 1"),
+    "multigrid_rates: output stride 32": (lambda: convlab.multigrid_rates(32), "output_stride must be 8 or 16"),
+    "multigrid_rates: output stride 4": (lambda: convlab.multigrid_rates(4), "output_stride must be 8 or 16"),
+    "multigrid_rates: block 2": (lambda: convlab.multigrid_rates(16, block=2), "block must be >= 3"),
+    "multigrid_rates: no unit rates": (lambda: convlab.multigrid_rates(16, ()), "rates must not be empty"),
+    "multigrid_rates: unit rate 0": (lambda: convlab.multigrid_rates(16, (1, 0)), "rate must be >= 1"),
+    "ASPP: in_channels 0": (lambda: convlab.ASPP(0, 4), "in_channels must be >= 1"),
+    "ASPP: out_channels 0": (lambda: convlab.ASPP(3, 0), "out_channels must be >= 1"),
+    "ASPP: no rates": (lambda: convlab.ASPP(3, 4, ()), "rates must not be empty"),
+    "ASPP: rate 0": (lambda: convlab.ASPP(3, 4, (6, 0)), "rate must be >= 1"),
     # ------------------------------------------------------------- models.py
     "DilatedStack: empty rates": (lambda: DilatedStack([]), "rates must not be empty"),
     "UNet: H not divisible by 8": (lambda: UNet(width=2)(t(1, 1, 12, 16)), "divisible by 8"),

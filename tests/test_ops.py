@@ -344,6 +344,39 @@ def test_conv_transpose2d_via_conv_matches_torch(conv, device):
 
 
 @FAST
+@given(conv=convs(dilation=False, batched=True))
+def test_conv2d_backward_equals_autograd(conv, device):
+    inputs, g = conv.arrays(device)
+    x, weight = inputs["x"], inputs["weight"]
+    bias = torch.zeros(conv.c_out, dtype=DTYPE, device=device, requires_grad=True)
+    out = F.conv2d(x, weight, bias, stride=conv.stride, padding=conv.padding)
+    grad_out = torch.randn(out.shape, dtype=DTYPE, generator=g).to(device)
+    want = torch.autograd.grad(out, (x, weight, bias), grad_out)
+    got = convlab.conv2d_backward(x.detach(), weight.detach(), grad_out, conv.stride, conv.padding)
+    for name, a, b in zip(("grad_x", "grad_weight", "grad_bias"), got, want):
+        assert a.dtype == b.dtype and a.device == b.device
+        assert_close(a, b, msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_conv2d_backward_where_the_stride_skips_the_last_rows(device):
+    # The forward never reads the last (7 + 2 - 3) mod 4 = 2 padded rows (one of them
+    # padding, one row of x) nor the last (6 - 2) mod 3 = 1 column: their input gradient
+    # is 0, and output_padding keeps them in grad_x.
+    x = torch.randn(2, 3, 7, 6, dtype=DTYPE, device=device, requires_grad=True)
+    weight = torch.randn(2, 3, 3, 2, dtype=DTYPE, device=device, requires_grad=True)
+    out = F.conv2d(x, weight, stride=(4, 3), padding=(1, 0))
+    grad_out = torch.randn_like(out)
+    grad_x, grad_weight, grad_bias = convlab.conv2d_backward(
+        x.detach(), weight.detach(), grad_out, (4, 3), (1, 0))
+    want_x, want_w = torch.autograd.grad(out, (x, weight), grad_out)
+    assert grad_x.shape == x.shape and bool((grad_x[:, :, :, -1] == 0).all())
+    assert bool((grad_x[:, :, -1] == 0).all()) and bool((grad_x[:, :, -2] != 0).any())
+    assert_close(grad_x, want_x)
+    assert_close(grad_weight, want_w)
+    assert_close(grad_bias, grad_out.sum((0, 2, 3)))
+
+
+@FAST
 @given(
     size=st.tuples(st.integers(3, 6), st.integers(3, 6)).filter(lambda s: s[0] != s[1]),
     kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)).filter(lambda k: k[0] != k[1]),
@@ -532,6 +565,47 @@ def _seed_image():
     return torch.tensor([1.0, 2.0, 3.0, 4.0]).reshape(1, 1, 4, 1).expand(1, 4, 4, 2).contiguous()
 
 
+@FAST
+@given(
+    n=st.integers(1, 2), c_in=st.integers(1, 3), c_out=st.integers(1, 3), length=st.integers(1, 12),
+    k=st.integers(1, 4), dilation=st.integers(1, 4), bias=st.booleans(), seed=st.integers(0, 2**31 - 1),
+)
+def test_causal_conv1d_is_a_left_padded_dilated_conv1d(n, c_in, c_out, length, k, dilation, bias, seed, device):
+    g = torch.Generator().manual_seed(seed)
+    x = _randn((n, c_in, length), g, device)
+    weight = _randn((c_out, c_in, k), g, device)
+    b = _randn((c_out,), g, device) if bias else None
+    assert_matches(
+        lambda x, weight, bias: convlab.causal_conv1d(x, weight, bias, dilation),
+        lambda x, weight, bias: F.conv1d(F.pad(x, ((k - 1) * dilation, 0)), weight, bias, dilation=dilation),
+        {"x": x, "weight": weight, "bias": b},
+        g,
+    )
+
+
+def test_causal_conv1d_never_looks_ahead(device):
+    # Changing input t changes outputs t, t+d, ..., t+(k-1)d only.
+    x = torch.randn(1, 2, 20, dtype=DTYPE, device=device)
+    weight = torch.randn(3, 2, 3, dtype=DTYPE, device=device)
+    before = convlab.causal_conv1d(x, weight, dilation=4)
+    x[0, :, 9] += 1.0
+    changed = (convlab.causal_conv1d(x, weight, dilation=4) != before).any(1)[0]
+    assert changed.nonzero().flatten().tolist() == [9, 13, 17]
+
+
+@pytest.mark.parametrize("kernel_size, rates, stacks, expected", [
+    (2, [2**i for i in range(10)], 1, 1024),  # WaveNet: 1, 2, ..., 512
+    (2, [2**i for i in range(10)], 3, 3070),
+    (3, [1, 2, 4], 2, 29),
+    (1, [5, 7], 4, 1),
+])
+def test_wavenet_receptive_field_published_numbers(kernel_size, rates, stacks, expected):
+    assert convlab.wavenet_receptive_field(kernel_size, rates, stacks) == expected
+    # The same number as the general formula, for stacks * len(rates) stride-1 layers.
+    layers = [(kernel_size, 1, r) for r in rates] * stacks
+    assert convlab.receptive_field(layers) == expected
+
+
 @pytest.mark.parametrize(
     "rate, padding, expected_rows",
     [
@@ -577,6 +651,8 @@ def _float32_calls(device):
         "conv_transpose2d_via_conv": lambda: convlab.conv_transpose2d_via_conv(x, wt, stride=2),
         "conv_matrix": lambda: convlab.conv_matrix(w[0, 0], (5, 4)),
         "insert_zeros": lambda: convlab.insert_zeros(x, 2),
+        "causal_conv1d": lambda: convlab.causal_conv1d(x[:, :, 0], w[:, :, 0], t(4), dilation=2),
+        "conv2d_backward": lambda: convlab.conv2d_backward(x, w, t(2, 4, 2, 2), stride=2)[0],
         "dilate_kernel": lambda: convlab.dilate_kernel(w, 2),
         "space_to_batch": lambda: convlab.space_to_batch(t(1, 2, 4, 6), 2),
         "batch_to_space": lambda: convlab.batch_to_space(t(4, 2, 2, 3), 2),

@@ -422,6 +422,46 @@ def test_forbidden_ops_fail_however_they_are_reached(source, found):
     assert (outcome.forbidden and found in outcome.forbidden) or outcome.tampered or outcome.error, outcome
 
 
+_CORR_BY_AUTOGRAD = (
+    "def corr2d(x, kernel):\n"
+    "    h, w = x.shape[0] - kernel.shape[0] + 1, x.shape[1] - kernel.shape[1] + 1\n"
+    "    probe = torch.zeros(h, w, dtype=x.dtype, requires_grad=True)\n"
+    "    def tap_sum(p):\n"
+    "        return sum((p * x[i:i + h, j:j + w]).sum() * kernel[i, j]\n"
+    "                   for i in range(kernel.shape[0]) for j in range(kernel.shape[1]))\n"
+    "    {route}\n")
+
+
+@pytest.mark.parametrize("route", [
+    "return torch.autograd.grad(tap_sum(probe), probe)[0]",
+    "tap_sum(probe).backward()\n    return probe.grad",
+    "return torch.func.grad(tap_sum)(probe.detach())",
+    "return torch.func.vjp(tap_sum, probe.detach())[1](torch.ones((), dtype=x.dtype))[0]",
+    "return torch.func.jacfwd(tap_sum)(probe.detach())",
+    "import torch.autograd.forward_ad as ad\n"
+    "    with ad.dual_level():\n"
+    "        d = ad.make_dual(probe.detach(), torch.ones_like(probe))\n"
+    "        return ad.unpack_dual(tap_sum(d)).tangent.expand(h, w)",
+    "engine = type(torch.autograd.Variable._execution_engine)()\n"
+    "    out = tap_sum(probe)\n"
+    "    return engine.run_backward((out,), (torch.ones_like(out),), False, False, (probe,), False, False)[0]",
+], ids=["autograd.grad", "backward", "func.grad", "func.vjp", "jacfwd", "forward_ad", "new engine"])
+def test_autograd_is_refused_where_the_exercise_forbids_it(route):
+    # corr2d's values are the gradient of sum(p * corr2d) w.r.t. p: autograd computes them.
+    source = _CORR_BY_AUTOGRAD.format(route=route)
+    result, _ = run(source, calls=CALLS[:1], families=("autograd",))
+    outcome = result.outcomes[0]
+    if "jacfwd" in route or "dual" in route:
+        # Forward AD fails in the sandbox before its dual ops (torch.jit finds no source for
+        # its decompositions); the dual ops are refused too (forbid.DUAL_OP).
+        assert outcome.value is None and (outcome.forbidden or outcome.error), outcome
+        return
+    assert outcome.value is None and outcome.forbidden and "torch.autograd" in outcome.forbidden, outcome
+    if "jacfwd" not in route and "dual" not in route:  # forward AD's answers differ in shape
+        result, _ = run(source, calls=CALLS[:1], families=CONV)
+        torch.testing.assert_close(result.outcomes[0].value, convlab.corr2d(*CALLS[0][0]))
+
+
 def test_plain_stride_one_conv_allowed_only_where_the_exercise_allows_it():
     plain = "def corr2d(x, kernel):\n    return F.conv2d(x[None, None], kernel[None, None])[0, 0]\n"
     result, _ = run(plain, families=("conv_except_plain", "unfold"))
@@ -1098,3 +1138,34 @@ def test_proc_self_is_not_the_childs_where_a_proc_is_mounted(monkeypatch):
             pytest.skip("only root gives the child a user of its own")
         seen = _values(sb, ["by_dir_fd"])
     assert seen["by_dir_fd"].value == ["PermissionError"], seen["by_dir_fd"]
+
+
+_BACKWARD_BY_CONV = '''
+def conv2d_backward(x, weight, grad_out, stride=1, padding=0):
+    n, c_in, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    unread = max((h + 2 * padding - kh) % stride, (w + 2 * padding - kw) % stride)
+    z = F.pad(x.new_zeros(0).new_zeros(grad_out.shape[0], c_out, (grad_out.shape[2] - 1) * stride + 1,
+                                        (grad_out.shape[3] - 1) * stride + 1), (0, 0, 0, 0))
+    z[:, :, ::stride, ::stride] = grad_out
+    full = F.pad(z, (kw - 1, kw - 1 + unread, kh - 1, kh - 1 + unread))
+    grad_x = F.conv2d(full, weight.flip(2, 3).transpose(0, 1))[:, :, padding:padding + h, padding:padding + w]
+    # The weight gradient as ONE plain conv whose kernel is grad_out spread s apart: a kernel
+    # as large as the input, which the sandbox's plain conv must not loop over.
+    x_padded = F.pad(x, (padding,) * 4).transpose(0, 1)
+    grad_weight = F.conv2d(x_padded, z.transpose(0, 1))[:, :, :kh, :kw].transpose(0, 1)
+    return grad_x, grad_weight, grad_out.sum((0, 2, 3))
+'''
+
+
+def test_an_input_sized_kernel_in_an_allowed_plain_conv_is_not_a_loop_over_pixels():
+    # The visible check sees torch's conv as one op at every size; the sandbox computes the
+    # allowed plain conv itself, and must count the same work at every size too.
+    exercise = REGISTRY["conv2d_backward"]
+    small = exercise.scaling_case(1)
+    scaling = {s: (exercise.scaling_case(s).args, exercise.scaling_case(s).kwargs) for s in (2, 5)}
+    with sandbox(_BACKWARD_BY_CONV) as sb:
+        result = sb.run("conv2d_backward", [(small.args, small.kwargs)], exercise.forbidden, scaling)
+    for got, want in zip(result.outcomes[0].value, convlab.conv2d_backward(*small.args, **small.kwargs)):
+        torch.testing.assert_close(got, want)
+    assert result.vector_error is None and result.not_vectorized is None, result.not_vectorized

@@ -160,3 +160,45 @@ def _receptive_field(draw: Draw) -> list[Case]:
         layers = [_layer(draw) for _ in range(draw.int(0, 2))]
         cases.append(Case((layers + [broken],), **_error("receptive_field", index)))
     return cases
+
+
+@generator("causal_conv1d")
+def _causal_conv1d(draw: Draw) -> list[Case]:
+    cases = []
+    for i in range(22):
+        n, c_in, c_out, length = draw.int(1, 2), draw.int(1, 3), draw.int(1, 3), draw.int(1, 16)
+        k, dilation = draw.int(1, 4), draw.int(1, 5)
+        if i < 4:  # every slip shows: at least 2 taps, a real dilation, an odd (k-1)d on one
+            k, dilation, length = draw.int(2, 4), 2 * draw.int(1, 2) + (i == 0), draw.int(8, 16)
+        dtype = draw.dtype()
+        bias = draw.tensor(c_out, dtype=dtype) if draw.chance(0.5) else None
+        cases.append(call(draw, (draw.tensor(n, c_in, length, dtype=dtype), draw.tensor(c_out, c_in, k, dtype=dtype)),
+                          [("bias", bias, None), ("dilation", dilation, 1)]))
+    c = draw.int(1, 3)
+    cases += [
+        Case((draw.tensor(1, c, 6, 2), draw.tensor(2, c, 2)), **_error("causal_conv1d", 0)),
+        Case((draw.tensor(1, c, 6), draw.tensor(2, c, 2, 2)), **_error("causal_conv1d", 0)),
+        Case((draw.tensor(1, c, 6), draw.tensor(2, c + 1, 2)), **_error("causal_conv1d", 1)),
+        Case((draw.tensor(1, c, 6), draw.tensor(2, c, 2)), {"dilation": draw.choice([0, -1])},
+             **_error("causal_conv1d", 2)),
+    ]
+    return cases
+
+
+@generator("wavenet_receptive_field")
+def _wavenet_receptive_field(draw: Draw) -> list[Case]:
+    cases = []
+    for i in range(22):
+        rates = [draw.int(1, 16) for _ in range(draw.int(1, 8))]
+        if draw.chance(0.4):  # WaveNet-like: doubling rates from 1
+            rates = [2**j for j in range(draw.int(1, 10))]
+        k = draw.int(2, 5) if i < 6 else draw.int(1, 5)
+        stacks = draw.int(2, 4) if i < 6 else draw.int(1, 4)
+        cases.append(call(draw, (k, rates), [("stacks", stacks, 1)]))
+    cases += [
+        Case((draw.choice([0, -1]), [1, 2]), **_error("wavenet_receptive_field", 0)),
+        Case((2, []), **_error("wavenet_receptive_field", 1)),
+        Case((2, [1, draw.choice([0, -2]), 4]), **_error("wavenet_receptive_field", 1)),
+        Case((2, [1, 2], draw.choice([0, -1])), **_error("wavenet_receptive_field", 2)),
+    ]
+    return cases

@@ -108,3 +108,51 @@ def _hdc_block(draw: Draw) -> list[Case]:
     cases.append(Case((draw.int(1, 3), [1, 2]), {"kernel_size": draw.choice([0, -1, -3])},
                       **_error("HDCBlock", 3)))
     return cases
+
+
+@generator("ASPP")
+def _aspp(draw: Draw) -> list[Case]:
+    """(in_channels, out_channels[, rates]) positionally: the adapter's own ``rates``
+    parameter takes the second argument."""
+    cases = []
+    for i in range(20):
+        c_in, c_out = draw.int(1, 3), draw.int(1, 3)
+        h, w = draw.int(3, 12), draw.int(3, 12)
+        x = draw.tensor(2, c_in, h, w, dtype=draw.dtype())  # N = 2: training-mode BN of the pooled map
+        if i > 2 and draw.chance(0.25):
+            args = (c_in, c_out)  # DeepLab v3's (6, 12, 18)
+        else:
+            rates = _rates(draw, high=4, top=8)
+            args = (c_in, c_out, tuple(rates) if draw.chance(0.5) else rates)
+        cases.append(Case(args, {"x": x, "seed": draw.int(0, 10_000)}))
+    cases.append(Case((draw.choice([0, -1]), draw.int(1, 3), (2, 4)), **_error("ASPP", 0)))
+    cases.append(Case((draw.int(1, 3), draw.choice([0, -2])), **_error("ASPP", 1)))
+    cases.append(Case((draw.int(1, 3), draw.int(1, 3), ()), **_error("ASPP", 2)))
+    cases.append(Case((draw.int(1, 3), draw.int(1, 3), _bad_rates(draw)), **_error("ASPP", 2)))
+    return cases
+
+
+@generator("multigrid_rates")
+def _multigrid_rates(draw: Draw) -> list[Case]:
+    # The visible cases' calls are never drawn: (1, 2, 4) at block 4, (1, 2, 1) at 5,
+    # (2, 3) at 3 and (1, 1, 1) at 6.
+    visible = {((1, 2, 4), 4), ((1, 2, 1), 5), ((2, 3), 3), ((1, 1, 1), 6)}
+    cases = []
+    while len(cases) < 22:
+        i = len(cases)
+        output_stride = 16 if i < 2 else 8 if i < 4 else draw.choice([8, 16])  # both, whatever the seed
+        units = tuple(draw.int(1, 4) for _ in range(draw.int(1, 4)))
+        if i in (0, 2):  # a unit rate > 1, block 4: every slip shows
+            units, block = (1, 2, draw.choice([3, 5])), 4
+        else:
+            block = draw.int(3, 7)
+        if (units, block) in visible:
+            continue
+        cases.append(call(draw, (output_stride,), [("multi_grid", units, (1, 2, 4)), ("block", block, 4)]))
+    cases += [
+        Case((draw.choice([1, 2, 4, 32, 12]),), **_error("multigrid_rates", 0)),
+        Case((draw.choice([8, 16]), (1, 2, 4), draw.choice([1, 2])), **_error("multigrid_rates", 1)),
+        Case((draw.choice([8, 16]), ()), **_error("multigrid_rates", 2)),
+        Case((draw.choice([8, 16]), (1, draw.choice([0, -1]), 2)), **_error("multigrid_rates", 2)),
+    ]
+    return cases

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from convlab.checks.core import Case
-from convlab.checks.transposed import (ERR_4D, ERR_COUNTS, ERR_CROP, ERR_INPUT, ERR_MODE, ERR_OP,
-                                       ERR_OP_SIZE, ERR_STRIDE)
+from convlab.checks.transposed import (ERR_4D, ERR_COUNTS, ERR_CROP, ERR_GRAD_SHAPE, ERR_INPUT, ERR_MODE,
+                                       ERR_OP, ERR_OP_SIZE, ERR_PADDED, ERR_STRIDE)
 
 from . import Draw, call, generator
 
@@ -115,3 +115,32 @@ def _conv_transpose2d_scatter(draw: Draw) -> list[Case]:
 @generator("conv_transpose2d_via_conv")
 def _conv_transpose2d_via_conv(draw: Draw) -> list[Case]:
     return _transposed_cases(draw, 21)
+
+
+@generator("conv2d_backward")
+def _conv2d_backward(draw: Draw) -> list[Case]:
+    """(x, weight, grad_out, stride=1, padding=0); grad_out of conv2d's output shape."""
+    cases = []
+    while len(cases) < 22:
+        n, c_in, c_out = draw.int(1, 2), draw.int(1, 3), draw.int(1, 3)
+        h, w, kh, kw = draw.int(1, 8), draw.int(1, 8), draw.int(1, 4), draw.int(1, 4)
+        stride, padding = draw.choice([1, 1, 2, 3]), draw.choice([0, 0, 1, 2])
+        if kh > h + 2 * padding or kw > w + 2 * padding:
+            continue
+        ho, wo = (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1
+        dtype = draw.dtype()
+        cases.append(call(draw, (draw.tensor(n, c_in, h, w, dtype=dtype),
+                                 draw.tensor(c_out, c_in, kh, kw, dtype=dtype),
+                                 draw.tensor(n, c_out, ho, wo, dtype=dtype)),
+                          [("stride", stride, 1), ("padding", padding, 0)]))
+    # grad_out one row short, or with the input's channels instead of the weight's C_out.
+    stride = draw.int(1, 2)
+    ho = (6 - 3) // stride + 1
+    cases.append(Case((draw.tensor(1, 2, 6, 6), draw.tensor(3, 2, 3, 3), draw.tensor(1, 3, ho - 1, ho)),
+                      {"stride": stride}, raises=ValueError, note=ERR_GRAD_SHAPE))
+    cases.append(Case((draw.tensor(2, 2, 5, 5), draw.tensor(3, 2, 3, 3), draw.tensor(2, 2, 3, 3)),
+                      raises=ValueError, note=ERR_GRAD_SHAPE))
+    padding = draw.int(0, 1)
+    cases.append(Case((draw.tensor(1, 2, 2, 2), draw.tensor(3, 2, 3 + 2 * padding, 3 + 2 * padding),
+                       draw.tensor(1, 3, 1, 1)), {"padding": padding}, raises=ValueError, note=ERR_PADDED))
+    return cases

@@ -9,6 +9,13 @@ plain convolution (``conv_except_plain``: stride 1, no padding, no dilation;
 ``dilated_conv``: dilation 1), the generic ``convolution`` op computes it here from
 tensor products instead of refusing.
 
+The ``autograd`` family refuses automatic differentiation: forward-mode AD's dual-tensor
+ops at the dispatcher like the rest, and the autograd engine's one Python entry point
+(``run_backward``, which ``.backward()``, ``torch.autograd.grad`` and torch.func's grad and
+vjp all reach) replaced in the engine type's own dict, which only a gc walk or ctypes,
+both refused by the audit hook, could reach again. TorchScript calls the engine from C++:
+see THREAT_MODEL.md.
+
 The ``torch.library.Library`` objects are kept alive by a leaked reference and their
 finalizers detached, so nothing reachable from Python can unregister them.
 
@@ -28,6 +35,7 @@ __all__ = ["ForbiddenOp", "install", "CONV_OP", "UNFOLD_OP"]
 CONV_OP = re.compile(r"(^|_)(convolution|conv\d|conv_transpose|conv_tbc|conv_depthwise|cudnn_conv|mkldnn_conv"
                      r"|miopen_conv|slow_conv|thnn_conv|mps_conv)")
 UNFOLD_OP = re.compile(r"^(im2col|col2im)")
+DUAL_OP = re.compile(r"^_(make|unpack)_dual")
 _KEYS = ("CPU", "CUDA", "MkldnnCPU", "QuantizedCPU", "QuantizedCUDA", "SparseCPU", "SparseCUDA",
          "CompositeExplicitAutograd", "CompositeImplicitAutograd", "Autograd")
 # The generic entry points that may compute an allowed plain convolution.
@@ -44,6 +52,8 @@ FORBIDDEN_PREFIX = "forbidden op: "
 def _family_of(base: str) -> str | None:
     if UNFOLD_OP.match(base):
         return "unfold"
+    if DUAL_OP.match(base):
+        return "autograd"
     if CONV_OP.search(base):
         return "conv"
     return None
@@ -60,11 +70,13 @@ def _plain_conv2d(x, weight, bias, stride, padding, dilation, transposed, groups
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
     ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
-    out = x.new_zeros((n, o, ho, wo))
-    for i in range(kh):
-        for j in range(kw):
-            patch = x[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
-            out = out + torch.einsum("nchw,oc->nohw", patch, weight[:, :, i, j])
+    # Every window at once, no Python loop: the kernel may be as large as the input (a
+    # weight gradient correlates x with grad_out), and the vectorization check counts the
+    # lines run here too.
+    x = x.contiguous()
+    s_n, s_c, s_h, s_w = x.stride()
+    windows = x.as_strided((n, c, ho, wo, kh, kw), (s_n, s_c, s_h * sh, s_w * sw, s_h, s_w))
+    out = torch.einsum("nchwij,ocij->nohw", windows, weight)
     if bias is not None:
         out = out + bias.view(1, -1, 1, 1)
     return out
@@ -135,6 +147,7 @@ def install(families: tuple) -> int:
         return 0
     refuse_conv = any(f in families for f in ("conv", "conv_except_plain", "dilated_conv"))
     refuse_unfold = "unfold" in families
+    refuse_autograd = "autograd" in families
     libraries: dict[str, torch.library.Library] = {}
     count = 0
     with warnings.catch_warnings():
@@ -145,10 +158,15 @@ def install(families: tuple) -> int:
             family = _family_of(base)
             if family is None or (family == "conv" and not refuse_conv) or (family == "unfold" and not refuse_unfold):
                 continue
+            if family == "autograd" and not refuse_autograd:
+                continue
             if family == "conv" and qualified.split(".")[0] in _GENERIC and "conv" not in families:
                 kernel = _generic_kernel(qualified.split(".")[0], families)
             elif family == "unfold":
                 kernel = _refusing_kernel(f"{base} (that is F.unfold / F.fold)")
+            elif family == "autograd":
+                kernel = _refusing_kernel(f"{AUTOGRAD_TEXT} (forward-mode AD: torch.func.jvp, jacfwd, "
+                                          f"dual tensors; observed as torch's {base} op)")
             else:
                 kernel = _refusing_kernel(f"{base} (a torch convolution op)")
             library = libraries.get(namespace)
@@ -161,7 +179,29 @@ def install(families: tuple) -> int:
                 except Exception:  # no such kernel slot for this op: nothing to replace
                     pass
     _make_permanent(list(libraries.values()))
+    if refuse_autograd:
+        _refuse_backward_engine()
+        count += 1
     return count
+
+
+AUTOGRAD_TEXT = "torch.autograd"
+
+
+def _refuse_backward_engine() -> None:
+    """The engine's ``run_backward`` refuses from now on in this process."""
+    import ctypes
+    import gc
+
+    engine_type = type(torch.autograd.Variable._execution_engine)
+
+    def run_backward(*args, **kwargs):
+        raise ForbiddenOp(FORBIDDEN_PREFIX + f"{AUTOGRAD_TEXT} (its backward pass: .backward(), "
+                          "torch.autograd.grad, torch.func's grad or vjp)")
+
+    # A builtin type's attributes are read-only from Python; its dict is not.
+    gc.get_referents(engine_type.__dict__)[0]["run_backward"] = run_backward
+    ctypes.pythonapi.PyType_Modified(ctypes.py_object(engine_type))
 
 
 def _make_permanent(libraries: list) -> None:

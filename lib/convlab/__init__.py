@@ -7,11 +7,13 @@ Every graded exercise has a reference here with the contract's name and signatur
 from .atrous import (
     atrous_conv2d,
     batch_to_space,
+    causal_conv1d,
     conv2d_dilated,
     dilate_kernel,
     space_to_batch,
+    wavenet_receptive_field,
 )
-from .hdc import HDCBlock, hdc_max_distances, hdc_search, satisfies_hdc
+from .hdc import ASPP, HDCBlock, hdc_max_distances, hdc_search, multigrid_rates, satisfies_hdc
 from .ops import conv2d, conv_transpose2d
 from .receptive import (
     coverage,
@@ -31,6 +33,7 @@ from .shapes import (
 )
 from .standard import conv2d_im2col, conv2d_loops, corr2d, im2col
 from .transposed import (
+    conv2d_backward,
     conv_matrix,
     conv_transpose2d_scatter,
     conv_transpose2d_via_conv,
@@ -51,6 +54,7 @@ EXERCISES = {
         "conv_transpose2d_via_conv",
         "keras_deconv_output_length",
         "overlap_counts",
+        "conv2d_backward",
     ],
     "03_atrous": [
         "effective_kernel_size",
@@ -60,6 +64,8 @@ EXERCISES = {
         "batch_to_space",
         "atrous_conv2d",
         "receptive_field",
+        "causal_conv1d",
+        "wavenet_receptive_field",
     ],
     "04_gridding": [
         "dependency_map",
@@ -68,7 +74,7 @@ EXERCISES = {
         "shared_inputs",
         "effective_receptive_field",
     ],
-    "05_hdc": ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock"],
+    "05_hdc": ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock", "ASPP", "multigrid_rates"],
 }
 
 __all__ = [name for names in EXERCISES.values() for name in names] + [

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .ops import conv2d
-from .shapes import as_pair, check_int, effective_kernel_size, tf_same_padding
+from .shapes import as_pair, check_int, check_rates, effective_kernel_size, tf_same_padding
 
 __all__ = [
     "effective_kernel_size",
@@ -19,6 +19,8 @@ __all__ = [
     "space_to_batch",
     "batch_to_space",
     "atrous_conv2d",
+    "causal_conv1d",
+    "wavenet_receptive_field",
 ]
 
 
@@ -106,3 +108,37 @@ def atrous_conv2d(value: torch.Tensor, filters: torch.Tensor, rate: int, padding
     weight = filters.permute(3, 2, 0, 1)  # HWIO -> OIHW
     out = batch_to_space(conv2d(space_to_batch(x, rate), weight), rate)
     return out[:, :, :out_h, :out_w].permute(0, 2, 3, 1)
+
+
+def causal_conv1d(x: torch.Tensor, weight: torch.Tensor, bias=None, dilation: int = 1) -> torch.Tensor:
+    """WaveNet's dilated causal convolution of x (N, C_in, L) by weight (C_out, C_in, k).
+
+    Output t sees inputs t, t-d, ..., t-(k-1)d only, never a later one: the input gets
+    (k-1)d zeros on the LEFT, none on the right, so the output keeps the length L. As in
+    F.conv1d, weight[..., k-1] meets x[t] and weight[..., 0] meets x[t - (k-1)d].
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        raise ValueError(f"x must be a 3-D (N, C_in, L) tensor, got {_shape(x)}")
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 3:
+        raise ValueError(f"weight must be a 3-D (C_out, C_in, k) tensor, got {_shape(weight)}")
+    if weight.shape[1] != x.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} channels but weight {tuple(weight.shape)} expects {weight.shape[1]}")
+    dilation = check_int(dilation, "dilation", 1)
+    left = dilation * (weight.shape[2] - 1)
+    # A 1-row image and a 1-row kernel: the 2-D op does the taps.
+    out = conv2d(F.pad(x, (left, 0))[:, :, None], weight[:, :, None], bias, dilation=(1, dilation))
+    return out[:, :, 0]
+
+
+def _shape(value):
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+
+
+def wavenet_receptive_field(kernel_size: int, rates, stacks: int = 1) -> int:
+    """Receptive field of ``stacks`` repetitions of causal layers with these dilations:
+    each layer reaches (k-1)d further back, so 1 + stacks * (k-1) * sum(rates)
+    (WaveNet: k = 2, rates 1, 2, ..., 512: 1024 samples per stack)."""
+    kernel_size = check_int(kernel_size, "kernel_size", 1)
+    rates = check_rates(rates)
+    stacks = check_int(stacks, "stacks", 1)
+    return 1 + stacks * (kernel_size - 1) * sum(rates)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import itertools
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .shapes import check_int, check_rates
 
-__all__ = ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock", "RELEASED_SCHEDULES"]
+__all__ = ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock", "ASPP", "multigrid_rates",
+           "RELEASED_SCHEDULES"]
 
 # The dilation rates of the 3x3 convs in the authors' released ResNet-101-DUC-HDC
 # (TuSimple-DUC, tusimple_duc/networks/resnet.py, get_resnet_hdc): the 23 bottleneck
@@ -82,3 +84,55 @@ class HDCBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
+
+
+def multigrid_rates(output_stride: int, multi_grid=(1, 2, 4), block: int = 4) -> list[int]:
+    """DeepLab v3's multi-grid (Chen et al., 2017, section 3.2): the dilation rates of the
+    three 3x3 convs of ResNet block ``block``.
+
+    Past the output stride, a block keeps its resolution and dilates instead: block 4 at
+    output stride 16 (rate 2), blocks 3 and 4 at 8 (rates 2 and 4), each replica beyond
+    block 4 doubling again: base rate 2 ** (block - 3) * 16 / output_stride. The unit rates
+    ``multi_grid`` multiply it: output stride 16, (1, 2, 4) gives (2, 4, 8).
+    """
+    output_stride = check_int(output_stride, "output_stride", 1)
+    if output_stride not in (8, 16):
+        raise ValueError(f"output_stride must be 8 or 16 (DeepLab v3), got {output_stride}")
+    block = check_int(block, "block", 3)  # blocks 1 and 2 are never dilated
+    units = check_rates(multi_grid)
+    base = 2 ** (block - 3) * 16 // output_stride
+    return [base * unit for unit in units]
+
+
+class ASPP(nn.Module):
+    """DeepLab v3's atrous spatial pyramid pooling (Chen et al., 2017, section 3.3).
+
+    Branches, each a conv -> BatchNorm2d -> ReLU to ``out_channels``, created and
+    concatenated in this order: a 1x1 conv; one 3x3 conv per rate with dilation = padding
+    = rate (so every branch keeps H x W); the image-pooling branch (global average pool,
+    1x1 conv, upsampled bilinearly back to H x W: the image's context in every pixel).
+    Then a 1x1 projection + BatchNorm2d + ReLU to ``out_channels``: (N, out_channels, H, W).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, rates=(6, 12, 18)):
+        super().__init__()
+        in_channels = check_int(in_channels, "in_channels", 1)
+        out_channels = check_int(out_channels, "out_channels", 1)
+        self.rates = tuple(check_rates(rates))
+
+        def stage(c_in, kernel_size=1, rate=1):
+            # No conv bias: the BatchNorm after it has its own shift.
+            return nn.Sequential(nn.Conv2d(c_in, out_channels, kernel_size, padding=rate * (kernel_size // 2),
+                                           dilation=rate, bias=False),
+                                 nn.BatchNorm2d(out_channels), nn.ReLU())
+
+        self.branches = nn.ModuleList([stage(in_channels)] + [stage(in_channels, 3, r) for r in self.rates])
+        self.pooling = stage(in_channels)
+        self.project = stage((len(self.rates) + 2) * out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        features = [branch(x) for branch in self.branches]
+        pooled = self.pooling(x.mean((2, 3), keepdim=True))
+        features.append(F.interpolate(pooled, size=size, mode="bilinear", align_corners=False))
+        return self.project(torch.cat(features, dim=1))

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .ops import check_bias, check_input, conv2d
-from .shapes import as_pair, check_int, conv_transpose_output_size
+from .shapes import as_pair, check_int, conv_output_size, conv_transpose_output_size
 
 __all__ = [
     "conv_matrix",
@@ -18,6 +18,7 @@ __all__ = [
     "insert_zeros",
     "conv_transpose2d_via_conv",
     "overlap_counts",
+    "conv2d_backward",
 ]
 
 
@@ -110,3 +111,47 @@ def overlap_counts(k: int, stride: int, n: int) -> torch.Tensor:
     starts = torch.arange(n) * stride  # where each input pixel's kernel lands
     taps = (starts[:, None] + torch.arange(k)[None, :]).flatten()
     return torch.bincount(taps, minlength=(n - 1) * stride + k).to(torch.int64)
+
+
+def conv2d_backward(x, weight, grad_out, stride=1, padding=0):
+    """The gradients of ``conv2d(x, weight, bias, stride, padding)`` given ``grad_out``.
+
+    Returns (grad_x, grad_weight, grad_bias), equal to autograd's:
+
+    * grad_x is the transposed convolution of grad_out with the same weight (its
+      (C_out, C_in) axes are a transposed conv's (C_in, C_out)): the conv
+      matrix C maps x to the output, so dL/dx = C.T @ dL/dy. ``output_padding`` restores
+      the rows and columns that the forward stride skipped at the bottom/right, so grad_x
+      has x's shape;
+    * grad_weight[o, c] correlates the padded x[:, c] with grad_out[:, o] spread s apart
+      (the forward's taps read x at y*s + i), one kernel tap at a time;
+    * grad_bias[o] is grad_out[:, o] summed over N, H and W.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError("x must be a 4-D (N, C, H, W) tensor")
+    check_input(x, weight, in_channel_dim=1)
+    if not isinstance(grad_out, torch.Tensor):
+        raise ValueError("grad_out must be a torch.Tensor")
+    c_out, _, kh, kw = weight.shape
+    sh, sw = as_pair(stride, "stride", 1)
+    ph, pw = as_pair(padding, "padding", 0)
+    n, _, h, w = x.shape
+    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(w, kw, sw, pw)
+    if tuple(grad_out.shape) != (n, c_out, ho, wo):
+        raise ValueError(
+            f"grad_out must have conv2d's output shape {(n, c_out, ho, wo)}, got {tuple(grad_out.shape)}"
+        )
+    if grad_out.dtype != x.dtype or grad_out.device != x.device:
+        raise ValueError(f"grad_out is {grad_out.dtype} on {grad_out.device}, x is {x.dtype} on {x.device}")
+    # The forward's last window ends (h + 2p - k) mod s rows before the padded input does.
+    oph, opw = (h + 2 * ph - kh) % sh, (w + 2 * pw - kw) % sw
+    grad_x = conv_transpose2d_via_conv(grad_out, weight, None, (sh, sw), (ph, pw), (oph, opw))
+    # One product per kernel tap (a fixed count, whatever the input's size): tap (i, j)
+    # met padded input pixel (y*s + i, x*s + j) at output (y, x).
+    xp = F.pad(x, (pw, pw, ph, ph))
+    rows, cols = sh * (ho - 1) + 1, sw * (wo - 1) + 1
+    taps = [torch.einsum("nohw,nchw->oc", grad_out, xp[:, :, i:i + rows:sh, j:j + cols:sw])
+            for i in range(kh) for j in range(kw)]
+    grad_weight = torch.stack(taps, dim=-1).reshape(weight.shape)
+    grad_bias = grad_out.sum((0, 2, 3))
+    return grad_x, grad_weight, grad_bias

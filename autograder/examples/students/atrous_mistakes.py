@@ -2,12 +2,13 @@
 input as the exercise lists and is right on the cases its slip does not touch (rate or
 dilation 1, a single image, VALID padding, strides of 1), so each earns partial credit,
 and the feedback names the slip."""
-from autograder.examples.spec import Student, partial
+from autograder.examples.spec import Student, partial, zero
 
 STUDENT = Student(
     about="03_atrous: d zeros between taps, zeros after the last tap, dilation put on the "
           "padding, phases stacked image-major, batch_to_space as a bare reshape, SAME "
-          "padding from the undilated filter, receptive field without the stride products: "
+          "padding from the undilated filter, receptive field without the stride products, "
+          "a causal conv without its dilation, WaveNet's field without the + 1: "
           "partial credit, each mistake named",
     answers={
         "effective_kernel_size": '''
@@ -103,6 +104,27 @@ STUDENT = Student(
                     size += d * (k - 1)  # the strides never enter
                 return size
         ''',
+        "causal_conv1d": '''
+            def causal_conv1d(x, weight, bias=None, dilation=1):
+                if x.dim() != 3 or weight.dim() != 3:
+                    raise ValueError("x and weight must be 3-D")
+                if weight.shape[1] != x.shape[1]:
+                    raise ValueError("weight's C_in differs from x's channels")
+                if dilation < 1:
+                    raise ValueError("dilation must be >= 1")
+                k, length = weight.shape[2], x.shape[2]
+                padded = F.pad(x, (k - 1, 0))  # the kernel's size, not its dilated extent
+                out = sum(torch.einsum("oc,ncl->nol", weight[:, :, j], padded[:, :, j:j + length])
+                          for j in range(k))  # adjacent taps
+                return out if bias is None else out + bias[None, :, None]
+        ''',
+        "wavenet_receptive_field": '''
+            def wavenet_receptive_field(kernel_size, rates, stacks=1):
+                rates = list(rates)
+                if kernel_size < 1 or not rates or min(rates) < 1 or stacks < 1:
+                    raise ValueError("kernel_size, rates and stacks must be >= 1")
+                return stacks * (kernel_size - 1) * sum(rates)  # the current sample not counted
+        ''',
     },
     expect={
         "effective_kernel_size": partial("d zeros between taps instead of d - 1"),
@@ -112,5 +134,8 @@ STUDENT = Student(
         "batch_to_space": partial("a reshape alone, without a permute"),
         "atrous_conv2d": partial("SAME padding computed from the undilated filter"),
         "receptive_field": partial("stride products ignored"),
+        "causal_conv1d": partial("dilation ignored"),
+        # Wrong on every valid case; passing only the ValueError cases earns nothing.
+        "wavenet_receptive_field": zero("forgot the + 1"),
     },
 )

@@ -5,8 +5,9 @@ from autograder.examples.spec import Student, partial, zero
 
 STUDENT = Student(
     about="05_hdc: the M recursion reads r_{i+1}, the rule compares with K - 1, the search "
-          "allows decreasing rates, the HDC block forgets the residual: partial credit, "
-          "each mistake named",
+          "allows decreasing rates, the HDC block forgets the residual, ASPP without its "
+          "image-pooling branch, multi-grid with the output strides' base rates swapped: partial "
+          "credit, each mistake named",
     answers={
         "hdc_max_distances": '''
             def hdc_max_distances(rates):
@@ -62,6 +63,33 @@ STUDENT = Student(
                         x = torch.relu(norm(conv(x)))
                     return x  # the input is never added back
         ''',
+        "ASPP": '''
+            class ASPP(nn.Module):
+                def __init__(self, in_channels, out_channels, rates=(6, 12, 18)):
+                    super().__init__()
+                    rates = list(rates)
+                    if in_channels < 1 or out_channels < 1 or not rates or min(rates) < 1:
+                        raise ValueError("channels and rates must be >= 1")
+
+                    def branch(c_in, k=1, r=1):
+                        return nn.Sequential(nn.Conv2d(c_in, out_channels, k, padding=r if k == 3 else 0,
+                                                       dilation=r, bias=False),
+                                             nn.BatchNorm2d(out_channels), nn.ReLU())
+
+                    self.branches = nn.ModuleList([branch(in_channels)] + [branch(in_channels, 3, r) for r in rates])
+                    self.project = branch((len(rates) + 1) * out_channels)  # no image-pooling branch
+
+                def forward(self, x):
+                    return self.project(torch.cat([b(x) for b in self.branches], dim=1))
+        ''',
+        "multigrid_rates": '''
+            def multigrid_rates(output_stride, multi_grid=(1, 2, 4), block=4):
+                units = list(multi_grid)
+                if output_stride not in (8, 16) or block < 3 or not units or min(units) < 1:
+                    raise ValueError("output_stride 8 or 16, block >= 3, unit rates >= 1")
+                base = 2 ** (block - 3) * output_stride // 8  # "a larger output stride dilates more"
+                return [base * u for u in units]
+        ''',
     },
     expect={
         "hdc_max_distances": partial("r_{i+1} used instead of r_i"),
@@ -69,5 +97,7 @@ STUDENT = Student(
         "hdc_search": partial("decreasing rates allowed"),
         # Every valid case fails; passing only the ValueError cases earns nothing.
         "HDCBlock": zero("residual add missing"),
+        "ASPP": zero("no image pooling branch"),
+        "multigrid_rates": zero("base rates of output stride 8 and 16 swapped"),
     },
 )

@@ -44,6 +44,12 @@ ERRORS = {
         "rate < 1",
     ),
     "receptive_field": ("a layer's kernel_size < 1", "a layer's stride < 1", "a layer's dilation < 1"),
+    "causal_conv1d": (
+        "x not 3-D (N, C_in, L) or weight not 3-D (C_out, C_in, k)",
+        "weight's C_in differs from the number of channels of x",
+        "dilation < 1",
+    ),
+    "wavenet_receptive_field": ("kernel_size < 1", "rates empty or a rate < 1", "stacks < 1"),
 }
 
 
@@ -625,5 +631,122 @@ register(Exercise(
         _field_mistake("each layer adds its effective size d(k - 1) + 1 instead of d(k - 1)",
                        "Stacking adds the extent MINUS one: one pixel is shared. r = 1 + sum d(k - 1) * jump.",
                        grow=lambda k, d: d * (k - 1) + 1),
+    ],
+))
+
+
+# --- causal_conv1d ----------------------------------------------------------------------------------
+
+def _causal(x, weight, bias=None, dilation=1, *, left=None, right=0, tap_dilation=None, flip=False,
+            keep=None, bias_times=1):
+    """causal_conv1d with its padding, dilation, tap order, length or bias written wrong."""
+    convlab.causal_conv1d(x, weight, bias, dilation)  # the same validation
+    k = weight.shape[2]
+    tap_dilation = dilation if tap_dilation is None else tap_dilation
+    left = (k - 1) * dilation if left is None else left(k, dilation)
+    right = right(k, dilation) if callable(right) else right
+    w = weight.flip(2) if flip else weight
+    xp = F.pad(x, (left, right))
+    out = conv2d(xp[:, :, None], w[:, :, None], dilation=(1, tap_dilation))[:, :, 0]
+    if keep is not None:
+        out = out[:, :, :keep(x.shape[2], out.shape[2])]
+    if bias is not None:
+        out = out + bias_times * bias.reshape(1, -1, 1)
+    return out
+
+
+def _causal_mistake(name, hint, **wrong):
+    def produce(x, weight, bias=None, dilation=1):
+        return _causal(x, weight, bias, dilation, **wrong)
+
+    return Mistake(name, hint, produce)
+
+
+register(Exercise(
+    name="causal_conv1d",
+    assignment=A,
+    errors=ERRORS["causal_conv1d"],
+    reference=convlab.causal_conv1d,
+    forbidden=("conv", "unfold"),
+    vectorized=True,
+    scaling_case=lambda s: Case((randn(2 * s, 2, 6 * s + 5, seed=130), randn(3, 2, 3, seed=131)),
+                                {"dilation": 2}),
+    visible_cases=lambda: [
+        Case((randn(2, 2, 10, seed=122), randn(3, 2, 3, seed=123), randn(3, seed=124)), {"dilation": 2},
+             note="N = 2, C_in = 2, C_out = 3, bias; (k-1)d = 4 zeros on the left"),
+        Case((randn(1, 1, 8, seed=120), randn(1, 1, 2, seed=121)), note="WaveNet's k = 2, dilation 1"),
+        Case((randn(1, 2, 9, seed=125), randn(2, 2, 2, seed=126)), {"dilation": 3},
+             note="an odd padding (k-1)d = 3"),
+        Case((randn(2, 1, 7, seed=127), randn(1, 1, 4, seed=128), randn(1, seed=129)), {"dilation": 2},
+             note="the dilated kernel (extent 7) as long as the input"),
+        Case((randn(1, 2, 8, seed=132), randn(3, 2)), **_error("causal_conv1d", 0)),
+        Case((randn(1, 3, 8, seed=133), randn(2, 2, 2, seed=134)), **_error("causal_conv1d", 1)),
+        Case((randn(1, 2, 8, seed=135), randn(2, 2, 2, seed=136)), {"dilation": 0}, **_error("causal_conv1d", 2)),
+    ],
+    mistakes=[
+        _causal_mistake("symmetric ('same') padding instead of all on the left",
+                        "A causal output may not see the future: all (k-1)d zeros go on the LEFT, "
+                        "none on the right, F.pad(x, ((k-1)*d, 0)).",
+                        left=lambda k, d: (k - 1) * d // 2, right=lambda k, d: (k - 1) * d - (k - 1) * d // 2),
+        _causal_mistake("padded on the right (looks into the future)",
+                        "Output t may depend on inputs t, t-d, ... only: the zeros go on the left.",
+                        left=lambda k, d: 0, right=lambda k, d: (k - 1) * d),
+        _causal_mistake("padding (k-1) without the dilation",
+                        "The dilated kernel reaches (k-1)d samples back: pad (k-1)*d zeros, not k-1 "
+                        "(the output then comes out (k-1)(d-1) samples short).", left=lambda k, d: k - 1),
+        _causal_mistake("dilation ignored", "Tap j reads x[t - (k-1-j)*d]: the taps are d apart, "
+                        "and the left padding is (k-1)*d.", left=lambda k, d: k - 1, tap_dilation=1),
+        _causal_mistake("padded on both sides and not cropped: output length L + (k-1)d",
+                        "The output has the input's length L: pad on the left only (or keep the first "
+                        "L outputs).", right=lambda k, d: (k - 1) * d),
+        _causal_mistake("kernel taps in reverse order (weight[..., j] on x[t - j*d])",
+                        "As in F.conv1d, the LAST tap weight[..., k-1] meets x[t] and the first "
+                        "weight[..., 0] meets x[t - (k-1)d].", flip=True),
+        _causal_mistake("bias dropped", "Add bias[o] to every output of channel o.", bias_times=0),
+    ],
+))
+
+
+# --- wavenet_receptive_field ------------------------------------------------------------------------
+
+def _wavenet(kernel_size, rates, stacks=1, *, plus=1, taps=lambda k: k - 1, use_stacks=True,
+             per_stack=False):
+    convlab.wavenet_receptive_field(kernel_size, rates, stacks)  # the same validation
+    stacks = stacks if use_stacks else 1
+    one = taps(kernel_size) * sum(rates)
+    return stacks * (plus + one) if per_stack else plus + stacks * one
+
+
+def _wavenet_mistake(name, hint, **wrong):
+    return Mistake(name, hint, lambda kernel_size, rates, stacks=1: _wavenet(kernel_size, rates, stacks, **wrong))
+
+
+_WAVENET_RATES = [2**i for i in range(10)]
+
+register(Exercise(
+    name="wavenet_receptive_field",
+    assignment=A,
+    errors=ERRORS["wavenet_receptive_field"],
+    reference=convlab.wavenet_receptive_field,
+    returns="int",
+    visible_cases=lambda: [
+        Case((2, _WAVENET_RATES), note="WaveNet: k = 2, rates 1, 2, ..., 512: 1024"),
+        Case((2, _WAVENET_RATES, 3), note="three stacks of WaveNet's rates"),
+        Case((3, [1, 2, 4, 8], 2), note="k = 3, two stacks"),
+        Case((1, [4, 8]), note="1-tap layers see one sample"),
+        Case((0, [1, 2]), **_error("wavenet_receptive_field", 0)),
+        Case((2, []), **_error("wavenet_receptive_field", 1)),
+        Case((2, [1, 0, 2]), **_error("wavenet_receptive_field", 1)),
+        Case((2, [1, 2], 0), **_error("wavenet_receptive_field", 2)),
+    ],
+    mistakes=[
+        _wavenet_mistake("forgot the + 1", "The output's own sample counts: 1 + stacks * (k-1) * sum(rates).",
+                         plus=0),
+        _wavenet_mistake("k instead of k - 1", "A layer with k taps d apart reaches (k-1)d samples "
+                         "further back, not kd.", taps=lambda k: k),
+        _wavenet_mistake("stacks ignored", "Each stack repeats every rate: stacks * (k-1) * sum(rates).",
+                         use_stacks=False),
+        _wavenet_mistake("the + 1 counted once per stack", "Stacked fields share a sample where they "
+                         "meet: the + 1 comes once, 1 + stacks * (k-1) * sum(rates).", per_stack=True),
     ],
 ))

@@ -37,13 +37,40 @@ FAMILY_TEXT = {
     "unfold": "F.unfold / F.fold (nn.Unfold / nn.Fold)",
     "conv_except_plain": "torch's convolution ops other than a plain F.conv2d (stride 1, no padding, no dilation)",
     "dilated_conv": "torch's convolution ops with dilation > 1",
+    "autograd": "torch.autograd (.backward(), torch.autograd.grad, torch.func's grad, vjp and jvp)",
 }
+
+# Forward-mode AD's own ops: the dual tensors that torch.func.jvp and jacfwd are made of.
+_FORWARD_AD_OP = re.compile(r"^_(make|unpack)_dual")
 
 
 # What a student called, for "<exercise> calls ...": what they wrote, with the aten op
 # that was observed in brackets. The grader's sandbox words its findings the same way.
 UNFOLD_CALL = "F.unfold / F.fold (observed as torch's {op} op)"
 CONV_CALL = "a torch convolution: F.conv*, torch.conv* or nn.Conv* (observed as torch's {op} op)"
+AUTOGRAD_CALL = "torch.autograd (observed as torch's {op} op run by {how})"
+
+
+def _in_ad_transform() -> bool:
+    """Inside torch.func's grad, vjp or jvp (vmap is fine), or a forward-AD dual level."""
+    import torch.autograd.forward_ad as forward_ad
+    from torch._C._functorch import TransformType
+    from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
+
+    if getattr(forward_ad, "_current_level", -1) >= 0:
+        return True
+    return any(i.key() in (TransformType.Grad, TransformType.Jvp)
+               for i in retrieve_all_functorch_interpreters())
+
+
+def _autograd_violation(base: str) -> str | None:
+    """Backward-mode AD shows as ops the autograd engine runs (a graph task is current);
+    forward-mode AD and torch.func's AD transforms as ops run inside them."""
+    if torch._C._current_graph_task_id() != -1:
+        return AUTOGRAD_CALL.format(op=base, how="autograd's backward pass")
+    if _FORWARD_AD_OP.match(base) or _in_ad_transform():
+        return AUTOGRAD_CALL.format(op=base, how="forward-mode AD or a torch.func transform")
+    return None
 
 
 def _conv_args(args) -> tuple:
@@ -54,6 +81,10 @@ def _conv_args(args) -> tuple:
 
 def _violation(op_name: str, args, families) -> str | None:
     base = op_name.split(".")[0]
+    if "autograd" in families:
+        found = _autograd_violation(base)
+        if found:
+            return found
     if "unfold" in families and _UNFOLD_OP.match(base):
         return UNFOLD_CALL.format(op=base)
     if not _CONV_OP.search(base):

@@ -39,6 +39,10 @@ ERRORS = {
                    "max_rate is smaller than 1"),
     "HDCBlock": ("channels is smaller than 1", "rates is empty", "a rate is smaller than 1",
                  "kernel_size is smaller than 1", "kernel_size is even"),
+    "ASPP": ("in_channels is smaller than 1", "out_channels is smaller than 1",
+             "rates is empty or a rate is smaller than 1"),
+    "multigrid_rates": ("output_stride is neither 8 nor 16", "block is smaller than 3",
+                        "multi_grid is empty or a unit rate is smaller than 1"),
 }
 
 
@@ -369,5 +373,149 @@ register(Exercise(
                 "ResNet puts its last ReLU after the sum; this block keeps conv -> BatchNorm2d "
                 "-> ReLU for every rate, the last included, and returns x + body(x) with no "
                 "ReLU after the sum.", _block(relu_last=False, residual="relu after add")),
+    ],
+))
+
+
+# --- ASPP -----------------------------------------------------------------------------------------
+
+class _ASPP(nn.Module):
+    """ASPP with one slip switched on; the convs are created in the reference's order."""
+
+    def __init__(self, in_channels, out_channels, rates=(6, 12, 18), *, pooling=True, padding=None,
+                 dilation=True, branch_relu=True, branch_norm=True, project_relu=True, pool="mean",
+                 combine="concat"):
+        super().__init__()
+        convlab.ASPP(in_channels, out_channels, rates)  # the same validation
+        self.pool, self.combine, self.use_pooling = pool, combine, pooling
+        pad = padding or (lambda r: r)
+
+        def stage(c_in, kernel_size=1, rate=1, relu=branch_relu, norm=branch_norm):
+            conv = nn.Conv2d(c_in, out_channels, kernel_size, bias=False,
+                             padding=pad(rate) if kernel_size == 3 else 0,
+                             dilation=rate if dilation else 1)
+            layers = [conv] + ([nn.BatchNorm2d(out_channels)] if norm else []) + ([nn.ReLU()] if relu else [])
+            return nn.Sequential(*layers)
+
+        self.branches = nn.ModuleList([stage(in_channels)] + [stage(in_channels, 3, r) for r in rates])
+        self.pooling = stage(in_channels) if pooling else None
+        count = len(rates) + 1 + int(pooling)
+        self.project = stage(out_channels if combine == "sum" else count * out_channels,
+                             relu=project_relu, norm=True)
+
+    def forward(self, x):
+        features = [branch(x) for branch in self.branches]
+        if self.use_pooling:
+            pooled = x.mean((2, 3), keepdim=True) if self.pool == "mean" else x.amax((2, 3), keepdim=True)
+            pooled = self.pooling(pooled)
+            features.append(torch.nn.functional.interpolate(pooled, size=x.shape[-2:], mode="bilinear",
+                                                            align_corners=False))
+        joined = torch.stack(features).sum(0) if self.combine == "sum" else torch.cat(features, 1)
+        return self.project(joined)
+
+
+def _aspp(**wrong):
+    def build(in_channels, out_channels, rates=(6, 12, 18)):
+        return _ASPP(in_channels, out_channels, rates, **wrong)
+
+    return build
+
+
+register(Exercise(
+    name="ASPP",
+    assignment=A,
+    errors=ERRORS["ASPP"],
+    reference=convlab.ASPP,
+    returns="module",
+    adapter="module_behaviour",
+    rtol=1e-4,
+    atol=1e-5,
+    # N = 2: the pooling branch's BatchNorm sees one value per image in training mode.
+    visible_cases=lambda: [
+        Case((3, 4, (2, 3)), {"x": _x(2, 3, 9, 11, seed=60), "seed": 4}, note="two rates"),
+        Case((2, 3), {"x": _x(2, 2, 12, 10, seed=61), "seed": 5},
+             note="DeepLab v3's rates (6, 12, 18), larger than the map"),
+        Case((2, 2, [1]), {"x": _x(3, 2, 6, 7, seed=62), "seed": 6}, note="one rate"),
+        Case((0, 4, (6, 12)), **_error("ASPP", 0)),
+        Case((3, 0), **_error("ASPP", 1)),
+        Case((3, 4, ()), **_error("ASPP", 2)),
+        Case((3, 4, (6, 0, 18)), **_error("ASPP", 2)),
+    ],
+    mistakes=[
+        Mistake("no image pooling branch", "ASPP has 2 + len(rates) branches: the 1x1 conv, one "
+                "3x3 per rate AND the image-pooling branch (global average pool, 1x1 conv, BN, ReLU, "
+                "upsampled to H x W), concatenated last.", _aspp(pooling=False)),
+        Mistake("ReLU missing in the branches", "Every branch is conv -> BatchNorm2d -> ReLU, before "
+                "the concatenation.", _aspp(branch_relu=False)),
+        Mistake("ReLU missing after the projection", "The 1x1 projection is followed by BatchNorm2d "
+                "and a ReLU too.", _aspp(project_relu=False)),
+        Mistake("BatchNorm missing in the branches", "Every branch is conv -> BatchNorm2d -> ReLU.",
+                _aspp(branch_norm=False)),
+        Mistake("dilation without padding", "A 3x3 conv with dilation r spans 2r + 1 pixels: "
+                "padding=r keeps H x W, so the branches can be concatenated.",
+                _aspp(padding=lambda r: 0)),
+        Mistake("padding 1 with dilation r", "The padding grows with the dilation: padding = rate "
+                "for a 3x3 conv with dilation = rate.", _aspp(padding=lambda r: 1)),
+        Mistake("dilation not passed to the 3x3 convs", "nn.Conv2d(..., padding=rate, dilation=rate): "
+                "without the dilation each branch is a plain 3x3 conv (and padding=rate grows the map).",
+                _aspp(dilation=False, padding=lambda r: 1)),
+        Mistake("image pooling by max instead of average", "The image-pooling branch averages over "
+                "H and W (global AVERAGE pooling, x.mean((2, 3), keepdim=True)).", _aspp(pool="max")),
+        Mistake("branches summed instead of concatenated", "The branches are concatenated on the "
+                "channel axis, torch.cat(features, dim=1): the projection takes (2 + len(rates)) * "
+                "out_channels channels.", _aspp(combine="sum")),
+    ],
+))
+
+
+# --- multigrid_rates ---------------------------------------------------------------------------
+
+def _multigrid(output_stride, multi_grid=(1, 2, 4), block=4, *, base=None, combine=lambda b, u: b * u):
+    convlab.multigrid_rates(output_stride, multi_grid, block)  # the same validation
+    rate = (base or (lambda os, blk: 2 ** (blk - 3) * 16 // os))(output_stride, block)
+    return [combine(rate, unit) for unit in multi_grid]
+
+
+def _multigrid_mistake(name, hint, **wrong):
+    def produce(output_stride, multi_grid=(1, 2, 4), block=4):
+        return _multigrid(output_stride, multi_grid, block, **wrong)
+
+    return Mistake(name, hint, produce)
+
+
+register(Exercise(
+    name="multigrid_rates",
+    assignment=A,
+    errors=ERRORS["multigrid_rates"],
+    reference=convlab.multigrid_rates,
+    returns="int_list",
+    visible_cases=lambda: [
+        Case((16,), note="the paper: 2 * (1, 2, 4) = (2, 4, 8)"),
+        Case((8,), note="output stride 8: block4's base rate is 4"),
+        Case((16, (1, 2, 1), 5), note="block5, a replica of block4: the base rate doubles"),
+        Case((8, (2, 3)), {"block": 3}, note="block3 is dilated at output stride 8 only"),
+        Case((16, (1, 1, 1)), {"block": 6}),
+        Case((32,), **_error("multigrid_rates", 0)),
+        Case((4, (1, 2, 4), 4), **_error("multigrid_rates", 0)),
+        Case((16, (1, 2, 4), 2), **_error("multigrid_rates", 1)),
+        Case((16, ()), **_error("multigrid_rates", 2)),
+        Case((8, (1, 0, 2)), **_error("multigrid_rates", 2)),
+    ],
+    mistakes=[
+        _multigrid_mistake("unit rates not multiplied (the base rate for every conv)",
+                           "Each conv of the block gets the base rate TIMES its unit rate: "
+                           "base * multi_grid[i].", combine=lambda b, u: b),
+        _multigrid_mistake("unit rates added to the base rate", "Multi-grid multiplies: "
+                           "base * multi_grid[i], not base + multi_grid[i].", combine=lambda b, u: b + u),
+        _multigrid_mistake("base rate ignored (the unit rates alone)", "The unit rates are relative "
+                           "to the block's base rate 2 ** (block - 3) * 16 / output_stride.",
+                           combine=lambda b, u: u),
+        _multigrid_mistake("base rates of output stride 8 and 16 swapped",
+                           "A SMALLER output stride keeps more resolution, so it dilates MORE: "
+                           "16 / output_stride, which is 2 at 8 and 1 at 16.",
+                           base=lambda os, blk: 2 ** (blk - 3) * os // 8),
+        _multigrid_mistake("block offset off by one (2 ** (block - 4))",
+                           "Block 4 at output stride 16 already has rate 2: 2 ** (block - 3) * 16 "
+                           "/ output_stride.", base=lambda os, blk: max(2 ** (blk - 3) * 16 // os // 2, 1)),
     ],
 ))

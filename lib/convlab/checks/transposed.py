@@ -458,3 +458,117 @@ register(Exercise(
                 lambda k, stride, n: _counts(k, stride, n, taps=k - 1)),
     ],
 ))
+
+
+# --- conv2d_backward -------------------------------------------------------------------
+
+ERR_GRAD_SHAPE = "grad_out not of conv2d's output shape"
+ERR_PADDED = "kernel larger than the padded input"
+
+
+def _backward(x, weight, grad_out, stride=1, padding=0, *, flip_x=True, output_padding=True,
+              x_padding=True, x_stride=True, w_pad_end=False, w_spread=True, w_flip=False,
+              bias_dims=(0, 2, 3), bias_mean=False):
+    """conv2d_backward with one known slip switched off or on (keyword flags)."""
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    kh, kw = weight.shape[2:]
+    h, w = x.shape[2:]
+    op = ((h + 2 * ph - kh) % sh, (w + 2 * pw - kw) % sw) if output_padding else 0
+    kernel = weight if flip_x else weight.flip(2, 3)
+    grad_x = convlab.conv_transpose2d(grad_out, kernel, None, (sh, sw) if x_stride else 1,
+                                      (ph, pw) if x_padding else 0, op if x_stride else 0)
+    pads = (0, 2 * pw, 0, 2 * ph) if w_pad_end else (pw, pw, ph, ph)
+    xp = F.pad(x, pads).transpose(0, 1)
+    spread = convlab.insert_zeros(grad_out, (sh, sw)) if w_spread else grad_out
+    grad_weight = convlab.conv2d(xp, spread.transpose(0, 1))[:, :, :kh, :kw].transpose(0, 1)
+    if w_flip:
+        grad_weight = grad_weight.flip(2, 3)
+    grad_bias = grad_out.mean(bias_dims) if bias_mean else grad_out.sum(bias_dims)
+    return grad_x, grad_weight, grad_bias
+
+
+def _backward_mistake(name, hint, **wrong):
+    def produce(x, weight, grad_out, stride=1, padding=0):
+        return _backward(x, weight, grad_out, stride, padding, **wrong)
+
+    return Mistake(name, hint, produce)
+
+
+def _backward_scaling(scale: int) -> Case:
+    x = randn(2 * scale, 2, 3 * scale + 2, 2 * scale + 3, seed=70)
+    weight = randn(3, 2, 3, 2, seed=71)
+    ho, wo = (3 * scale + 2 + 2 - 3) // 2 + 1, (2 * scale + 3 + 2 - 2) // 2 + 1
+    return Case((x, weight, randn(2 * scale, 3, ho, wo, seed=72)), {"stride": 2, "padding": 1})
+
+
+def _grad_out(x, weight, stride, padding, seed):
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    kh, kw = weight.shape[2:]
+    ho = (x.shape[2] + 2 * ph - kh) // sh + 1
+    wo = (x.shape[3] + 2 * pw - kw) // sw + 1
+    return randn(x.shape[0], weight.shape[0], ho, wo, seed=seed)
+
+
+def _backward_case(x_shape, w_shape, stride, padding, seed, note=""):
+    x, weight = randn(*x_shape, seed=seed), randn(*w_shape, seed=seed + 1)
+    return Case((x, weight, _grad_out(x, weight, stride, padding, seed + 2)),
+                {"stride": stride, "padding": padding}, note=note)
+
+
+register(Exercise(
+    name="conv2d_backward",
+    assignment=A,
+    reference=convlab.conv2d_backward,
+    forbidden=("autograd", "conv_except_plain", "unfold"),
+    vectorized=True,
+    scaling_case=_backward_scaling,
+    visible_cases=lambda: [
+        _backward_case((1, 2, 4, 5), (2, 2, 2, 3), 1, 0, 80, note="stride 1, no padding; C_in = C_out"),
+        _backward_case((2, 2, 6, 5), (3, 2, 3, 2), 2, 1, 84,
+                       note="stride 2, padding 1: (6 + 2 - 3) mod 2 = 1 row the forward never reads"),
+        _backward_case((1, 3, 7, 7), (2, 3, 3, 3), 3, 2, 88, note="stride 3, padding 2"),
+        _backward_case((2, 2, 5, 4), (2, 2, 2, 2), 1, 1, 92, note="stride 1, padding 1"),
+        Case((randn(1, 2, 4, 4, seed=96), randn(3, 2, 3, 3, seed=97), randn(1, 3, 3, 3, seed=98)),
+             raises=ValueError, note=ERR_GRAD_SHAPE),
+        Case((randn(1, 2, 2, 3, seed=99), randn(3, 2, 3, 3, seed=100), randn(1, 3, 1, 1, seed=101)),
+             raises=ValueError, note=ERR_PADDED),
+    ],
+    errors=(ERR_GRAD_SHAPE, ERR_PADDED),
+    uses=("conv_transpose2d_via_conv",),
+    mistakes=[
+        _backward_mistake("grad_x without flipping the kernel",
+                          "grad_x is the transposed conv of grad_out with the weight as it is: "
+                          "conv_transpose2d_via_conv(grad_out, weight, ...) flips it once inside. "
+                          "Written as a direct conv, grad_out (zero-inserted and padded) meets the "
+                          "kernel flipped, weight.flip(2, 3).transpose(0, 1).", flip_x=False),
+        _backward_mistake("output_padding not chosen, so grad_x is smaller than x",
+                          "Where the stride skips the last (H + 2p - k) mod s rows, the transposed "
+                          "conv needs output_padding = (H + 2p - k) mod s to give back x's shape "
+                          "(those rows' gradient is 0).", output_padding=False),
+        _backward_mistake("padding ignored in grad_x",
+                          "The forward's padding p is cropped from each side of the transposed "
+                          "conv: padding=p there too.", x_padding=False),
+        _backward_mistake("stride ignored in grad_x",
+                          "The transposed conv takes the forward's stride: grad_out's pixels land "
+                          "s apart in grad_x.", x_stride=False),
+        _backward_mistake("grad_weight flipped (x and grad_out swapped in the correlation)",
+                          "grad_weight[o, c, i, j] = sum over n, y, x of grad_out[n, o, y, x] * "
+                          "x_padded[n, c, y*s + i, x*s + j]: correlate x with grad_out (x as the "
+                          "input, grad_out as the kernel), not the other way round.", w_flip=True),
+        _backward_mistake("grad_weight without the stride (grad_out not spread s apart)",
+                          "The forward read x at y*s + i: the correlation takes grad_out with s-1 "
+                          "zeros between its pixels (insert_zeros(grad_out, s)).", w_spread=False),
+        _backward_mistake("x padded at the bottom/right only for grad_weight",
+                          "Pad x by p on every side, as the forward did, before the correlation.",
+                          w_pad_end=True),
+        _backward_mistake("grad_bias summed over H and W but not over the batch",
+                          "The bias is added to every image of the batch: sum grad_out over N, H "
+                          "and W, grad_out.sum((0, 2, 3)).", bias_dims=(2, 3)),
+        _backward_mistake("grad_bias summed over the channels",
+                          "grad_bias has one value per output channel: sum over N, H and W "
+                          "(dims 0, 2, 3), keep dim 1.", bias_dims=(0, 1, 2)),
+        _backward_mistake("grad_bias averaged instead of summed",
+                          "Every output pixel adds the bias once: its gradient is the SUM of "
+                          "grad_out over N, H and W.", bias_mean=True),
+    ],
+))

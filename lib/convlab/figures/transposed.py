@@ -20,6 +20,8 @@ from .arithmetic import EMPTY_EDGE, INPUT_EDGE, INPUT_FACE, OUTPUT_EDGE, OUTPUT_
 
 __all__ = [
     "plot_conv_matrix",
+    "input_gradient_matrix",
+    "plot_gradient_is_transpose",
     "plot_scatter",
     "plot_output_padding",
     "plot_overlap_counts",
@@ -83,6 +85,47 @@ def plot_conv_matrix(kernel: torch.Tensor, input_shape, conv_matrix_fn=None):
     axes[0, 0].set_xlabel("input pixel (row-major)", fontsize=8)
     axes[0, 0].set_ylabel("output pixel", fontsize=8)
     axes[0, 1].set_xlabel("output pixel of the conv", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def input_gradient_matrix(kernel: torch.Tensor, input_shape, conv2d_backward_fn=None) -> torch.Tensor:
+    """The (H*W, Ho*Wo) matrix of the map dL/dy -> dL/dx of a 1-channel, stride-1 conv.
+
+    Column j is the input gradient when dL/dy is the j-th output basis image (1 at output
+    pixel j, 0 elsewhere): by default the transposed convolution of that image with the
+    kernel; ``conv2d_backward_fn`` (a notebook's ``conv2d_backward``) computes it instead.
+    """
+    h, w = (check_int(v, "input_shape", 1) for v in input_shape)
+    kh, kw = kernel.shape
+    ho, wo = conv_output_size(h, kh), conv_output_size(w, kw)
+    basis = torch.eye(ho * wo, dtype=kernel.dtype, device=kernel.device).reshape(ho * wo, 1, ho, wo)
+    weight = kernel[None, None]
+    if conv2d_backward_fn is None:
+        grads = conv_transpose2d(basis, weight)
+    else:
+        grads = conv2d_backward_fn(kernel.new_zeros((ho * wo, 1, h, w)), weight, basis)[0]
+    return grads.reshape(ho * wo, h * w).T
+
+
+def plot_gradient_is_transpose(kernel: torch.Tensor, input_shape, conv_matrix_fn=None,
+                               conv2d_backward_fn=None):
+    """C, the matrix of the conv, beside the matrix of its input-gradient map: the same
+    numbers, transposed. Backpropagating through y = C x multiplies dL/dy by C^T, and C^T is
+    a transposed convolution."""
+    conv_matrix_fn = conv_matrix if conv_matrix_fn is None else conv_matrix_fn
+    matrix = conv_matrix_fn(kernel, input_shape)
+    gradient = input_gradient_matrix(kernel, input_shape, conv2d_backward_fn)
+    rows, cols = matrix.shape
+    fig, axes = _subplots(1, 2, (1.5 + 0.34 * (cols + rows), 0.34 * cols + 1.4),
+                          gridspec_kw={"width_ratios": [cols, rows]})
+    _heatmap(axes[0, 0], matrix, f"C: {rows} x {cols}\nforward: y = C x")
+    same = "= C^T" if torch.equal(gradient, matrix.T) else "!= C^T"
+    _heatmap(axes[0, 1], gradient, f"input gradient: {cols} x {rows}\ndL/dx = G dL/dy, G {same}")
+    axes[0, 0].set_xlabel("input pixel (row-major)", fontsize=8)
+    axes[0, 0].set_ylabel("output pixel", fontsize=8)
+    axes[0, 1].set_xlabel("output pixel (basis image of dL/dy)", fontsize=8)
+    axes[0, 1].set_ylabel("input pixel", fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -176,6 +176,19 @@ def _atrous_conv2d(value, filters, rate, padding):
     return F.conv2d(x, w, padding="same" if same else 0, dilation=rate).permute(0, 2, 3, 1)
 
 
+def _causal_conv1d(x, weight, bias=None, dilation=1):
+    return F.conv1d(F.pad(x, ((weight.shape[2] - 1) * dilation, 0)), weight, bias, dilation=dilation)
+
+
+def _conv2d_backward(x, weight, grad_out, stride=1, padding=0):
+    # autograd's gradients of torch's conv2d.
+    x, weight = x.detach().requires_grad_(), weight.detach().requires_grad_()
+    bias = x.new_zeros(weight.shape[0]).requires_grad_()
+    with torch.enable_grad():
+        out = F.conv2d(x, weight, bias, stride=stride, padding=padding)
+        return torch.autograd.grad(out, (x, weight, bias), grad_out)
+
+
 _TORCH = {
     "conv2d": _conv2d,
     "conv_transpose2d": _conv_transpose2d,
@@ -192,6 +205,8 @@ _TORCH = {
     "conv_transpose2d_scatter": _conv_transpose2d,
     "conv_transpose2d_via_conv": _conv_transpose2d,
     "atrous_conv2d": _atrous_conv2d,
+    "conv2d_backward": _conv2d_backward,
+    "causal_conv1d": _causal_conv1d,
 }
 
 
