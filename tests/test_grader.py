@@ -674,5 +674,8 @@ def test_exercises_calling_each_other_in_a_circle_earn_nothing(assignment, answe
     grades = grade(variant(assignment, answers), assignment, points)
     for grade_id, result in grades.items():
         assert result.score == 0, (grade_id, result.message)
-        assert "RecursionError" in result.message, (grade_id, result.message)
+        # A measured (vectorized) call that recurses without end stops where the tracer is
+        # dropped: the sandbox says so (test_sandbox: not counted as tampering).
+        assert "RecursionError" in result.message or "recursed without end" in result.message, (
+            grade_id, result.message)
         assert "Graded with the reference" not in result.message, (grade_id, result.message)

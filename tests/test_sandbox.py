@@ -1169,3 +1169,19 @@ def test_an_input_sized_kernel_in_an_allowed_plain_conv_is_not_a_loop_over_pixel
     for got, want in zip(result.outcomes[0].value, convlab.conv2d_backward(*small.args, **small.kwargs)):
         torch.testing.assert_close(got, want)
     assert result.vector_error is None and result.not_vectorized is None, result.not_vectorized
+
+
+def test_a_measured_call_that_recurses_without_end_is_an_error_not_tampering():
+    # The interpreter drops a tracer that hits the recursion limit (an audited sys.settrace):
+    # an honest bug in a vectorized exercise fails its call, it is no attempt at the meter.
+    exercise = REGISTRY["im2col"]
+    source = """
+def im2col(x, kernel_size, stride=1, padding=0):
+    return im2col(x, kernel_size, stride, padding)
+"""
+    case, scaled = exercise.visible_cases()[0], exercise.scaling_case(2)
+    with sandbox(source) as sb:
+        run = sb.run("im2col", [(case.args, case.kwargs)], exercise.forbidden, {2: (scaled.args, scaled.kwargs)})
+    outcome = run.outcomes[0]
+    assert outcome.tampered is None and run.tampered is None, outcome
+    assert outcome.error and "recursed without end" in outcome.error, outcome

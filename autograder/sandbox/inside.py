@@ -396,6 +396,13 @@ def _make_audit_hook(allowed: list, refused: list):
     def hook(event, args):
         if event == allowed[0] and (allowed[1] is None or (args and args[0] is allowed[1])):
             return
+        if event == "sys.settrace":
+            # Refused but not recorded: the interpreter asks for it itself when a traced
+            # call recurses past the limit (to drop the meter's tracer), and no student code
+            # holds a way to trace (the runtime took sys.settrace away). The tracer stays,
+            # the call fails with this error, and nobody is scored as tampering for a bug.
+            raise PermissionError("the grading sandbox does not allow sys.settrace (this is also where "
+                                  "a call that recursed without end stopped)")
         why = None
         if event in events or startswith(event, prefixes):
             why = event
@@ -625,8 +632,8 @@ class Child:
             measure = Meter(meter_private)
         del meter_private
 
-        # The regrade's reference callees: their files wrap the pipes now, as the audit
-        # hook below refuses opening a descriptor (an int "path").
+        # The regrade's reference callees, made with the runtime's other objects, before
+        # the seccomp filter and the audit hook.
         proxies = [(callee, _reference_proxy(callee, inp, out)) for callee in setup.get("substitutes", ())]
 
         # 4. The child's seccomp filter (no program, no executable file mapped from now
