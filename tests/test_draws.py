@@ -221,3 +221,54 @@ def test_two_students_with_the_same_mistake_earn_about_the_same(name):
     spreads = {m: max(f) - min(f) for m, f in earned_fractions(name).items()}
     wide = {m: round(s, 2) for m, s in spreads.items() if s > BAND}
     assert not wide, f"{name}: these mistakes earn fractions of the points further apart than {BAND}: {wide}"
+
+
+# --- the constant rule of credit, pinned -----------------------------------------------------
+
+_BOOL = Exercise(name="positive", assignment="test", reference=lambda x: x > 0, visible_cases=lambda: [],
+                 returns="bool")
+_BOOL_CASES = [Case((x,)) for x in (3, 5, -2, 7, -4)] + [Case(("x",), raises=ValueError)]
+
+
+def _bool_credit(*outcomes) -> tuple[float, str]:
+    results = []
+    for case, outcome in zip(_BOOL_CASES, outcomes):
+        if isinstance(outcome, BaseException):
+            results.append(evaluate(_BOOL, case, error=f"{type(outcome).__name__}: {outcome}"))
+        else:
+            results.append(evaluate(_BOOL, case, got=outcome))
+    return credit(_BOOL_CASES, results)
+
+
+def test_a_constant_earns_nothing_even_where_it_is_right_and_raises_where_it_must():
+    # True is right for 3 of the 5 valid cases, and the invalid case raises as it must.
+    earned, note = _bool_credit(True, True, True, True, True, ValueError("x"))
+    assert earned == 0 and "returns the same value (True) for every valid case" in note
+    # None now and then (a kind no case expects) does not hide the constant.
+    assert _bool_credit(True, None, True, True, True, ValueError("x"))[0] == 0
+
+
+def test_an_honest_answer_keeps_what_it_passes():
+    # Wrong once, but not a constant: 4 of 5 valid cases, and the invalid case in proportion.
+    earned, note = _bool_credit(True, True, False, False, False, ValueError("x"))
+    assert earned == pytest.approx(4 + 4 / 5) and "constant" not in note
+    # Right wherever it returns, raising elsewhere (a typo in one branch): the same value
+    # every time, yet never a wrong one, so not a constant.
+    earned, note = _bool_credit(True, True, NameError("Flase"), True, NameError("Flase"), ValueError("x"))
+    assert earned == pytest.approx(3 + 3 / 5) and "constant" not in note
+    # Every valid case expects the same value: returning it is right, not luck.
+    same = [Case((x,)) for x in (1, 2, 3)]
+    results = [evaluate(_BOOL, c, got=True) for c in same]
+    assert credit(same, results) == (3.0, "")
+
+
+def test_zeros_of_every_expected_shape_are_one_constant():
+    exercise = Exercise(name="double", assignment="test", reference=lambda x: 2 * x, visible_cases=lambda: [])
+    cases = [Case((torch.zeros(2, 3),)), Case((torch.ones(4),)), Case((torch.arange(3.0),))]
+    results = [evaluate(exercise, c, got=torch.zeros_like(c.args[0])) for c in cases]
+    assert [r.passed for r in results] == [True, False, False]
+    earned, note = credit(cases, results)
+    assert earned == 0 and "a tensor filled with 0" in note
+    # Outputs that are right on the first case and differ elsewhere are no constant.
+    results[1] = evaluate(exercise, cases[1], got=torch.full((4,), 3.0))
+    assert credit(cases, results)[0] == 1
