@@ -16,6 +16,12 @@ small integers, so every correct order of summation gives the same result exactl
 few invalid calls that must raise ValueError. Shapes stay small (up to 2x4x12x12) so that
 a correct loop-based answer runs each case in milliseconds.
 
+Every draw is as good as every other (tests/test_draws.py): each catalogued mistake fails a
+valid case of every draw and is named by it (generators put the cases a mistake needs in
+fixed places, with random values: ``catching``); the draws are stratified (``Draw``), so two
+students with the same mistake earn about the same; and no valid case expects all zeros
+(or a list of all ones), which a constant would pass.
+
 CUDA: where a GPU is present, every case with tensor arguments is repeated on it.
 """
 from __future__ import annotations
