@@ -41,13 +41,13 @@ BAND = 0.45
 # Draws per exercise, by what a draw costs (its mistakes' outputs): the test stays well
 # under a minute. Each secret is drawn for two students.
 _SLOW = {"HDCBlock": 1, "effective_receptive_field": 1}
-_MEDIUM = {"atrous_conv2d", "conv2d_dilated", "conv2d_im2col", "conv2d_loops",
+_MEDIUM = {"atrous_conv2d", "conv2d_dilated", "conv2d_im2col", "conv2d_loops", "im2col",
            "conv_transpose2d_scatter", "conv_transpose2d_via_conv"}
 _SCALE = int(os.environ.get("CONVLAB_DRAWS", "1"))
 
 
 def _secrets(name: str) -> int:
-    return _SCALE * (_SLOW.get(name) or (2 if name in _MEDIUM else 8))
+    return _SCALE * (_SLOW.get(name) or (2 if name in _MEDIUM else 6))
 
 
 def keys(name: str) -> list[hidden_cases.SeedKey]:
