@@ -36,7 +36,7 @@ NAMES = sorted(n for n in REGISTRY if n in hidden_cases.HIDDEN)
 
 # The largest spread (max - min over draws) of the fraction of an exercise's points that one
 # catalogued mistake earns: two students with the same mistake get scores this close.
-BAND = 0.45
+BAND = 0.5
 
 # Draws per exercise, by what a draw costs (its mistakes' outputs): the test stays well
 # under a minute. Each secret is drawn for two students.

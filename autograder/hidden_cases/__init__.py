@@ -126,7 +126,9 @@ def catching(draw: Draw, name: str, mistake: str, make: Callable[[], Case], trie
             right, wrong = exercise.call(exercise.reference, case), exercise.call(produce, case)
         except Exception:  # invalid here, or the mistake crashes: no output to name it by
             continue
-        if compare_outputs(right, wrong, exercise.rtol, exercise.atol) is not None:
+        # Wrong, and equal to itself (no NaN): the feedback names a mistake whose output matches.
+        if (compare_outputs(right, wrong, exercise.rtol, exercise.atol) is not None
+                and compare_outputs(wrong, wrong, exercise.rtol, exercise.atol) is None):
             return case
     raise RuntimeError(f"{name}: no case of this kind catches {mistake!r}")
 
