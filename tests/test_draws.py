@@ -36,6 +36,9 @@ NAMES = sorted(n for n in REGISTRY if n in hidden_cases.HIDDEN)
 
 # The largest spread (max - min over draws) of the fraction of an exercise's points that one
 # catalogued mistake earns: two students with the same mistake get scores this close.
+# Measured over 48 draws per exercise (CONVLAB_DRAWS=4): at most 0.45 (satisfies_hdc, a
+# boolean whose slips show only on some rate schedules); the tensor exercises stay within
+# about 0.3, the stratified draws (``Draw``) keep each kind of case in fixed numbers.
 BAND = 0.5
 
 # Draws per exercise, by what a draw costs (its mistakes' outputs): the test stays well
