@@ -16,6 +16,12 @@ small integers, so every correct order of summation gives the same result exactl
 few invalid calls that must raise ValueError. Shapes stay small (up to 2x4x12x12) so that
 a correct loop-based answer runs each case in milliseconds.
 
+Every draw is as good as every other (tests/test_draws.py): each catalogued mistake fails a
+valid case of every draw and is named by it (generators put the cases a mistake needs in
+fixed places, with random values: ``catching``); the draws are stratified (``Draw``), so two
+students with the same mistake earn about the same; and no valid case expects all zeros
+(or a list of all ones), which a constant would pass.
+
 CUDA: where a GPU is present, every case with tensor arguments is repeated on it.
 """
 from __future__ import annotations
@@ -24,6 +30,7 @@ import hashlib
 import hmac
 import json
 import random
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -31,24 +38,49 @@ import torch
 
 from convlab.checks.core import Case
 
-__all__ = ["HIDDEN", "Draw", "SeedKey", "call", "generator", "cases", "cpu_cases", "default_devices"]
+__all__ = ["HIDDEN", "Draw", "SeedKey", "call", "catching", "generator", "cases", "cpu_cases",
+           "default_devices"]
 
 
 class Draw:
-    """Random ints, choices and tensors from one seed."""
+    """Random ints, choices and tensors from one seed.
+
+    Stratified: each place in a generator that draws an int from a small range, a choice
+    or a chance deals from its own shuffled deck (every value once before any repeats; a
+    chance p is round(20 p) "yes" cards of 20) instead of drawing independently. So every
+    student's cases hold each kind of case (padding or not, stride 1 or more, a bias or
+    none) in about the same numbers, and two students with the same mistake fail about as
+    many cases; which case gets which value stays random and secret."""
+
+    _DECK_LIMIT = 64  # wider ranges (seeds, lengths up to 10 000) are drawn plainly
 
     def __init__(self, seed: int):
         self.rng = random.Random(seed)
         self.gen = torch.Generator().manual_seed(seed)
+        self._decks: dict[tuple, list] = {}
+
+    def _deal(self, key: tuple, cards: list):
+        # The place in the generator's code, told apart to the bytecode: two draws on one
+        # line (n, c_in, c_out) keep their own decks.
+        caller = sys._getframe(2)
+        key = (caller.f_code, caller.f_lasti, *key)
+        deck = self._decks.get(key)
+        if not deck:
+            deck = self._decks[key] = list(cards)
+            self.rng.shuffle(deck)
+        return deck.pop()
 
     def int(self, low: int, high: int) -> int:
-        return self.rng.randint(low, high)
+        if high - low + 1 > self._DECK_LIMIT or high < low:
+            return self.rng.randint(low, high)
+        return self._deal(("int", low, high), range(low, high + 1))
 
     def chance(self, p: float) -> bool:
-        return self.rng.random() < p
+        yes = round(20 * p)
+        return self._deal(("chance", yes), [True] * yes + [False] * (20 - yes))
 
     def choice(self, options):
-        return self.rng.choice(options)
+        return options[self._deal(("choice", len(options)), range(len(options)))]
 
     def dtype(self) -> torch.dtype:
         return torch.float32 if self.chance(0.25) else torch.float64
@@ -76,6 +108,29 @@ def call(draw: Draw, required: tuple, optional: list[tuple[str, object, object]]
         else:
             kwargs[name] = value
     return Case(tuple(args), kwargs, **case)
+
+
+def catching(draw: Draw, name: str, mistake: str, make: Callable[[], Case], tries: int = 1000) -> Case:
+    """A valid case from ``make()`` (random values) on which the catalogued mistake
+    ``mistake`` of exercise ``name`` returns a wrong value: a generator puts one such case in
+    a fixed place of every draw, so that the mistake fails, and is named (by its output,
+    not by an error), whatever the student's seed."""
+    from convlab.checks import REGISTRY
+    from convlab.checks.core import compare_outputs
+
+    exercise = REGISTRY[name]
+    produce = next(m.produce for m in exercise.mistakes if m.name == mistake)
+    for _ in range(tries):
+        case = make()
+        try:
+            right, wrong = exercise.call(exercise.reference, case), exercise.call(produce, case)
+        except Exception:  # invalid here, or the mistake crashes: no output to name it by
+            continue
+        # Wrong, and equal to itself (no NaN): the feedback names a mistake whose output matches.
+        if (compare_outputs(right, wrong, exercise.rtol, exercise.atol) is not None
+                and compare_outputs(wrong, wrong, exercise.rtol, exercise.atol) is None):
+            return case
+    raise RuntimeError(f"{name}: no case of this kind catches {mistake!r}")
 
 
 # name -> case generator; each is seeded with its own name, so adding one changes no other.
@@ -132,22 +187,77 @@ def cpu_cases(name: str, key: SeedKey | None = None) -> list[Case]:
     if name not in _GENERATORS:
         raise KeyError(f"no hidden cases for {name!r}")
     key = key if key is not None else SeedKey.for_submission()
-    visible = _visible(name)
     drawn = _GENERATORS[name](Draw(key.seed(name)))
     # A valid call that is one of the notebook's visible cases (small integer arguments
     # make that likely for some seeds) is no hidden case: a lookup table of the visible
-    # answers must earn nothing here, whatever the student's seed. Such draws are replaced
-    # by valid ones from a second draw, so every seed gives as many cases.
-    kept = [c for c in drawn if c.raises is not None or _fingerprint(c) not in visible]
-    if len(kept) < len(drawn):
-        seen = {_fingerprint(c) for c in kept} | visible
+    # answers must earn nothing here, whatever the student's seed. Nor is one whose
+    # expected value is all zeros (tiny float32 inputs of small integers can give that):
+    # an answer that returns zeros would pass it. Such a case is replaced by the case in
+    # the same place of further draws from the same key: each generator puts every kind of
+    # case (the boundary cases that its catalogued mistakes need) in a fixed place, so
+    # every draw keeps every kind.
+    kept, seen, others = [], set(), []
+    for index, case in enumerate(drawn):
+        tries = 0
+        while not _usable(name, case, seen) and tries < _RETRIES:
+            if tries == len(others):
+                others.append(_GENERATORS[name](Draw(key.seed(f"{name}#{tries + 1}"))))
+            if len(others[tries]) == len(drawn):
+                case = others[tries][index]
+            tries += 1
+        if _usable(name, case, seen):
+            kept.append(case)
+            seen.add(_fingerprint(case))
+    if len(kept) < len(drawn):  # a generator whose draws differ in length: any valid case
         for case in _GENERATORS[name](Draw(key.seed(name + "#more"))):
             if len(kept) == len(drawn):
                 break
-            if case.raises is None and _fingerprint(case) not in seen:
+            if case.raises is None and _usable(name, case, seen):
                 kept.append(case)
                 seen.add(_fingerprint(case))
     return kept
+
+
+_RETRIES = 20
+
+
+def _usable(name: str, case: Case, seen) -> bool:
+    if case.raises is not None:
+        return True
+    fingerprint = _fingerprint(case)
+    return fingerprint not in seen and fingerprint not in _visible(name) and not _degenerate(name, case)
+
+
+def _numbers(value) -> list | None:
+    """The numbers of a (nested) list of numbers; None for anything else."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    found = []
+    for item in value:
+        inner = [item] if isinstance(item, (int, float)) and not isinstance(item, bool) else _numbers(item)
+        if inner is None:
+            return None
+        found += inner
+    return found
+
+
+def _degenerate(name: str, case: Case) -> bool:
+    """Whether the reference's value on ``case`` is made of tensors that are all zeros, or
+    is a list of numbers all 0 or all 1: zeros or ones of the right shape would pass it."""
+    from convlab.checks import REGISTRY
+
+    exercise = REGISTRY.get(name)
+    if exercise is None:
+        return False
+    try:
+        value = exercise.call(exercise.reference, case)
+    except Exception:  # the tests of the generators catch a reference that fails a case
+        return False
+    leaves = _numbers(value)
+    if leaves:
+        return set(leaves) in ({0}, {1})
+    tensors = [v for v in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(v, torch.Tensor)]
+    return bool(tensors) and all(t.numel() and not bool(t.detach().ne(0).any()) for t in tensors)
 
 
 def _plain(value):

@@ -56,6 +56,8 @@ def _conv2d_dilated(draw: Draw) -> list[Case]:
         if i < 3:  # a real dilation on a real kernel, with padding: the dilation slips show
             kh, kw, dilation, padding = draw.int(2, 3), draw.int(2, 3), draw.int(2, 3), draw.int(1, 2)
             h, w = draw.int(7, 12), draw.int(7, 12)
+            if i == 0:  # C_in = C_out: swapped weight axes give values, not an error
+                c_in = c_out = draw.int(2, 4)
         elif i == 3:  # dilation 1: a plain convolution
             dilation = 1
         if dilation * (kh - 1) + 1 > h + 2 * padding or dilation * (kw - 1) + 1 > w + 2 * padding:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from convlab.checks.core import Case
 from convlab.checks.gridding import ERRORS, RATE_ERRORS
 
-from . import Draw, call, generator
+from . import Draw, call, catching, generator
 
 
 def _rates(draw: Draw) -> list[int]:
@@ -47,11 +47,20 @@ def _error_cases(draw: Draw, extra=()) -> list[Case]:
     ]
 
 
+def _schedule(draw: Draw, rates=None, kernel=None) -> Case:
+    rates = _rates(draw) if rates is None else rates
+    return call(draw, (rates,), [("kernel_size", _kernel(draw) if kernel is None else kernel, 3)])
+
+
 def _schedule_cases(draw: Draw, count: int) -> list[Case]:
-    cases = [call(draw, ([2, 2, 2],), [("kernel_size", 3, 3)]),
-             call(draw, ([1, 2, 5],), [("kernel_size", 3, 3)])]
+    # In every draw: a schedule with a common factor (the classic gridding one, 2 2 2, in
+    # kind), one that starts at 1 and grows (the HDC kind), and all rates 1 (no dilation).
+    g, n = draw.int(2, 3), draw.int(2, 4)
+    cases = [_schedule(draw, [g] * n),
+             _schedule(draw, [1] + sorted(draw.int(2, 6) for _ in range(draw.int(1, 3)))),
+             _schedule(draw, [1] * draw.int(1, 4))]
     while len(cases) < count:
-        cases.append(call(draw, (_rates(draw),), [("kernel_size", _kernel(draw), 3)]))
+        cases.append(_schedule(draw))
     return cases
 
 
@@ -67,17 +76,28 @@ def _coverage(draw: Draw) -> list[Case]:
 
 @generator("has_gridding")
 def _has_gridding(draw: Draw) -> list[Case]:
-    return _schedule_cases(draw, 24) + _error_cases(draw)
+    # In every draw, a case that tells each slip: one where the kernel size decides, one
+    # where a common factor and holes disagree.
+    cases = [catching(draw, "has_gridding", mistake, lambda: _schedule(draw))
+             for mistake in ("kernel_size ignored (always 3)",
+                             "common factor > 1 used instead of looking for holes")]
+    return cases + _schedule_cases(draw, 22) + _error_cases(draw)
 
 
 @generator("shared_inputs")
 def _shared_inputs(draw: Draw) -> list[Case]:
-    cases = []
-    while len(cases) < 22:
+    def one(negative=False):
         rates, k = _rates(draw), _kernel(draw)
         size = 1 + (k - 1) * sum(rates)
-        offset = draw.choice([1, 1, 2, draw.int(0, size + 2), -draw.int(1, size)])
-        cases.append(call(draw, (rates,), [("kernel_size", k, 3), ("offset", offset, 1)]))
+        offset = -draw.int(1, size) if negative else draw.choice(
+            [1, 1, 2, draw.int(0, size + 2), -draw.int(1, size)])
+        return call(draw, (rates,), [("kernel_size", k, 3), ("offset", offset, 1)])
+
+    # In every draw, a negative offset where slicing with it as given returns a wrong count.
+    cases = [catching(draw, "shared_inputs", "negative offset used as it is (|offset| needed)",
+                      lambda: one(negative=True))]
+    while len(cases) < 22:
+        cases.append(one())
     return cases + _error_cases(draw, extra=(draw.int(1, 3),))
 
 
@@ -132,7 +152,15 @@ def _depends_on_input(case: Case) -> bool:
 
 @generator("effective_receptive_field")
 def _effective_receptive_field(draw: Draw) -> list[Case]:
-    cases = []
+    def with_batchnorm():
+        c, mid = draw.int(1, 3), draw.int(1, 3)
+        d = draw.int(1, 2)
+        layers = [(c, mid, 3, 1, 1, 1), "batchnorm", "relu", (mid, draw.int(1, 2), 3, d, d, 1)]
+        return Case((layers, (c, draw.int(5, 12), draw.int(5, 12))), {"seed": draw.int(0, 10_000)})
+
+    # In every draw, a model with BatchNorm: left in training mode, it gives another map.
+    cases = [catching(draw, "effective_receptive_field", "model left in training mode (call model.eval())",
+                      with_batchnorm)]
     while len(cases) < 20:
         c = draw.int(1, 3)
         layers = _model(draw, c)

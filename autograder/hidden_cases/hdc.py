@@ -12,7 +12,7 @@ from __future__ import annotations
 from convlab.checks.core import Case
 from convlab.checks.hdc import ERRORS
 
-from . import Draw, call, generator
+from . import Draw, call, catching, generator
 
 
 def _error(name: str, index: int) -> dict:
@@ -43,10 +43,14 @@ def _bad_rates(draw: Draw) -> list[int]:
 
 @generator("hdc_max_distances")
 def _hdc_max_distances(draw: Draw) -> list[Case]:
-    cases = [Case((_rates(draw),)) for _ in range(21)]
+    def rates():  # all ones give all ones: an answer of ones would pass
+        found = _rates(draw)
+        return found if set(found) != {1} else rates()
+
+    cases = [Case(([draw.int(2, 12)],), note="one rate: M_1 = r_1")]
+    cases += [Case((rates(),)) for _ in range(21)]
     if draw.chance(0.5):
-        cases[draw.int(0, 20)] = Case((tuple(_rates(draw)),), note="rates as a tuple")
-    cases.insert(draw.int(0, 21), Case(([draw.int(1, 12)],), note="one rate: M_1 = r_1"))
+        cases[draw.int(1, 21)] = Case((tuple(rates()),), note="rates as a tuple")
     cases.append(Case(([],), **_error("hdc_max_distances", 0)))
     cases += [Case((_bad_rates(draw),), **_error("hdc_max_distances", 1))
               for _ in range(3)]
@@ -55,13 +59,17 @@ def _hdc_max_distances(draw: Draw) -> list[Case]:
 
 @generator("satisfies_hdc")
 def _satisfies_hdc(draw: Draw) -> list[Case]:
-    cases = []
-    for _ in range(21):
-        k = draw.choice([3, 3, 3, 5, 7, 1, 2])
-        cases.append(call(draw, (_rates(draw, low=2),), [("kernel_size", k, 3)]))
-    k = draw.choice([3, 5])
-    cases.insert(draw.int(0, 21), call(draw, ([1, k, k][:draw.int(2, 3)],),
-                                       [("kernel_size", k, 3)], note="M_2 = K exactly"))
+    def any_case(kernels=(3, 3, 3, 5, 7, 1, 2)):
+        return call(draw, (_rates(draw, low=2),), [("kernel_size", draw.choice(kernels), 3)])
+
+    # In every draw, a case that tells each slip of the rule: M_2 = K exactly (strict <),
+    # K other than 3 deciding the answer, and M_2 <= K with a later M_i > K (every M_i).
+    cases = [catching(draw, "satisfies_hdc", "strict M_2 < K (or M_2 <= K - 1)", any_case),
+             catching(draw, "satisfies_hdc", "kernel_size ignored (compared with 3)",
+                      lambda: any_case((1, 2, 5, 7))),
+             catching(draw, "satisfies_hdc", "every M_i (i >= 2) compared with K", any_case),
+             _every_m_within_k(draw)]
+    cases += [any_case() for _ in range(18)]
     cases.append(call(draw, ([draw.int(1, 9)],), [("kernel_size", draw.choice([3, 5]), 3)],
                       **_error("satisfies_hdc", 0)))
     cases.append(Case(([],), **_error("satisfies_hdc", 0)))
@@ -71,14 +79,26 @@ def _satisfies_hdc(draw: Draw) -> list[Case]:
     return cases
 
 
+def _every_m_within_k(draw: Draw) -> Case:
+    """A schedule whose every M_i is at most K: True whichever M_i a slip compares, so no
+    slip of the rule answers the same for every case."""
+    import convlab
+
+    while True:
+        k, rates = draw.choice([3, 5, 7]), _rates(draw, low=2, top=4)
+        if max(convlab.hdc_max_distances(rates)) <= k:
+            return call(draw, (rates,), [("kernel_size", k, 3)])
+
+
 @generator("hdc_search")
 def _hdc_search(draw: Draw) -> list[Case]:
     cases = []
     for _ in range(20):
         n = draw.int(2, 4)
         top = {2: 15, 3: 10, 4: 7}[n]
+        # max_rate 2 at least: with 1, the one schedule is all ones, which ones would pass
         cases.append(call(draw, (n,), [("kernel_size", draw.choice([3, 3, 5, 1, 7]), 3),
-                                       ("max_rate", draw.int(1, top), 9)]))
+                                       ("max_rate", draw.int(2, top), 9)]))
     cases.append(Case((draw.int(2, 3),), note="the defaults"))
     cases.append(call(draw, (draw.choice([1, 0, -1]),), [("kernel_size", 3, 3)],
                       **_error("hdc_search", 0)))

@@ -5,7 +5,7 @@ from convlab.checks.core import Case
 from convlab.checks.transposed import (ERR_4D, ERR_COUNTS, ERR_CROP, ERR_GRAD_SHAPE, ERR_INPUT, ERR_MODE,
                                        ERR_OP, ERR_OP_SIZE, ERR_PADDED, ERR_STRIDE)
 
-from . import Draw, call, generator
+from . import Draw, call, catching, generator
 
 
 @generator("conv_transpose_output_size")
@@ -34,8 +34,16 @@ def _conv_transpose_output_size(draw: Draw) -> list[Case]:
 
 @generator("keras_deconv_output_length")
 def _keras_deconv_output_length(draw: Draw) -> list[Case]:
-    cases = []
-    for _ in range(28):
+    def inferred(padding):
+        return lambda: call(draw, (draw.int(1, 16), draw.int(1, 5), padding, draw.int(2, 5)),
+                            [("output_padding", None, None), ("dilation", draw.choice([1, 2]), 1)])
+
+    # In every draw, the inferred length (output_padding=None) of 'valid' with a kernel
+    # shorter than the stride, and of 'same' (n*s, not the formula).
+    cases = [catching(draw, "keras_deconv_output_length", "'valid': max(k - s, 0) dropped", inferred("valid")),
+             catching(draw, "keras_deconv_output_length",
+                      "'same' with output_padding=None computed by the formula", inferred("same"))]
+    for _ in range(26):
         length = None if draw.chance(0.1) else draw.int(1, 16)
         padding = draw.choice(["same", "valid", "full"])
         output_padding = None if draw.chance(0.5) else draw.int(0, 2)
@@ -80,6 +88,11 @@ def _transposed_cases(draw: Draw, count: int) -> list[Case]:
         stride = draw.choice([1, 2, 2, 3])
         padding = draw.choice([0, 0, 1, 2])
         output_padding = draw.int(0, stride - 1)
+        if not cases:  # in every draw: padding and output_padding together, a kernel of 2+,
+            # C_in = C_out (where weight axes not swapped give values, not an error)
+            stride, padding, kh, kw = draw.int(2, 3), draw.int(1, 2), draw.int(2, 4), draw.int(2, 4)
+            c_in = c_out = draw.int(2, 3)
+            output_padding, h, w = draw.int(1, stride - 1), draw.int(2, 6), draw.int(2, 6)
         if min((h - 1) * stride + kh, (w - 1) * stride + kw) + output_padding - 2 * padding < 1:
             continue
         dtype = draw.dtype()

@@ -15,6 +15,7 @@ only the returned value here.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import numbers
 import re
@@ -173,6 +174,13 @@ class CaseResult:
     raised: bool = False  # the answer raised on a valid input (no output to name a mistake by)
     error_type: str = ""  # with ``raised``: the exception's type name ("MemoryError")
     not_implemented: bool = False  # the answer is still the stub (raises NotImplementedError)
+    # A valid case the answer returned a value for: that value as ``credit`` compares answers
+    # (``answer_key``, None where unreadable), its kind and how to show it, and the kind of
+    # the expected value (see ``answer_key``).
+    answer_key: str | None = None
+    answer_kind: str = ""
+    answer_text: str = ""
+    expected_kind: str = ""
 
 
 def scale_axes(scale) -> tuple[int, int, int]:
@@ -422,10 +430,70 @@ def first_failure(exercise: Exercise, results: list[CaseResult]) -> CaseResult |
                       first.detail, tuple(m.name for m in best))
 
 
+def _canonical(value):
+    """What makes two answers "the same value" for ``credit``: a tensor whose entries are all
+    equal is that one number, whatever its shape, dtype or device (``zeros_like`` of every
+    expected output is one constant); anything else is its full content. Raises on what it
+    cannot read (a meta tensor): such a value is left out of the comparison."""
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().reshape(-1).cpu()
+        if flat.numel() and bool((flat == flat[0]).all()):
+            return ("filled with", flat[0].item())
+        return ("tensor", str(flat.dtype), tuple(value.shape), flat.tolist())
+    if isinstance(value, (list, tuple)):
+        return ("list", tuple(_canonical(v) for v in value))
+    kind = _kind(value)
+    if kind == "bool":
+        return (kind, bool(value))
+    if kind == "number":
+        return (kind, int(value) if isinstance(value, numbers.Integral) else float(value))
+    if value is None or isinstance(value, str):
+        return (kind, value)
+    raise TypeError(f"no canonical form for {kind}")
+
+
+def _kind(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return "tensor"
+    if isinstance(value, bool) or (type(value).__module__ == "numpy" and type(value).__name__ in ("bool_", "bool")):
+        return "bool"
+    if isinstance(value, numbers.Real):
+        return "number"  # an int passes where a float is expected
+    if isinstance(value, (list, tuple)):
+        return "list"
+    return type(value).__name__
+
+
+def answer_key(got) -> dict:
+    """The fields of ``CaseResult`` by which ``credit`` tells a constant: equal
+    ``answer_key``s for the same answer, None for a value it cannot read (left out)."""
+    try:
+        canonical = _canonical(got)
+    except Exception:  # an unreadable value is left out, never an error of the grader
+        return {}
+    text = (f"a tensor filled with {canonical[1]:g}" if canonical[0] == "filled with"
+            else describe_value(got))
+    return {"answer_key": hashlib.sha256(repr(canonical).encode()).hexdigest(),
+            "answer_kind": _kind(got), "answer_text": text[:80]}
+
+
 def credit(cases: list[Case], results: list[CaseResult]) -> tuple[float, str]:
-    """(cases earned, a note when fewer than passed): the invalid-input cases (those that
-    must raise) count in proportion to the valid cases passed, so raising ValueError
-    alone earns nothing."""
+    """(cases earned, a note when fewer than passed).
+
+    * A constant earns nothing: where the answer returned one and the same value for every
+      valid case it returned a value for, and that value is wrong for at least one of them,
+      every case it passes is luck. Values of a kind no valid case expects (None now and
+      then where ints are expected) are left out, so they do not hide a constant. An honest
+      answer differs somewhere; one that returns the right value where it returns at all,
+      and raises elsewhere, keeps what it passes.
+    * The invalid-input cases (those that must raise) count in proportion to the valid
+      cases passed, so raising ValueError alone earns nothing."""
+    kinds = {r.expected_kind for c, r in zip(cases, results) if c.raises is None}
+    returned = [r for c, r in zip(cases, results)
+                if c.raises is None and r.answer_key is not None and r.answer_kind in kinds]
+    if returned and len({r.answer_key for r in returned}) == 1 and not all(r.passed for r in returned):
+        return 0.0, (f"It returns the same value ({returned[0].answer_text}) for every valid case, "
+                     "although the expected values differ: a constant earns nothing.")
     valid = [r.passed for c, r in zip(cases, results) if c.raises is None]
     invalid = [r.passed for c, r in zip(cases, results) if c.raises is not None]
     if not valid or not any(invalid) or all(valid):
@@ -475,16 +543,17 @@ def evaluate(exercise: Exercise, case: Case, got=None, error: BaseException | st
         return CaseResult(False, message, raised=True, error_type=kind)
     if expected is None:
         expected = exercise.call(exercise.reference, case)
+    answer = dict(answer_key(got), expected_kind=_kind(expected))
     diff = compare_outputs(expected, got, exercise.rtol, exercise.atol)
     if diff is None:
-        return CaseResult(True)
+        return CaseResult(True, **answer)
     message = f"{call}\n  {diff}"
     found = matching_mistakes(exercise, case, got)
     if found:
         return CaseResult(False, _with_mistake(message, *found), found[0].name,
-                          tuple(m.name for m in found), message, tuple(m.name for m in found))
+                          tuple(m.name for m in found), message, tuple(m.name for m in found), **answer)
+    shown = message
     if _is_zeros_like(expected, got):
-        return CaseResult(False, message + "\n  Every value of your output is 0 (the expected one has "
-                                           "non-zero values): are the results written into the tensor "
-                                           "you return?", detail=message)
-    return CaseResult(False, message, detail=message)
+        shown += ("\n  Every value of your output is 0 (the expected one has non-zero values): are "
+                  "the results written into the tensor you return?")
+    return CaseResult(False, shown, detail=message, **answer)

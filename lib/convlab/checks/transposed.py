@@ -366,6 +366,8 @@ register(Exercise(
 def _keras(input_length, filter_size, padding, stride, output_padding=None, dilation=1, *,
            same_explicit=False, full_sign=1, valid_max=True, use_dilation=True):
     """Keras' deconv_output_length with one known slip switched on."""
+    if input_length is None:  # an unknown length stays unknown: no slip shows there
+        return None
     k = effective_kernel_size(filter_size, dilation) if use_dilation else filter_size
     n, s = input_length, stride
     if output_padding is None and not (padding == "same" and same_explicit):
