@@ -123,6 +123,20 @@ def _replay(exercise: Exercise, outcome, got):
     return produce
 
 
+def _replay_error(outcome):
+    """A stand-in for a mistake's ``produce`` where the answer raised: the mistake's recorded
+    error raised again (its type by name, its message), for ``Mistake.error_pattern``."""
+    kind, value = outcome
+
+    def produce(*args, **kwargs):
+        if kind != "error":
+            raise RuntimeError("no match")
+        type_name, _, message = value.partition(": ")
+        raise type(type_name, (Exception,), {})(message)
+
+    return produce
+
+
 def judged(name: str, index: int, answer: list, named: bool = True) -> list[CaseResult]:
     """``evaluate`` on every case of draw ``index`` for the answer's outcomes (``_run``'s
     pairs), as the grader's ``_judge`` does, with the mistakes' outputs replayed (none
@@ -130,8 +144,15 @@ def judged(name: str, index: int, answer: list, named: bool = True) -> list[Case
     exercise, draw = REGISTRY[name], drawn(name, index)
     results = []
     for i, (case, (kind, value)) in enumerate(zip(draw.cases, answer)):
-        mistakes = [Mistake(m.name, m.hint, _replay(exercise, draw.mistakes[m.name][i], value))
-                    for m in exercise.mistakes] if named and kind == "value" else []
+        if not named:
+            mistakes = []
+        elif kind == "value":
+            mistakes = [Mistake(m.name, m.hint, _replay(exercise, draw.mistakes[m.name][i], value))
+                        for m in exercise.mistakes]
+        else:  # named from the error it raises, where a mistake declares its pattern
+            mistakes = [Mistake(m.name, m.hint, _replay_error(draw.mistakes[m.name][i]),
+                                error_pattern=m.error_pattern)
+                        for m in exercise.mistakes if m.error_pattern]
         stand_in = dataclasses.replace(exercise, adapter=None, mistakes=mistakes)
         if kind == "error":
             results.append(evaluate(stand_in, case, error=value, expected=draw.expected[i]))
