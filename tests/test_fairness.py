@@ -470,7 +470,23 @@ def test_callees_are_the_declared_uses_and_nothing_an_answer_merely_names():
 
 # Each declared edge leaves the caller work of its own: the caller made of nothing but its
 # reference callees (on its own arguments) earns no hidden case. A new edge needs a line here.
+def _pair(v):
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def _backward_forwarder(ref):
+    """conv2d_backward that leaves everything but grad_x to its reference callee."""
+    def forward(x, weight, grad_out, stride=1, padding=0):
+        s, p = _pair(stride), _pair(padding)
+        output_padding = tuple((n + 2 * q - k) % t for n, k, q, t in zip(x.shape[2:], weight.shape[2:], p, s))
+        grad_x = ref["conv_transpose2d_via_conv"](grad_out, weight, None, s, p, output_padding)
+        return grad_x, torch.zeros_like(weight), torch.zeros(weight.shape[0], dtype=x.dtype)
+
+    return forward
+
+
 _FORWARDERS = {
+    "conv2d_backward": _backward_forwarder,
     "conv2d_im2col": lambda ref: lambda x, weight, bias=None, stride=1, padding=0:
         ref["im2col"](x, tuple(weight.shape[2:]), stride, padding),
     "conv_transpose2d_via_conv": lambda ref: lambda x, weight, bias=None, stride=1, padding=0, output_padding=0:

@@ -662,6 +662,11 @@ def _causal_mistake(name, hint, **wrong):
     return Mistake(name, hint, produce)
 
 
+def _causal_scaling(n: int, h: int, w: int) -> Case:
+    """A 1-D case: N grows with n, the length L with h and w (6s + 5 where all three are s)."""
+    return Case((randn(2 * n, 2, 3 * (h + w) + 5, seed=130), randn(3, 2, 3, seed=131)), {"dilation": 2})
+
+
 register(Exercise(
     name="causal_conv1d",
     assignment=A,
@@ -669,8 +674,7 @@ register(Exercise(
     reference=convlab.causal_conv1d,
     forbidden=("conv", "unfold"),
     vectorized=True,
-    scaling_case=lambda s: Case((randn(2 * s, 2, 6 * s + 5, seed=130), randn(3, 2, 3, seed=131)),
-                                {"dilation": 2}),
+    scaling_case=lambda s: _causal_scaling(*scale_axes(s)),
     visible_cases=lambda: [
         Case((randn(2, 2, 10, seed=122), randn(3, 2, 3, seed=123), randn(3, seed=124)), {"dilation": 2},
              note="N = 2, C_in = 2, C_out = 3, bias; (k-1)d = 4 zeros on the left"),

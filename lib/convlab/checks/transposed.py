@@ -496,11 +496,12 @@ def _backward_mistake(name, hint, **wrong):
     return Mistake(name, hint, produce)
 
 
-def _backward_scaling(scale: int) -> Case:
-    x = randn(2 * scale, 2, 3 * scale + 2, 2 * scale + 3, seed=70)
+def _backward_scaling(scale) -> Case:
+    n, h, w = scale_axes(scale)
+    x = randn(2 * n, 2, 3 * h + 2, 2 * w + 3, seed=70)
     weight = randn(3, 2, 3, 2, seed=71)
-    ho, wo = (3 * scale + 2 + 2 - 3) // 2 + 1, (2 * scale + 3 + 2 - 2) // 2 + 1
-    return Case((x, weight, randn(2 * scale, 3, ho, wo, seed=72)), {"stride": 2, "padding": 1})
+    ho, wo = (3 * h + 2 + 2 - 3) // 2 + 1, (2 * w + 3 + 2 - 2) // 2 + 1
+    return Case((x, weight, randn(2 * n, 3, ho, wo, seed=72)), {"stride": 2, "padding": 1})
 
 
 def _grad_out(x, weight, stride, padding, seed):

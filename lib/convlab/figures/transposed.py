@@ -96,7 +96,8 @@ def input_gradient_matrix(kernel: torch.Tensor, input_shape, conv2d_backward_fn=
     pixel j, 0 elsewhere): by default the transposed convolution of that image with the
     kernel; ``conv2d_backward_fn`` (a notebook's ``conv2d_backward``) computes it instead.
     """
-    h, w = (check_int(v, "input_shape", 1) for v in input_shape)
+    h, w = input_shape
+    h, w = check_int(h, "input_shape", 1), check_int(w, "input_shape", 1)
     kh, kw = kernel.shape
     ho, wo = conv_output_size(h, kh), conv_output_size(w, kw)
     basis = torch.eye(ho * wo, dtype=kernel.dtype, device=kernel.device).reshape(ho * wo, 1, ho, wo)
