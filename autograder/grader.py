@@ -316,12 +316,13 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
         return zero("tampered", f"{name}: 0 points: the grading sandbox refused what your code tried: "
                                 f"{tampered}. Answers may not inspect or change the grader's machinery.")
     forbidden = next((o.forbidden for o in run.outcomes if o is not None and o.forbidden), None)
-    if forbidden:
-        return zero("forbidden", f"{name}: 0 points. {_forbidden_message(exercise, forbidden)}")
-
     results = [_judge(exercise, case, outcome) for case, outcome in zip(cases, run.outcomes)]
     lines, mistakes, status = [], (), "passed"
+    # A forbidden op seen while the answer ran with its own declared callees may be the
+    # callee's (charged there): with the reference callees the answer must be clean itself.
     regraded = _regraded(sandbox, exercise, cases, calls, scaling, results, run)
+    if forbidden and regraded is None:
+        return zero("forbidden", f"{name}: 0 points. {_forbidden_message(exercise, forbidden)}")
     if regraded is not None:
         own_passed = sum(r.passed for r in results)
         run, results, callees = regraded

@@ -35,7 +35,7 @@ from typing import Callable
 import nbformat
 
 __all__ = [
-    "Student", "Expect", "Edit", "full", "zero", "partial",
+    "Student", "Expect", "Edit", "full", "zero", "partial", "wrong",
     "delete_cell", "empty_cell", "replace_cell", "as_markdown", "add_cell",
     "strip_metadata", "edit_metadata", "not_a_notebook", "omit", "rename", "after_solution",
     "SOLUTION", "STUB",
@@ -53,14 +53,15 @@ class Expect:
     never: tuple[str, ...] = ()  # phrases the message must not contain (leaks)
 
     def __post_init__(self):
-        if self.outcome not in ("full", "zero", "partial"):
-            raise ValueError(f"outcome must be full, zero or partial, got {self.outcome!r}")
+        if self.outcome not in ("full", "zero", "partial", "wrong"):
+            raise ValueError(f"outcome must be full, zero, partial or wrong, got {self.outcome!r}")
 
     def judge(self, score: float, max_score: float, message: str) -> str | None:
         """None when (score, message) meets the expectation, else what is wrong."""
         ok = {"full": score == max_score,
               "zero": score == 0,
-              "partial": 0 < score < max_score}[self.outcome]
+              "partial": 0 < score < max_score,
+              "wrong": score < max_score}[self.outcome]
         if not ok:
             return f"expected {self.outcome}, got {score:g} / {max_score:g}"
         missing = [p for p in self.says if p.lower() not in message.lower()]
@@ -78,6 +79,13 @@ def full(*says: str, never=()) -> Expect:
 
 def zero(*says: str, never=()) -> Expect:
     return Expect("zero", says, tuple(never))
+
+
+def wrong(*says: str, never=()) -> Expect:
+    """Less than full marks, zero included: a named mistake that may pass none of a
+    student's valid hidden cases or a few, by the draw (a flipped kernel is right on a
+    1 x 1 kernel); the message must still name it."""
+    return Expect("wrong", says, tuple(never))
 
 
 def partial(*says: str, never=()) -> Expect:

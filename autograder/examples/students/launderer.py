@@ -37,7 +37,7 @@ STUDENT = Student(
     expect={
         "corr2d": zero("RecursionError"),
         "conv2d_loops": zero("RecursionError"),
-        "im2col": zero("RecursionError"),
+        "im2col": zero("recursed without end"),  # measured (vectorized): see test_sandbox
         "conv2d_im2col": full("reference im2col"),
     },
 )

@@ -2,7 +2,7 @@
 right on the cases its slip does not touch, so each earns partial credit, and the
 feedback names the slip; where the slip touches every valid case (the size formula off by
 one), the ValueError cases alone earn nothing."""
-from autograder.examples.spec import Student, partial, zero
+from autograder.examples.spec import Student, partial, wrong, zero
 
 STUDENT = Student(
     about="makes the classic mistakes (size formula off by one, flipped kernel, bias dropped, "
@@ -144,13 +144,13 @@ STUDENT = Student(
     expect={
         # Wrong on every valid case: raising ValueError where it must earns nothing alone.
         "conv_output_size": zero("forgot the +1", "raising ValueError alone earns nothing"),
-        "corr2d": partial("kernel flipped"),
+        "corr2d": wrong("kernel flipped"),
         "conv2d_loops": partial("bias dropped"),
         "im2col": partial("stride ignored"),
         "conv2d_im2col": partial("vectorized"),
         "conv_matrix": zero("last output row and column missing", "raising ValueError alone earns nothing"),
         "conv_transpose_output_size": partial("output_padding ignored"),
         "conv_transpose2d_scatter": partial("output_padding ignored"),
-        "conv_transpose2d_via_conv": partial("kernel not flipped"),
+        "conv_transpose2d_via_conv": wrong("kernel not flipped"),
     },
 )

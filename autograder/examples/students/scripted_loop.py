@@ -48,5 +48,8 @@ STUDENT = Student(
         "insert_zeros": zero("refused", "TorchScript"),
         "conv_transpose2d_via_conv": zero("refused", "TorchScript"),
         "dilate_kernel": zero("TorchScript"),
+        # conv2d_backward (the solution) calls that conv_transpose2d_via_conv: its run meets
+        # the TorchScript too, an attempt at the machinery, which no regrade forgives.
+        "conv2d_backward": zero("refused", "TorchScript"),
     },
 )
