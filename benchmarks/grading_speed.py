@@ -81,13 +81,13 @@ def _machine() -> str:
 BEGIN, END = "<!-- grading-speed: begin -->", "<!-- grading-speed: end -->"
 
 
-def write_section(path: Path, section: str) -> None:
-    """Put ``section`` (which starts with BEGIN and ends with END) into ``path`` in place of
-    the previous one, so the conv benchmark's results beside it stay as they are."""
+def write_section(path: Path, section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Put ``section`` (which starts with ``begin`` and ends with ``end``) into ``path`` in
+    place of the previous one, so the other benchmarks' results beside it stay as they are."""
     text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
     path.write_text(text)
