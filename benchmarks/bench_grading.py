@@ -121,8 +121,10 @@ class LoopbackCluster:
         info = self.folder / "scheduler.json"
         start = time.perf_counter()
         try:
-            self._start([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
-                         "--no-dashboard", "--scheduler-file", str(info)])
+            # Their HTTP routes (health, metrics) on free loopback ports, not 0.0.0.0:8787.
+            quiet = ["--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
+            self._start([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", *quiet,
+                         "--scheduler-file", str(info)])
             deadline = time.monotonic() + 60
             while not info.exists():
                 if time.monotonic() > deadline or self.processes[0].poll() is not None:
@@ -130,8 +132,8 @@ class LoopbackCluster:
                 time.sleep(0.1)
             self.address = json.loads(info.read_text())["address"]
             self._start([dask, "worker", self.address, "--host", "127.0.0.1", "--nworkers",
-                         str(self.workers), "--nthreads", "1", "--memory-limit", "0",
-                         "--no-dashboard"])
+                         str(self.workers), "--nthreads", "1", "--memory-limit", "0", *quiet,
+                         "--local-directory", str(self.folder / "dask-workers")])
             with DaskExecutor(self.address) as executor:
                 executor.client.wait_for_workers(self.workers, timeout=120)
         except BaseException:

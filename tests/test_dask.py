@@ -141,6 +141,17 @@ def test_no_scheduler_at_the_address_is_a_value_error():
     assert executor.client is None
 
 
+def test_workers_with_several_threads_are_refused():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp://",
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0") as crowded:
+        executor = DaskExecutor(crowded.scheduler_address)
+        with pytest.raises(ValueError, match="--nthreads 1"):
+            executor.map(dask_jobs.work, [("square", (1, 0.0))])
+        assert executor.client is None
+
+
 @pytest.mark.parametrize("bad", [{"n_workers": 0}, {"allowed_failures": -1}])
 def test_bad_settings_are_value_errors(bad):
     with pytest.raises(ValueError):
@@ -156,7 +167,7 @@ def test_sigterm_closes_the_client_and_the_local_cluster(tmp_path):
 
         if __name__ == "__main__":
             try:
-                DaskExecutor(n_workers=2).map(dask_jobs.work, [("pid", ({str(tmp_path)!r}, 60))] * 3)
+                DaskExecutor(n_workers=1).map(dask_jobs.work, [("pid", ({str(tmp_path)!r}, 60))] * 2)
             except KeyboardInterrupt:
                 print("interrupted", flush=True)
                 sys.exit(130)
@@ -166,7 +177,7 @@ def test_sigterm_closes_the_client_and_the_local_cluster(tmp_path):
                            stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while len(list(tmp_path.glob("pid-*"))) < 2:
+        while not list(tmp_path.glob("pid-*")):
             assert run.poll() is None and time.monotonic() < deadline, run.communicate()
             time.sleep(0.1)
         run.send_signal(signal.SIGTERM)
@@ -178,7 +189,8 @@ def test_sigterm_closes_the_client_and_the_local_cluster(tmp_path):
     assert "interrupted" in out
     workers = [int(p.name.split("-")[1]) for p in tmp_path.glob("pid-*")]
     deadline = time.monotonic() + 10
-    for pid in workers:  # the workers (our grandchildren) are gone, not left grading
+    assert len(workers) == 1
+    for pid in workers:  # the worker (our grandchild) is gone, not left grading
         while _alive(pid):
             assert time.monotonic() < deadline, f"worker {pid} outlived the run"
             time.sleep(0.1)

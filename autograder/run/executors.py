@@ -199,6 +199,9 @@ class DaskExecutor:
                     n_workers=self.n_workers, threads_per_worker=1, processes=True,
                     host="127.0.0.1", protocol="tcp://", dashboard_address=None,
                     worker_dashboard_address=None, scheduler_port=0,
+                    # No dashboard; the scheduler's own HTTP routes (health, metrics) on a
+                    # free loopback port rather than 8787, which another cluster may hold.
+                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
                     # The grader budgets each notebook's memory itself; the nanny's own
                     # limit would kill a worker whose sandboxes are within theirs.
                     memory_limit=0, silence_logs=logging.CRITICAL)
@@ -217,6 +220,12 @@ class DaskExecutor:
             except TimeoutError as exc:
                 raise ValueError(f"the Dask scheduler at {self.address} has no worker: start "
                                  f"some with `dask worker {self.address} --nthreads 1`") from exc
+            # Two jobs in one worker process would share its scratch course and gradebook.
+            crowded = sorted(w for w, n in self._client.nthreads().items() if n > 1)
+            if crowded:
+                raise ValueError(f"the Dask workers {', '.join(crowded)} run several threads; "
+                                 "grading needs one job per process: start them with "
+                                 f"`dask worker {self.address} --nthreads 1 --nworkers N`")
         self._client.register_plugin(_ForgetSecret())
         if self.setup is not None:
             self._client.register_plugin(_Setup(self.setup))
