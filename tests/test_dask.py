@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -150,6 +151,31 @@ def test_workers_with_several_threads_are_refused():
         with pytest.raises(ValueError, match="--nthreads 1"):
             executor.map(dask_jobs.work, [("square", (1, 0.0))])
         assert executor.client is None
+
+
+def test_a_lost_scheduler_ends_the_run_with_a_result_for_every_job():
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp://",
+                           host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    try:
+        executor = DaskExecutor(cluster.scheduler_address, lost=dask_jobs.lost, connect_timeout=2)
+        stop = threading.Thread(target=cluster.close)
+
+        def lose_the_scheduler(index, result):  # after two results, while two jobs run
+            if index == 1:
+                stop.start()
+
+        jobs = [("square", (0, 0.0)), ("square", (1, 0.3))] + [("square", (i, 3.0)) for i in range(2, 6)]
+        results = executor.map(dask_jobs.work, jobs, on_result=lose_the_scheduler)
+        stop.join()
+    finally:
+        executor.close()
+        cluster.close()
+    assert results[:2] == [0, 1]
+    for result in results[2:]:
+        assert result[:2] == ("lost", "square") and "scheduler" in result[2], result
+    assert any("could not be reached" in result[2] for result in results[2:])  # never sent
 
 
 @pytest.mark.parametrize("bad", [{"n_workers": 0}, {"allowed_failures": -1}])

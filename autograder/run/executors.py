@@ -65,6 +65,9 @@ class Lost:
     why: str
 
 
+_NONE = object()  # a job without a result yet
+
+
 def _lost(job: Any, why: str) -> Lost:
     return Lost(why)
 
@@ -273,31 +276,46 @@ class DaskExecutor:
         run = uuid.uuid4().hex[:12]
         pending = iter(enumerate(jobs))
         in_flight = {}  # key -> (job index, future)
-        results: list = [None] * len(jobs)
+        results: list = [_NONE] * len(jobs)
+        unreachable: list[str] = []  # why no more jobs could be sent, once that happened
 
         def submit_more(stream) -> None:
-            # No more in flight than the cluster has threads (see the module's docstring).
-            room = max(1, sum(client.nthreads().values())) - stream.count()
-            for _ in range(room):
-                item = next(pending, None)
-                if item is None:
-                    return
-                index, job = item
-                future = client.submit(_attempt, task_payload(work, job), pure=False,
-                                       key=f"convlab-grade-{run}-{index}")
-                in_flight[future.key] = (index, future)
-                stream.add(future)
+            if unreachable:
+                return
+            try:
+                if client.status not in ("running", "connecting", "newly-created"):
+                    raise ConnectionError(f"the client is {client.status}")
+                # No more in flight than the cluster has threads (the module's docstring).
+                room = max(1, sum(client.nthreads().values())) - stream.count()
+                for _ in range(room):
+                    item = next(pending, None)
+                    if item is None:
+                        return
+                    index, job = item
+                    future = client.submit(_attempt, task_payload(work, job), pure=False,
+                                           key=f"convlab-grade-{run}-{index}")
+                    in_flight[future.key] = (index, future)
+                    stream.add(future)
+            except Exception as exc:  # noqa: BLE001  (the scheduler is gone: finish the run)
+                unreachable.append(_why("the Dask scheduler could not be reached", exc))
+
+        def finish(index: int, result) -> None:
+            results[index] = result
+            if on_result is not None:
+                on_result(index, result)
 
         stream = as_completed([], loop=client.loop)
         try:
             submit_more(stream)
             for future in stream:
                 index, _ = in_flight.pop(future.key)
-                results[index] = self._outcome(future, jobs[index], lost)
+                result = self._outcome(future, jobs[index], lost)
                 future.release()
-                if on_result is not None:
-                    on_result(index, results[index])
+                finish(index, result)
                 submit_more(stream)
+            for index, result in enumerate(results):
+                if result is _NONE:  # never sent: the cluster was lost before its turn
+                    finish(index, lost(jobs[index], unreachable[0]))
         finally:
             # Interrupted (or on_result raised): nothing of this run goes on grading.
             if in_flight:
