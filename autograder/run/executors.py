@@ -193,8 +193,8 @@ class DaskExecutor:
         if self.address is None:
             settings = {
                 "distributed.scheduler.allowed-failures": self.allowed_failures,
-                # Each worker holds one task at a time (queued tasks wait at the scheduler):
-                # a worker's death then marks only the job it was grading.
+                # With map's window, each worker holds one task at a time: a large batch
+                # the scheduler queues itself it also hands out one per worker.
                 "distributed.scheduler.worker-saturation": 1.0,
             }
             with dask.config.set(settings):
