@@ -110,6 +110,7 @@ class LoopbackCluster:
         # the local pool does.
         self.env = {k: v for k, v in env.items() if k != "CONVLAB_SECRET_FILE"}
         self.env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = "1"
+        self.env["DASK_DISTRIBUTED__WORKER__DAEMON"] = "False"  # grading starts processes
         self.processes: list[subprocess.Popen] = []
         self.address = ""
         self.seconds = 0.0

@@ -54,6 +54,24 @@ def test_each_worker_holds_one_job_at_a_time(cluster, jobs):
     assert cluster.map(dask_jobs.work, [("crowd", 0.2)] * jobs) == [1] * jobs
 
 
+def test_a_job_may_start_processes_of_its_own(cluster):
+    # Grading does (nbgrader's budgeted worker): a daemonic worker could not.
+    assert cluster.map(dask_jobs.work, [("child", 3), ("child", 4)]) == [3, 4]
+
+
+def test_daemonic_workers_are_refused():
+    import dask
+    from distributed import LocalCluster
+
+    # Dask's default, which the module's executor has changed in this process until it closes.
+    with dask.config.set({"distributed.worker.daemon": True}), LocalCluster(n_workers=1, threads_per_worker=1, processes=True, protocol="tcp://",
+                      host="127.0.0.1", dashboard_address="127.0.0.1:0") as daemonic:
+        executor = DaskExecutor(daemonic.scheduler_address)
+        with pytest.raises(ValueError, match="DASK_DISTRIBUTED__WORKER__DAEMON=False"):
+            executor.open()
+        assert executor.client is None
+
+
 def test_a_worker_killed_in_the_middle_of_a_job_costs_that_job_one_retry(cluster, tmp_path):
     marker = tmp_path / "first-attempt"
     jobs = [("square", (2, 0.3)), ("die once", (str(marker), 5)), ("square", (3, 0.3)),

@@ -105,6 +105,12 @@ def _forget_secret() -> None:
         os.environ.pop(name, None)
 
 
+def _daemonic() -> bool:
+    import multiprocessing
+
+    return bool(multiprocessing.current_process().daemon)
+
+
 def _attempt(payload: bytes) -> Any:
     """One attempt at one job, on a worker."""
     _forget_secret()
@@ -164,6 +170,7 @@ class DaskExecutor:
         self.connect_timeout = connect_timeout
         self._client = None
         self._cluster = None
+        self._settings = None
 
     # --- the cluster's lifetime -----------------------------------------------------------
 
@@ -191,23 +198,26 @@ class DaskExecutor:
         from distributed import Client, LocalCluster
 
         if self.address is None:
-            settings = {
+            # Held until close: the nannies read the worker settings at every (re)start.
+            self._settings = dask.config.set({
                 "distributed.scheduler.allowed-failures": self.allowed_failures,
                 # With map's window, each worker holds one task at a time: a large batch
                 # the scheduler queues itself it also hands out one per worker.
                 "distributed.scheduler.worker-saturation": 1.0,
-            }
-            with dask.config.set(settings):
-                self._cluster = LocalCluster(
-                    n_workers=self.n_workers, threads_per_worker=1, processes=True,
-                    host="127.0.0.1", protocol="tcp://", dashboard_address=None,
-                    worker_dashboard_address=None, scheduler_port=0,
-                    # No dashboard; the scheduler's own HTTP routes (health, metrics) on a
-                    # free loopback port rather than 8787, which another cluster may hold.
-                    scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-                    # The grader budgets each notebook's memory itself; the nanny's own
-                    # limit would kill a worker whose sandboxes are within theirs.
-                    memory_limit=0, silence_logs=logging.CRITICAL)
+                # Grading a notebook may start processes of its own (nbgrader's budgeted
+                # worker, the sandboxes); a daemonic process may not have children.
+                "distributed.worker.daemon": False,
+            })
+            self._cluster = LocalCluster(
+                n_workers=self.n_workers, threads_per_worker=1, processes=True,
+                host="127.0.0.1", protocol="tcp://", dashboard_address=None,
+                worker_dashboard_address=None, scheduler_port=0,
+                # No dashboard; the scheduler's own HTTP routes (health, metrics) on a
+                # free loopback port rather than 8787, which another cluster may hold.
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                # The grader budgets each notebook's memory itself; the nanny's own
+                # limit would kill a worker whose sandboxes are within theirs.
+                memory_limit=0, silence_logs=logging.CRITICAL)
             self._client = Client(self._cluster, set_as_default=False,
                                   timeout=self.connect_timeout)
         else:
@@ -229,18 +239,26 @@ class DaskExecutor:
                 raise ValueError(f"the Dask workers {', '.join(crowded)} run several threads; "
                                  "grading needs one job per process: start them with "
                                  f"`dask worker {self.address} --nthreads 1 --nworkers N`")
+            daemonic = sorted(w for w, d in self._client.run(_daemonic).items() if d)
+            if daemonic:
+                raise ValueError(f"the Dask workers {', '.join(daemonic)} are daemonic processes, "
+                                 "which may not start the processes grading needs: start them "
+                                 "with DASK_DISTRIBUTED__WORKER__DAEMON=False in their environment")
         self._client.register_plugin(_ForgetSecret())
         if self.setup is not None:
             self._client.register_plugin(_Setup(self.setup))
 
     def close(self) -> None:
         client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
+        settings, self._settings = self._settings, None
         if client is not None:
             with contextlib.suppress(Exception):
                 client.close()
         if cluster is not None:
             with contextlib.suppress(Exception):
                 cluster.close()
+        if settings is not None:
+            settings.__exit__(None, None, None)
 
     def __enter__(self) -> "DaskExecutor":
         with _interruptible():
