@@ -106,6 +106,14 @@ def test_a_job_whose_work_raises_is_lost_with_the_message(cluster):
     assert DaskExecutor().lost(jobs[1], "why") == Lost("why")
 
 
+def test_a_job_that_cannot_be_sent_is_lost_alone(cluster):
+    jobs = [("square", (2, 0.0)), ("square", threading.Lock()), ("square", (3, 0.0))]
+    results = cluster.map(dask_jobs.work, jobs)
+    assert results[0] == 4 and results[2] == 9
+    assert results[1][:2] == ("lost", "square")
+    assert results[1][2].startswith("it could not be sent to a worker: TypeError: cannot pickle")
+
+
 def test_the_course_secret_reaches_no_task_and_no_worker(cluster, tmp_path, monkeypatch):
     secret_file = os.environ["CONVLAB_SECRET_FILE"]  # the tests' secret (conftest.py)
     secret = Path(secret_file).read_text().strip()
@@ -177,7 +185,7 @@ def test_a_lost_scheduler_ends_the_run_with_a_result_for_every_job():
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp://",
                            host="127.0.0.1", dashboard_address="127.0.0.1:0")
     try:
-        executor = DaskExecutor(cluster.scheduler_address, lost=dask_jobs.lost, connect_timeout=2)
+        executor = DaskExecutor(cluster.scheduler_address, lost=dask_jobs.lost, connect_timeout=1)
         stop = threading.Thread(target=cluster.close)
 
         def lose_the_scheduler(index, result):  # after two results, while two jobs run

@@ -298,24 +298,31 @@ class DaskExecutor:
         unreachable: list[str] = []  # why no more jobs could be sent, once that happened
 
         def submit_more(stream) -> None:
-            if unreachable:
-                return
+            unsendable = []
             try:
+                if unreachable:
+                    return
                 if client.status not in ("running", "connecting", "newly-created"):
                     raise ConnectionError(f"the client is {client.status}")
                 # No more in flight than the cluster has threads (the module's docstring).
                 room = max(1, sum(client.nthreads().values())) - stream.count()
-                for _ in range(room):
-                    item = next(pending, None)
-                    if item is None:
-                        return
+                while room > 0 and (item := next(pending, None)) is not None:
                     index, job = item
-                    future = client.submit(_attempt, task_payload(work, job), pure=False,
+                    try:
+                        payload = task_payload(work, job)
+                    except Exception as exc:  # noqa: BLE001  (this job's own: the others go)
+                        unsendable.append((index, _why("it could not be sent to a worker", exc)))
+                        continue
+                    future = client.submit(_attempt, payload, pure=False,
                                            key=f"convlab-grade-{run}-{index}")
                     in_flight[future.key] = (index, future)
                     stream.add(future)
+                    room -= 1
             except Exception as exc:  # noqa: BLE001  (the scheduler is gone: finish the run)
                 unreachable.append(_why("the Dask scheduler could not be reached", exc))
+            finally:
+                for index, why in unsendable:
+                    finish(index, lost(jobs[index], why))
 
         def finish(index: int, result) -> None:
             results[index] = result
@@ -333,7 +340,7 @@ class DaskExecutor:
                 submit_more(stream)
             for index, result in enumerate(results):
                 if result is _NONE:  # never sent: the cluster was lost before its turn
-                    finish(index, lost(jobs[index], unreachable[0]))
+                    finish(index, lost(jobs[index], (unreachable or ["the cluster was lost"])[0]))
         finally:
             # Interrupted (or on_result raised): nothing of this run goes on grading.
             if in_flight:
