@@ -3,7 +3,7 @@
 Started from the Debian binaries (/usr/lib/postgresql/<version>/bin, or wherever pg_ctl is
 on PATH) into a fresh data folder, listening on 127.0.0.1 only at a free port, with a
 random password (scram-sha-256), its Unix socket in the same private folder. Stopped at
-the end by its postmaster's process id (SIGINT: PostgreSQL's fast shutdown).
+the end by its postmaster's process id (SIGQUIT: PostgreSQL's immediate shutdown).
 
 PostgreSQL refuses to run as root (initdb: "cannot be run as root"). As root, the server
 runs as the unprivileged user ``nobody`` (runuser/setpriv from util-linux): its folder is
@@ -129,12 +129,13 @@ class PostgresServer:
     def stop(self) -> None:
         if self.pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGINT)  # fast shutdown: ends the sessions, then stops
+                # Immediate shutdown: the data is thrown away, so no checkpoint is owed.
+                os.kill(self.pid, signal.SIGQUIT)
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:
                     os.kill(self.pid, 0)
-                    time.sleep(0.05)
-                os.kill(self.pid, signal.SIGQUIT)  # immediate shutdown if the fast one hung
+                    time.sleep(0.02)
+                os.kill(self.pid, signal.SIGKILL)
             self.pid = None
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)

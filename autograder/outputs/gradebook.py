@@ -275,7 +275,8 @@ class GradebookWriter:
     def read(self, assignment: str | None = None,
              student: str | None = None) -> list[RecordedSubmission]:
         """The recorded submissions (of one assignment, one student, or all), sorted by
-        assignment then student, with every graded cell's scores."""
+        assignment then student, with every graded cell's scores (notebooks and grade_ids
+        in name order: the gradebook keeps no order of cells)."""
         from nbgrader.api import (Assignment, Grade, GradeCell, Notebook, SubmittedAssignment,
                                   SubmittedNotebook, TaskCell)
 
@@ -313,7 +314,9 @@ class GradebookWriter:
         finally:
             db.rollback()  # end the read transaction: no snapshot held between calls
         found: dict[tuple[str, str], tuple] = {(s, a): (t, {}) for s, a, t in heads}
-        for s, a, t, nb, grade_id, max_score, auto, manual, score in rows:
+        # Sorted by notebook then grade_id: the database keeps no order of cells.
+        for s, a, t, nb, grade_id, max_score, auto, manual, score in sorted(
+                rows, key=lambda row: (row[3], row[4])):
             grades = found.setdefault((s, a), (t, {}))[1]
             grades.setdefault(nb, {})[grade_id] = RecordedGrade(
                 None if auto is None else float(auto), None if manual is None else float(manual),
