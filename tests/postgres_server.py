@@ -96,7 +96,9 @@ class PostgresServer:
         if reason:
             raise RuntimeError(reason)
         bin_dir = binaries()
-        self.folder = Path(tempfile.mkdtemp(prefix="convlab-pg-"))
+        # As root, in /tmp: a TMPDIR under root's home would be closed to the server's user.
+        where = "/tmp" if os.geteuid() == 0 and os.path.isdir("/tmp") else None
+        self.folder = Path(tempfile.mkdtemp(prefix="convlab-pg-", dir=where))
         password_file = self.folder / "password"
         password_file.write_text(self.password + "\n")
         if os.geteuid() == 0:

@@ -133,6 +133,55 @@ def test_a_graders_manual_score_survives_a_regrade_and_is_flagged(db_url):
         assert gb.find_submission(A, "alice").score == 5.0
 
 
+def test_a_race_lost_to_another_grader_is_retried(db_url, monkeypatch):
+    """Between this writer's look for the assignment and its insert, another grader
+    records the same assignment and student: the insert meets nbgrader's unique
+    constraints, and the retry finds the other's rows (one assignment, one submission)."""
+    import autograder.outputs.gradebook as module
+
+    original, raced = module._assignment, []
+
+    def rival_commits_in_between(db, *args, **kwargs):
+        found = original(db, *args, **kwargs)
+        if not raced:
+            raced.append(True)
+            with GradebookWriter(db_url) as rival:
+                assert rival.record(A, "alice", STAMP, _grades(0, 0, 0)) == CREATED
+        return found
+
+    monkeypatch.setattr(module, "_assignment", rival_commits_in_between)
+    with GradebookWriter(db_url) as writer:
+        assert writer.record(A, "alice", "2026-12-02 10:00:00", _grades(2, 3, 1)) == UPDATED
+        [recorded] = writer.read()
+    assert raced and str(recorded.timestamp) == "2026-12-02 10:00:00"
+    assert [g.auto_score for g in recorded.grades[NB].values()] == [2.0, 3.0, 1.0]
+    for table in ("assignment", "student", "submitted_assignment"):
+        assert _count(db_url, table) == 1, table
+
+
+def test_a_record_that_fails_half_way_writes_nothing(db_url, monkeypatch):
+    import autograder.outputs.gradebook as module
+
+    original = module._mirror
+
+    def mirror_then_fail(*args):
+        original(*args)
+        raise RuntimeError("killed half way")
+
+    with GradebookWriter(db_url) as writer:
+        writer.record(A, "alice", STAMP, _grades(1, 1, 1))
+        monkeypatch.setattr(module, "_mirror", mirror_then_fail)
+        with pytest.raises(RuntimeError, match="half way"):
+            writer.record(A, "bob", STAMP, _grades(2, 2, 1))
+        with pytest.raises(RuntimeError, match="half way"):
+            writer.record(A, "alice", "2026-12-09 10:00:00", _grades(2, 2, 1))
+        monkeypatch.setattr(module, "_mirror", original)
+        assert [(r.student, str(r.timestamp)) for r in writer.read()] == \
+            [("alice", "2026-12-01 10:00:00")]
+        assert writer.record(A, "bob", STAMP, _grades(2, 2, 1)) == CREATED  # still usable
+    assert _count(db_url, "student") == 2 and _count(db_url, "submitted_assignment") == 2
+
+
 def _template(path: Path) -> str:
     """A gradebook as ``nbgrader generate_assignment`` leaves it, made with nbgrader's API:
     two notebooks, autograder tests, an autograded answer, a manually graded answer."""
