@@ -131,6 +131,17 @@ def test_a_graders_manual_score_survives_a_regrade_and_is_flagged(db_url):
         assert gb.find_grade("conv_a", NB, A, "alice").needs_manual_grade is True
         assert gb.find_grade("conv_b", NB, A, "alice").needs_manual_grade is False
         assert gb.find_submission(A, "alice").score == 5.0
+        gb.find_grade("conv_a", NB, A, "alice").needs_manual_grade = False  # reviewed
+        gb.db.commit()
+    with GradebookWriter(db_url) as writer:  # the same job again (a resumed run)
+        assert writer.record(A, "alice", "2026-12-03 10:00:00", _grades(2, 3, 1)) == UNCHANGED
+    with _nbgrader(db_url) as gb:
+        assert gb.find_grade("conv_a", NB, A, "alice").needs_manual_grade is False
+    with GradebookWriter(db_url) as writer:  # a newer attempt with the same scores: review again
+        assert writer.record(A, "alice", "2026-12-04 10:00:00", _grades(2, 3, 1)) == UPDATED
+    with _nbgrader(db_url) as gb:
+        assert gb.find_grade("conv_a", NB, A, "alice").needs_manual_grade is True
+        assert gb.find_grade("conv_b", NB, A, "alice").needs_manual_grade is False
 
 
 def test_a_race_lost_to_another_grader_is_retried(db_url, monkeypatch):

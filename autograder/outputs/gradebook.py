@@ -13,7 +13,8 @@ read what is written here.
   a reader (the formgrader) sees the submission whole or not at all. Idempotent: recording
   the same job again leaves one submission; a newer timestamp replaces the scores, an
   older one is refused (``KEPT_NEWER``). A grader's manual score is kept, as nbgrader's
-  autograde keeps it, and the grade is flagged for review;
+  autograde keeps it, and the grade is flagged for review when the autograder's score or
+  the attempt changed (not when a resumed run records the same job again);
 * ``read`` gives the scores back, manual overrides included, for reports.
 
 Concurrent writers meet on nbgrader's unique constraints (one assignment of a name, one
@@ -469,17 +470,18 @@ def _record(db, course_id: str, assignment_name: str, student_id: str,
                   .filter(SubmittedAssignment.assignment_id == assignment.id,
                           SubmittedAssignment.student_id == student_id)
                   .one_or_none())
-    outcome = UPDATED
+    outcome, attempt_changed = UPDATED, False
     if submission is None:
         submission = SubmittedAssignment(assignment=assignment, student=student, timestamp=when)
         db.add(submission)
-        outcome, changed = CREATED, True
+        outcome, attempt_changed = CREATED, True
     elif when is not None:
         if submission.timestamp is not None and when < submission.timestamp:
             return KEPT_NEWER
         if submission.timestamp != when:
             submission.timestamp = when
-            changed = True
+            attempt_changed = True
+    changed |= attempt_changed
     changed |= _mirror(db, submission, assignment)
     db.flush()  # the new grades get their ids and cells: they can be found below
     for notebook in submission.notebooks:
@@ -488,12 +490,11 @@ def _record(db, course_id: str, assignment_name: str, student_id: str,
             if key not in cells or cells[key].id != grade.cell_id:
                 continue
             score = grades[key[0]][key[1]][0]
-            if grade.auto_score is None or float(grade.auto_score) != score:
+            if attempt_changed or grade.auto_score is None or float(grade.auto_score) != score:
                 grade.auto_score = score
-                changed = True
-            # nbgrader's SaveAutoGrades: a manual score stays and is flagged for review.
-            review = grade.manual_score is not None
-            if grade.needs_manual_grade != review:
-                grade.needs_manual_grade = review
+                # nbgrader's SaveAutoGrades: a manual score stays, flagged for review. Only
+                # when the autograder's verdict or the attempt is new: the same job recorded
+                # again (a resumed run) leaves a grader's review as it was.
+                grade.needs_manual_grade = grade.manual_score is not None
                 changed = True
     return outcome if changed else UNCHANGED
