@@ -1,6 +1,8 @@
 """Processes for the gradebook tests (``test_gradebook_db.py``), run as
 ``python tests/gradebook_writers.py DB_URL GO_FILE STUDENT...``: waits for GO_FILE (so that
-several writers start together), then records each student's submission, one line each."""
+several writers start together), then records each student's submission, one line each;
+or ``... resumable DB_URL LEDGER LOG STUDENT...``: a run as ``convlab grade`` makes one,
+with a ledger (``autograder.run.ledger``) and the gradebook."""
 from __future__ import annotations
 
 import sys
@@ -35,5 +37,34 @@ def main(db_url: str, go: str, *students: str) -> None:
             print(student, outcome, flush=True)
 
 
+def resumable(db_url: str, ledger_path: str, log: str, *students: str) -> None:
+    """Grade each student the ledger lacks: record into the gradebook, then the ledger
+    (so the gradebook has whatever the ledger has). A student the ledger has is recorded
+    again from the ledger, which changes nothing (a gradebook that lost it gets it back)."""
+    import json
+
+    from autograder.outputs.gradebook import GradebookWriter
+    from autograder.run.ledger import Ledger, job_key
+
+    keys = {s: job_key({ASSIGNMENT: f"notebook of {s}".encode()}, "5eed" * 16, "c0de" * 16,
+                       ASSIGNMENT, s, timestamp=TIMESTAMP) for s in students}
+    with Ledger(ledger_path) as ledger, GradebookWriter(db_url) as writer:
+        done = ledger.get_many(keys.values())
+        for student in students:
+            if keys[student] in done:
+                stored = json.loads(done[keys[student]])
+                outcome = writer.record(ASSIGNMENT, student, TIMESTAMP, stored)
+            else:
+                with open(log, "a") as handle:
+                    handle.write(student + "\n")
+                result = grades(student)
+                outcome = writer.record(ASSIGNMENT, student, TIMESTAMP, result)
+                ledger.put_json(keys[student], result)
+            print(student, outcome, flush=True)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1] == "resumable":
+        resumable(*sys.argv[2:])
+    else:
+        main(*sys.argv[1:])

@@ -193,6 +193,40 @@ def test_a_record_that_fails_half_way_writes_nothing(db_url, monkeypatch):
     assert _count(db_url, "student") == 2 and _count(db_url, "submitted_assignment") == 2
 
 
+def test_a_killed_run_resumes_with_one_submission_per_student(postgres, tmp_path):
+    """The issue's "resumes after a kill, writes into PostgreSQL": a run with a ledger is
+    killed (SIGKILL) half way; the next run grades only the rest, and the gradebook ends
+    with every student once, with their scores."""
+    import signal
+
+    db_url = postgres.create_database("resumed")
+    ledger, log = tmp_path / "ledger.db", tmp_path / "graded.log"
+    students = [f"s{i:02d}" for i in range(30)]
+    command = [sys.executable, str(WRITERS), "resumable", db_url, str(ledger), str(log), *students]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    lines = [first.stdout.readline().split() for _ in range(5)]
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    assert lines == [[s, CREATED] for s in students[:5]]
+    second = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr[-3000:]
+    outcomes = dict(line.split() for line in second.stdout.splitlines())
+    assert list(outcomes) == students
+    regraded = [s for s in students if outcomes[s] == CREATED]
+    resumed_at = students.index(regraded[0]) if regraded else len(students)
+    assert resumed_at >= 5 and regraded == students[resumed_at:]  # only the rest graded
+    assert all(outcomes[s] == UNCHANGED for s in students[:resumed_at])
+    graded = log.read_text().split()
+    assert sorted(set(graded)) == students and len(graded) <= len(students) + 1
+    with GradebookWriter(db_url) as reader:
+        recorded = reader.read(A)
+    assert [r.student for r in recorded] == students
+    for submission in recorded:
+        expected = gradebook_writers.grades(submission.student)[NB]
+        assert {c: (g.auto_score, g.max_score) for c, g in submission.grades[NB].items()} == expected
+    assert _count(db_url, "submitted_assignment") == len(students)
+
+
 def _template(path: Path) -> str:
     """A gradebook as ``nbgrader generate_assignment`` leaves it, made with nbgrader's API:
     two notebooks, autograder tests, an autograded answer, a manually graded answer."""

@@ -188,6 +188,11 @@ def test_put_and_get_within_and_across_processes(tmp_path):
         assert ledger.get(ledger_jobs.key("bob")) == ledger_jobs.payload("bob")
         assert ledger.keys() == {ledger_jobs.key(s) for s in ("alice", "bob", "carol")}
         assert len(ledger) == 3 and ledger_jobs.key("carol") in ledger
+        absent = ledger_jobs.key("dave")
+        assert ledger.get_many([ledger_jobs.key("bob"), absent, ledger_jobs.key("carol")]) == {
+            ledger_jobs.key("bob"): ledger_jobs.payload("bob"),
+            ledger_jobs.key("carol"): ledger_jobs.payload("carol")}
+        assert ledger.get_many([]) == {}
         ledger.put_json(ledger_jobs.key("alice"), {"score": 2.5})  # replaces
         assert ledger.get_json(ledger_jobs.key("alice")) == {"score": 2.5} and len(ledger) == 3
     with sqlite3.connect(path) as db:
@@ -203,6 +208,9 @@ def test_two_processes_write_one_ledger_at_once(tmp_path):
         assert writer.wait(timeout=60) == 0, writer.stderr.read()
     with Ledger(path) as ledger:
         assert ledger.keys() == {ledger_jobs.key(s) for batch in batches for s in batch}
+        every = ledger.get_many(ledger_jobs.key(s) for batch in batches for s in batch)
+        assert len(every) == 300  # past the 500 parameters of one query when doubled below
+        assert len(ledger.get_many([*every, *(ledger_jobs.key(f"z{i}") for i in range(400))])) == 300
         for student in batches[0] + batches[1]:
             assert ledger.get(ledger_jobs.key(student)) == ledger_jobs.payload(student)
 

@@ -241,6 +241,18 @@ class Ledger:
             row = self._db.execute("SELECT payload FROM graded WHERE key=?", (key,)).fetchone()
         return bytes(row[0]) if row else None
 
+    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        """The stored payloads of those ``keys`` that have one (the jobs a run may skip)."""
+        wanted = sorted({_check_key(key) for key in keys})
+        found = {}
+        with self._lock:
+            for start in range(0, len(wanted), 500):  # SQLite's limit on bound parameters
+                chunk = wanted[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update((key, bytes(payload)) for key, payload in self._db.execute(
+                    f"SELECT key, payload FROM graded WHERE key IN ({marks})", chunk))
+        return found
+
     def put(self, key: str, payload: bytes) -> None:
         """Store ``payload`` (UTF-8 JSON) under ``key``, replacing any earlier one, in one
         committed transaction."""
