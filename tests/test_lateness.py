@@ -1,0 +1,199 @@
+"""Due dates, the late policy and extensions (autograder/lateness.py): each rule pinned."""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import nbformat
+import pytest
+
+from autograder.lateness import (
+    AssignLatePolicy, LatePolicy, Lateness, Policy, describe, parse_due, penalty,
+    read_extensions, report_section, write_lateness,
+)
+
+H, D = 3600.0, 86400.0
+
+
+def test_on_time_costs_nothing_and_one_second_late_is_late():
+    per_day = Policy("per_day", rate=0.1, cap=0.5)
+    assert penalty(per_day, 10.0, 0) == 0.0            # exactly on the due date
+    assert penalty(per_day, 10.0, -5) == 0.0           # early
+    assert penalty(per_day, 10.0, 1) == 1.0            # one second late: a started day
+
+
+def test_per_day_counts_started_days_and_per_hour_started_hours():
+    per_day = Policy("per_day", rate=0.1, cap=1.0)
+    per_hour = Policy("per_hour", rate=0.01, cap=1.0)
+    assert penalty(per_day, 10.0, D) == 1.0
+    assert penalty(per_day, 10.0, D + 1) == 2.0
+    assert penalty(per_day, 10.0, 2 * H) == 1.0        # per day: two hours are one day
+    assert penalty(per_hour, 10.0, 2 * H) == 0.2       # per hour: two hours are two
+    assert penalty(per_hour, 10.0, 2 * H + 1) == 0.3
+    assert penalty(per_hour, 10.0, D) == 2.4
+
+
+def test_the_cap_bounds_the_rate():
+    capped = Policy("per_day", rate=0.2, cap=0.5)
+    assert penalty(capped, 10.0, 2 * D) == 4.0
+    assert penalty(capped, 10.0, 3 * D) == 5.0         # 60 % capped at 50 %
+    assert penalty(capped, 10.0, 30 * D) == 5.0
+
+
+def test_past_the_cutoff_the_score_goes_and_not_before():
+    cutoff = Policy("per_day", rate=0.1, cap=0.5, cutoff_hours=48)
+    assert penalty(cutoff, 10.0, 48 * H) == 2.0        # on the cutoff: still the rate
+    assert penalty(cutoff, 10.0, 48 * H + 1) == 10.0   # past it: zero
+    only_cutoff = Policy("none", cutoff_hours=0)       # nbgrader's "zero"
+    assert penalty(only_cutoff, 7.5, 0) == 0.0
+    assert penalty(only_cutoff, 7.5, 1) == 7.5
+
+
+def test_no_policy_costs_nothing_and_no_score_loses_nothing():
+    assert penalty(Policy(), 10.0, 30 * D) == 0.0
+    assert penalty(Policy("per_day", rate=0.1), 0.0, D) == 0.0
+
+
+@pytest.mark.parametrize("bad", [dict(method="weekly"), dict(rate=1.5), dict(cap=-0.1),
+                                 dict(cutoff_hours=-1)])
+def test_a_bad_policy_is_a_value_error(bad):
+    with pytest.raises(ValueError):
+        Policy(**bad)
+
+
+def test_a_due_date_needs_a_time_zone():
+    assert parse_due("2027-01-15 23:59:00 UTC") == datetime(2027, 1, 15, 23, 59)
+    assert parse_due("2027-01-15T23:59:00+01:00") == datetime(2027, 1, 15, 22, 59)
+    for bad in ("2027-01-15 23:59:00", "soon", ""):
+        with pytest.raises(ValueError):
+            parse_due(bad)
+
+
+def test_extensions_file(tmp_path):
+    path = tmp_path / "extensions.csv"
+    assert read_extensions(path) == {}
+    path.write_text("student_id,assignment,hours\nann,01_convolution,48\nbob,02_transposed,1.5\n")
+    assert read_extensions(path) == {("ann", "01_convolution"): 48.0, ("bob", "02_transposed"): 1.5}
+    for text in ("student,assignment,hours\nann,a,1\n", "student_id,assignment,hours\nann,a,x\n",
+                 "student_id,assignment,hours\nann,a,-1\n",
+                 "student_id,assignment,hours\nann,a,1\nann,a,2\n"):
+        path.write_text(text)
+        with pytest.raises(ValueError):
+            read_extensions(path)
+
+
+# --- the nbgrader seam -----------------------------------------------------------------
+
+def _gradebook(tmp_path, submitted: datetime, score: float = 8.0):
+    """A gradebook with one assignment "a1" (notebook "nb", one 10-point test cell) and
+    ann's submission at ``submitted``, auto-graded ``score``."""
+    from nbgrader.api import Gradebook
+
+    from autograder.cli import _alembic_head_in_process  # seconds saved per gradebook
+
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with _alembic_head_in_process(), Gradebook(url) as gb:
+        gb.add_assignment("a1")
+        gb.add_notebook("nb", "a1")
+        gb.add_grade_cell("t1", "nb", "a1", max_score=10, cell_type="code")
+        gb.add_solution_cell("t1", "nb", "a1")
+        gb.add_student("ann")
+        gb.add_submission("a1", "ann", timestamp=submitted)
+        grade = gb.find_grade("t1", "nb", "a1", "ann")
+        grade.auto_score = score
+        gb.db.commit()
+    return url
+
+
+def _assign(url, config):
+    from traitlets.config import Config
+
+    nb = nbformat.v4.new_notebook()
+    resources = {"nbgrader": {"notebook": "nb", "assignment": "a1", "student": "ann",
+                              "db_url": url}}
+    AssignLatePolicy(config=Config(config)).preprocess(nb, resources)
+    from nbgrader.api import Gradebook
+
+    with Gradebook(url) as gb:
+        sub = gb.find_submission("a1", "ann")
+        return float(gb.find_submission_notebook("nb", "a1", "ann").late_submission_penalty or 0), sub.total_seconds_late
+
+
+def test_nbgrader_applies_the_course_policy_with_the_configured_due_date(tmp_path):
+    url = _gradebook(tmp_path, datetime(2027, 1, 16, 1, 0, 0))  # 1 h 1 min late
+    policy = {"due_dates": {"a1": "2027-01-15 23:59:00 UTC"}, "method": "per_hour",
+              "rate": 0.1, "cap": 0.5}
+    cost, late = _assign(url, {"LatePolicy": policy})
+    assert late == 3660
+    assert cost == pytest.approx(8.0 * 0.2)
+
+
+def test_an_extension_moves_the_due_date(tmp_path):
+    url = _gradebook(tmp_path, datetime(2027, 1, 16, 1, 0, 0))
+    extensions = tmp_path / "extensions.csv"
+    extensions.write_text("student_id,assignment,hours\nann,a1,2\n")
+    policy = {"due_dates": {"a1": "2027-01-15 23:59:00 UTC"}, "method": "per_hour",
+              "rate": 0.1, "cap": 0.5, "extensions_file": str(extensions)}
+    assert _assign(url, {"LatePolicy": policy}) == (0.0, 0)
+    extensions.write_text("student_id,assignment,hours\nann,a1,1\n")  # 1 min late after it
+    assert _assign(url, {"LatePolicy": policy}) == (pytest.approx(0.8), 60)
+
+
+def test_the_cutoff_zeroes_through_nbgrader(tmp_path):
+    url = _gradebook(tmp_path, datetime(2027, 1, 18, 0, 0, 1))
+    policy = {"due_dates": {"a1": "2027-01-15 00:00:00 UTC"}, "method": "per_day",
+              "rate": 0.1, "cap": 0.5, "cutoff_hours": 72}
+    assert _assign(url, {"LatePolicy": policy}) == (8.0, 3 * D + 1)
+
+
+def test_without_a_due_date_nothing_is_late(tmp_path):
+    url = _gradebook(tmp_path, datetime(2030, 1, 1))
+    assert _assign(url, {"LatePolicy": {"method": "per_day", "rate": 0.5}}) == (0.0, 0)
+
+
+def test_the_course_config_names_the_plugin():
+    from autograder.cli import course_config
+    from convlab.cli import repo_root
+
+    config, _ = course_config(repo_root())
+    assert "autograder.lateness.AssignLatePolicy" in config.Autograde.autograde_preprocessors
+    assert config.AssignLatePenalties.plugin_class == "autograder.lateness.LatePolicy"
+    plugin = LatePolicy(config=config)
+    assert plugin.policy == Policy(plugin.method, plugin.rate, plugin.cap, plugin.cutoff_hours)
+
+
+# --- what is shown -----------------------------------------------------------------------
+
+def _record(**kw):
+    base = dict(student_id="=ann", assignment="a1", submitted=datetime(2027, 1, 16, 1, 0, 0),
+                due=datetime(2027, 1, 15, 23, 59), extension_hours=0.0, seconds_late=3660.0,
+                penalty=1.6)
+    base.update(kw)
+    return Lateness(**base)
+
+
+def test_lateness_csv_is_written_whole_with_ids_escaped(tmp_path):
+    write_lateness([_record(), _record(student_id="bob", submitted=None, seconds_late=0.0,
+                                       penalty=0.0, extension_hours=24.0)],
+                   tmp_path / "lateness.csv")
+    assert (tmp_path / "lateness.csv").read_bytes().decode() == (
+        "student_id,assignment,submitted,due,extension_hours,seconds_late,late_penalty,message\r\n"
+        "'=ann,a1,2027-01-16 01:00:00+00:00,2027-01-15 23:59:00+00:00,0,3660,1.6,"
+        "\"Submitted 2027-01-16 01:00:00+00:00, due 2027-01-15 23:59:00+00:00: 1 h 1 min late, "
+        "late penalty 1.6 points.\"\r\n"
+        "bob,a1,,2027-01-15 23:59:00+00:00,24,0,0,\"Submitted (no timestamp), due 2027-01-15 "
+        "23:59:00+00:00 (extension of 24 h included): counted on time.\"\r\n")
+
+
+def test_describe_on_time_and_no_due_date():
+    assert describe(_record(seconds_late=0.0, penalty=0.0)).endswith(": on time.")
+    assert describe(_record(due=None)) == "No due date."
+    assert "3 d 0 h late" in describe(_record(seconds_late=3 * D))
+
+
+def test_report_lists_late_submissions_escaped():
+    html = report_section([_record(student_id="<b>ann\x1b"), _record(student_id="bob",
+                                                                      seconds_late=0.0)])
+    assert "&lt;b&gt;ann" in html and "<b>ann" not in html and "\x1b" not in html
+    assert "bob" not in html
+    assert report_section([_record(seconds_late=0.0)]) == ""
