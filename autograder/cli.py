@@ -180,10 +180,10 @@ class Workspace:
         it once Autograde has run (autograder/lateness.py)."""
         from nbgrader.api import Gradebook
 
-        from .lateness import lateness_of
+        from .lateness import LatePolicy, lateness_of
 
         with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
-            return lateness_of(gb, assignment, student)
+            return lateness_of(gb, assignment, student, LatePolicy(config=self.config))
 
     def folder(self, step: str, student: str, assignment: str) -> Path:
         # Ids are validated at intake; this stays true whoever calls it.

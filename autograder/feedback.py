@@ -37,23 +37,15 @@ class GetGradesPending(GetGrades):
 
         from nbgrader.api import Gradebook
 
-        from .lateness import LatePolicy, current_penalty, describe, lateness_of
+        from .lateness import LatePolicy, describe, lateness_of, penalty
 
-        policy = LatePolicy(parent=self).policy
+        plugin = LatePolicy(parent=self)
         with Gradebook(self.db_url) as gb:
-            late = lateness_of(gb, self.assignment_id, self.student_id)
-            cost, score = current_penalty(gb, policy, self.notebook_id, self.assignment_id,
-                                          self.student_id)
+            late = lateness_of(gb, self.assignment_id, self.student_id, plugin)
+            score = float(gb.find_submission_notebook(self.notebook_id, self.assignment_id,
+                                                      self.student_id).score or 0.0)
+        cost = penalty(plugin.policy, score, late.seconds_late)
         resources["nbgrader"]["late_penalty"] = cost
         resources["nbgrader"]["score"] = score - cost
         resources["nbgrader"]["lateness"] = (describe(replace(late, penalty=cost))
                                              if late.due is not None else "")
-
-    def _get_score(self, cell, resources) -> None:
-        super()._get_score(cell, resources)
-        grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
-                                          self.assignment_id, self.student_id)
-        pending = bool(grade.needs_manual_grade) and grade.manual_score is None
-        cell.metadata.nbgrader["needs_manual_grade"] = pending
-        if pending:
-            self._pending += float(grade.max_score or 0)

@@ -40,7 +40,7 @@ from traitlets import Dict, Enum, Float, Type, Unicode
 from nbgrader.plugins.base import BasePlugin
 
 __all__ = ["Policy", "penalty", "parse_due", "read_extensions", "LatePolicy", "AssignLatePolicy",
-           "Lateness", "lateness_of", "current_penalty", "LATENESS_COLUMNS", "write_lateness", "describe"]
+           "Lateness", "lateness_of", "LATENESS_COLUMNS", "write_lateness", "describe"]
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -198,29 +198,33 @@ class Lateness:
     due: datetime | None           # naive UTC, extension included
     extension_hours: float
     seconds_late: float
-    penalty: float                 # points, as the gradebook holds them
+    penalty: float                 # points, the policy applied to the current score
 
     @property
     def late(self) -> bool:
         return self.seconds_late > 0
 
 
-def lateness_of(gb, assignment: str, student: str) -> Lateness:
-    """The gradebook's view of one submission's lateness."""
+def lateness_of(gb, assignment: str, student: str, plugin: LatePolicy | None = None) -> Lateness:
+    """One submission's lateness and its penalty now: the policy applied to each
+    notebook's score as the gradebook has it (manual grades included). With ``plugin``,
+    the course config's due date and extensions.csv stand over the gradebook's (a due date
+    moved or an extension granted after grading counts without grading again)."""
     submission = gb.find_submission(assignment, student)
+    due = submission.assignment.duedate
     extension = submission.extension.total_seconds() / HOUR if submission.extension else 0.0
-    return Lateness(student, assignment, submission.timestamp, submission.duedate, extension,
-                    float(submission.total_seconds_late),
-                    float(submission.late_submission_penalty or 0.0))
-
-
-def current_penalty(gb, policy: Policy, notebook: str, assignment: str,
-                    student: str) -> tuple[float, float]:
-    """(penalty, score) of one submitted notebook now: the policy applied to its score as
-    the gradebook has it (manual grades included)."""
-    submitted = gb.find_submission_notebook(notebook, assignment, student)
-    score = float(submitted.score or 0.0)
-    return penalty(policy, score, float(submitted.assignment.total_seconds_late)), score
+    policy = Policy()
+    if plugin is not None:
+        due = plugin.due(assignment) or due
+        hours = plugin.extension_hours(student, assignment)
+        extension = extension if hours is None else hours
+        policy = plugin.policy
+    deadline = None if due is None else due + timedelta(hours=extension)
+    seconds = (0.0 if deadline is None or submission.timestamp is None
+               else max(0.0, (submission.timestamp - deadline).total_seconds()))
+    cost = sum(penalty(policy, float(nb.score or 0.0), seconds) for nb in submission.notebooks)
+    return Lateness(student, assignment, submission.timestamp, deadline, extension, seconds,
+                    round(cost, 6))
 
 
 def _duration(seconds: float) -> str:

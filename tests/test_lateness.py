@@ -114,9 +114,15 @@ def _assign(url, config):
     AssignLatePolicy(config=Config(config)).preprocess(nb, resources)
     from nbgrader.api import Gradebook
 
+    from autograder.lateness import lateness_of
+
     with Gradebook(url) as gb:
-        sub = gb.find_submission("a1", "ann")
-        return float(gb.find_submission_notebook("nb", "a1", "ann").late_submission_penalty or 0), sub.total_seconds_late
+        stored = gb.find_submission_notebook("nb", "a1", "ann").late_submission_penalty
+        seconds = gb.find_submission("a1", "ann").total_seconds_late
+        # What feedback, lateness.csv and export compute is what nbgrader stored.
+        late = lateness_of(gb, "a1", "ann", LatePolicy(config=Config(config)))
+        assert (late.penalty, late.seconds_late) == (pytest.approx(float(stored or 0)), seconds)
+        return float(stored or 0), seconds
 
 
 def test_nbgrader_applies_the_course_policy_with_the_configured_due_date(tmp_path):
@@ -144,6 +150,24 @@ def test_the_cutoff_zeroes_through_nbgrader(tmp_path):
     policy = {"due_dates": {"a1": "2027-01-15 00:00:00 UTC"}, "method": "per_day",
               "rate": 0.1, "cap": 0.5, "cutoff_hours": 72}
     assert _assign(url, {"LatePolicy": policy}) == (8.0, 3 * D + 1)
+
+
+def test_an_extension_granted_after_grading_counts_without_grading_again(tmp_path):
+    from nbgrader.api import Gradebook
+    from traitlets.config import Config
+
+    from autograder.lateness import lateness_of
+
+    url = _gradebook(tmp_path, datetime(2027, 1, 16, 1, 0, 0))
+    extensions = tmp_path / "extensions.csv"
+    policy = {"due_dates": {"a1": "2027-01-15 23:59:00 UTC"}, "method": "per_day",
+              "rate": 0.25, "extensions_file": str(extensions)}
+    assert _assign(url, {"LatePolicy": policy}) == (2.0, 3660)
+    extensions.write_text("student_id,assignment,hours\nann,a1,24\n")
+    with Gradebook(url) as gb:
+        late = lateness_of(gb, "a1", "ann", LatePolicy(config=Config({"LatePolicy": policy})))
+    assert (late.penalty, late.seconds_late, late.extension_hours) == (0.0, 0.0, 24.0)
+    assert late.due == datetime(2027, 1, 16, 23, 59)
 
 
 def test_without_a_due_date_nothing_is_late(tmp_path):
