@@ -755,6 +755,9 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
                 similarity_threshold, progress, intake.skipped,
                 {a: tuple(course.assignments[a]) for a in assignments}, late)
         stage.mkdir(exist_ok=True)
+        from .offline_math import install  # offline math hook: feedback/mathjax/
+
+        install(stage)
         shutil.rmtree(out / "feedback", ignore_errors=True)
         shutil.move(str(stage), out / "feedback")
     print(summary_table(rows, assignments), file=report)

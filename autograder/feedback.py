@@ -49,3 +49,12 @@ class GetGradesPending(GetGrades):
         resources["nbgrader"]["score"] = score - cost
         resources["nbgrader"]["lateness"] = (describe(replace(late, penalty=cost))
                                              if late.due is not None else "")
+
+    def _get_score(self, cell, resources) -> None:
+        super()._get_score(cell, resources)
+        grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
+                                          self.assignment_id, self.student_id)
+        pending = bool(grade.needs_manual_grade) and grade.manual_score is None
+        cell.metadata.nbgrader["needs_manual_grade"] = pending
+        if pending:
+            self._pending += float(grade.max_score or 0)

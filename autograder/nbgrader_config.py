@@ -86,6 +86,8 @@ c.Autograde.sanitize_preprocessors = [
 c.GenerateFeedback.preprocessors = [
     # GetGrades, and which written answers still await the instructor (autograder/feedback.py)
     "autograder.feedback.GetGradesPending",
+    # MathJax's files in the feedback folder, where the pages load them (offline_math.py)
+    "autograder.offline_math.InstallMathJax",
     CSSHTMLHeaderPreprocessor,
     "autograder.preprocessor.FeedbackClearHiddenTests",
     "autograder.safe_html.SanitizeSubmission",
@@ -146,6 +148,10 @@ def _templates():
 if _templates() is not None:
     c.HTMLExporter.extra_template_basedirs = [_templates()]
 c.HTMLExporter.sanitize_html = True
+# Math renders with no network: feedback pages load MathJax from feedback/mathjax/, which
+# InstallMathJax fills (autograder/offline_math.py); the formgrader's page loads it from
+# the Jupyter server (jupyter-server-mathjax).
+c.HTMLExporter.mathjax_url = "../../mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 c.HTMLExporter.filters = {
     "markdown2html": "autograder.safe_html.markdown2html",
     "clean_html": "autograder.safe_html.clean_html",
