@@ -148,6 +148,11 @@ def _templates():
 if _templates() is not None:
     c.HTMLExporter.extra_template_basedirs = [_templates()]
 c.HTMLExporter.sanitize_html = True
+# A page shows at most 100,000 characters of a cell's source and 256 KiB of its outputs
+# (the formgrader renders a whole notebook at once): autograder/render_cap.py.
+c.HTMLExporter.preprocessors = ["autograder.render_cap.CapRender"]
+# c.CapRender.max_source_chars = 100_000
+# c.CapRender.max_output_bytes = 256 * 1024
 # Math renders with no network: feedback pages load MathJax from feedback/mathjax/, which
 # InstallMathJax fills (autograder/offline_math.py); the formgrader's page loads it from
 # the Jupyter server (jupyter-server-mathjax).
