@@ -221,3 +221,13 @@ def test_report_lists_late_submissions_escaped():
     assert "&lt;b&gt;ann" in html and "<b>ann" not in html and "\x1b" not in html
     assert "bob" not in html
     assert report_section([_record(seconds_late=0.0)]) == ""
+
+
+def test_report_html_has_the_late_section():
+    from autograder.cli import Row
+    from autograder.report import render
+
+    rows = [Row("ann", "01_convolution", "corr2d_test", 1.0, 2.0, "ok", "passed")]
+    page = render(rows, late=[_record(student_id="ann", assignment="01_convolution")])
+    assert "<h2>Late submissions</h2>" in page and "1 h 1 min" in page
+    assert "Late submissions" not in render(rows, late=[_record(seconds_late=0.0)])
