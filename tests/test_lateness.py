@@ -231,3 +231,21 @@ def test_report_html_has_the_late_section():
     page = render(rows, late=[_record(student_id="ann", assignment="01_convolution")])
     assert "<h2>Late submissions</h2>" in page and "1 h 1 min" in page
     assert "Late submissions" not in render(rows, late=[_record(seconds_late=0.0)])
+
+
+def test_an_lms_late_marker_without_a_time_is_noted_not_guessed(tmp_path):
+    import zipfile
+
+    from autograder.intake import read_submissions
+
+    source = tmp_path / "canvas.zip"
+    with zipfile.ZipFile(source, "w") as archive:
+        archive.writestr("ada_LATE_1234_5678_01_convolution.ipynb", "{}")
+        archive.writestr("bob_1235_5679_01_convolution.ipynb", "{}")
+    canvas = r"(?P<student_id>[a-z]+)_(?:LATE_)?\d+_\d+_(?P<file_id>\w+)\.ipynb"
+    intake = read_submissions(source, tmp_path / "in", {"01_convolution": "01_convolution"},
+                              canvas)
+    assert sorted(intake.students) == ["ada", "bob"]
+    late = [note for note in intake.notes if "LATE" in note]
+    assert len(late) == 1 and late[0].startswith("ada_LATE_1234_5678_01_convolution.ipynb")
+    assert "counts it on time" in late[0]
