@@ -703,6 +703,9 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
 
     environment_first_on_path()  # nbgrader runs `alembic` by name
     course_root = Path(course_root or project_root())
+    from .lateness import check_config  # late policy hook: a bad policy stops here (exit 2)
+
+    check_config(course_config(course_root)[0])
     if out.is_dir():
         check_fingerprint(out)  # before course_secret() could make a new one
     course_secret()  # made (or found unsafe: ValueError) once, before any worker needs it

@@ -222,8 +222,6 @@ def _cell(grade: Grade | None) -> str:
 def export(out, *, gradebook: str | None = None, grades_dir=None, people=None,
            course_root=None) -> list[Path]:
     """Write export.csv, canvas.csv and moodle.csv into ``out``."""
-    from .lateness import LatePolicy
-
     if gradebook and grades_dir:
         raise ValueError("give --gradebook or --grades, not both")
     if grades_dir is not None:
@@ -239,7 +237,9 @@ def export(out, *, gradebook: str | None = None, grades_dir=None, people=None,
             url = f"sqlite:///{Path(url).resolve()}"
         if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
             raise ValueError(f"no gradebook at {url[len('sqlite:///'):]}")
-        grades = from_gradebook(url, LatePolicy(config=config))
+        from .lateness import check_config
+
+        grades = from_gradebook(url, check_config(config))
     if not grades:
         raise ValueError("the gradebook has no student and assignment to export")
     who = read_people(people)

@@ -40,7 +40,7 @@ from traitlets import Dict, Enum, Float, Type, Unicode
 from nbgrader.plugins.base import BasePlugin
 
 __all__ = ["Policy", "penalty", "parse_due", "read_extensions", "LatePolicy", "AssignLatePolicy",
-           "Lateness", "lateness_of", "LATENESS_COLUMNS", "write_lateness", "describe"]
+           "Lateness", "lateness_of", "check_config", "LATENESS_COLUMNS", "write_lateness", "describe"]
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -157,6 +157,17 @@ class LatePolicy(LateSubmissionPlugin):
 
     def late_submission_penalty(self, student_id, score, total_seconds_late):
         return penalty(self.policy, float(score or 0), float(total_seconds_late or 0))
+
+
+def check_config(config) -> LatePolicy:
+    """The course's late policy, due dates and extensions read once, so that a mistake in
+    them is one clear ValueError before grading, not a failure per student."""
+    plugin = LatePolicy(config=config)
+    plugin.policy
+    for assignment in plugin.due_dates:
+        plugin.due(assignment)
+    read_extensions(plugin.extensions_file)
+    return plugin
 
 
 class AssignLatePolicy(AssignLatePenalties):

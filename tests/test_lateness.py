@@ -249,3 +249,19 @@ def test_an_lms_late_marker_without_a_time_is_noted_not_guessed(tmp_path):
     late = [note for note in intake.notes if "LATE" in note]
     assert len(late) == 1 and late[0].startswith("ada_LATE_1234_5678_01_convolution.ipynb")
     assert "counts it on time" in late[0]
+
+
+def test_a_bad_course_policy_is_one_value_error_before_grading(tmp_path):
+    from traitlets.config import Config
+
+    from autograder.lateness import check_config
+
+    good = {"due_dates": {"a1": "2027-01-15 23:59:00 UTC"}, "method": "per_day", "rate": 0.1,
+            "extensions_file": str(tmp_path / "none.csv")}
+    assert check_config(Config({"LatePolicy": good})).policy == Policy("per_day", 0.1)
+    for bad in ({"rate": 2.0}, {"due_dates": {"a1": "2027-01-15 23:59"}}):
+        with pytest.raises(ValueError):
+            check_config(Config({"LatePolicy": {**good, **bad}}))
+    (tmp_path / "bad.csv").write_text("student_id,assignment,hours\nann,a1,soon\n")
+    with pytest.raises(ValueError, match="hours must be a number"):
+        check_config(Config({"LatePolicy": {**good, "extensions_file": str(tmp_path / "bad.csv")}}))
