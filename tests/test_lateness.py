@@ -265,3 +265,49 @@ def test_a_bad_course_policy_is_one_value_error_before_grading(tmp_path):
     (tmp_path / "bad.csv").write_text("student_id,assignment,hours\nann,a1,soon\n")
     with pytest.raises(ValueError, match="hours must be a number"):
         check_config(Config({"LatePolicy": {**good, "extensions_file": str(tmp_path / "bad.csv")}}))
+
+
+@pytest.mark.slow
+def test_convlab_grade_writes_lateness_csv_with_the_course_policy(tmp_path):
+    """`convlab grade` (nbgrader's Autograde in its workers) applies the course's policy:
+    a course root whose config gives a due date, one student late, one on time."""
+    import io
+
+    from autograder.cli import grade
+    from convlab.cli import repo_root
+
+    root = repo_root()
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        f"load_subconfig({str(root / 'nbgrader_config.py')!r})\n"
+        "c.LatePolicy.due_dates = {'01_convolution': '2020-01-15 12:00:00 UTC'}\n"
+        "c.LatePolicy.method = 'per_day'\nc.LatePolicy.rate = 0.25\n"
+        f"c.LatePolicy.extensions_file = {str(tmp_path / 'extensions.csv')!r}\n")
+    (tmp_path / "extensions.csv").write_text("student_id,assignment,hours\nbob,01_convolution,48\n")
+    released = root / "notebooks" / "01_convolution" / "01_convolution.ipynb"
+    solved = root / "solutions" / "01_convolution" / "01_convolution.ipynb"
+    for student, stamp in (("ann", "2020-01-16 12:00:01 UTC"), ("bob", "2020-01-16 12:00:00 UTC")):
+        folder = tmp_path / "submitted" / student / "01_convolution"
+        folder.mkdir(parents=True)
+        notebook = solved if student == "ann" else released
+        folder.joinpath("01_convolution.ipynb").write_bytes(notebook.read_bytes())
+        folder.joinpath("timestamp.txt").write_text(stamp + "\n")
+    grade(tmp_path / "submitted", tmp_path / "out", course_root=course,
+          assignment_ids=["01_convolution"], progress=io.StringIO(), report=io.StringIO())
+    lines = (tmp_path / "out" / "lateness.csv").read_bytes().decode().splitlines()
+    assert lines[0] == ",".join(("student_id", "assignment", "submitted", "due", "extension_hours",
+                                 "seconds_late", "late_penalty", "message"))
+    # ann: one day and one second late, two started days: half the autograded score.
+    scores = sum(float(line.split(",")[3]) for line in
+                 (tmp_path / "out" / "grades.csv").read_text().splitlines()[1:]
+                 if line.startswith("ann,"))
+    assert scores > 0
+    cost = format(round(scores * 0.5, 4), "g")
+    assert lines[1] == ("ann,01_convolution,2020-01-16 12:00:01+00:00,2020-01-15 12:00:00+00:00,"
+                        f"0,86401,{cost},\"Submitted 2020-01-16 12:00:01+00:00, due 2020-01-15 "
+                        f"12:00:00+00:00: 1 d 0 h late, late penalty {cost} points.\"")
+    assert lines[2].startswith("bob,01_convolution,2020-01-16 12:00:00+00:00,"
+                               "2020-01-17 12:00:00+00:00,48,0,0,")
+    assert "Late submissions" in (tmp_path / "out" / "report.html").read_text()
