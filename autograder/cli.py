@@ -433,7 +433,10 @@ def _autograde(ws: Workspace, job: Job, gradable: list[str],
             problems[notebook] = f"The autograder failed on this notebook ({_failure(result)})."
         return []
     ws.feedback(job.assignment, job.student)
-    _LATE[job.student, job.assignment] = ws.lateness(job.assignment, job.student)  # late policy hook
+    try:  # late policy hook: lateness.csv's row; never the scores' undoing
+        _LATE[job.student, job.assignment] = ws.lateness(job.assignment, job.student)
+    except Exception:  # noqa: BLE001  (nbgrader applied the penalty; only the row is lost)
+        pass
     rows = []
     for notebook in gradable:
         autograded = ws.folder("autograded", job.student, job.assignment) / f"{notebook}.ipynb"
