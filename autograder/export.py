@@ -21,8 +21,9 @@ Files written in the output folder:
   to_grade_by_hand, note (one row per student and assignment);
 * ``canvas.csv``: Canvas's Gradebook import: "Student", "ID", "SIS User ID",
   "SIS Login ID", "Section", then one column per assignment (its total); Canvas matches
-  a row on ID, SIS User ID or SIS Login ID, and an assignment column it does not know
-  becomes a new assignment;
+  a row on ID, SIS User ID or SIS Login ID; an assignment column headed "name (id)"
+  (``--canvas-assignments FILE``, CSV ``assignment,canvas_id``) updates that Canvas
+  assignment, one without an id becomes a new assignment;
 * ``moodle.csv``: Moodle's CSV grade import: "ID number", "Email address", then one
   column per assignment; on import, "Identify user by" maps "ID number" to idnumber (or
   "Email address" to email) and each assignment column to its grade item.
@@ -43,7 +44,7 @@ from .safe_text import csv_cell
 
 __all__ = ["Grade", "EXPORT_COLUMNS", "CANVAS_COLUMNS", "MOODLE_COLUMNS", "PEOPLE_COLUMNS",
            "from_gradebook", "from_grades_dir", "read_people", "write_plain", "write_canvas",
-           "write_moodle", "export", "export_command"]
+           "write_moodle", "read_canvas_assignments", "export", "export_command"]
 
 EXPORT_COLUMNS = ("student", "assignment", "automatic", "manual", "late_penalty", "total",
                   "max_score", "to_grade_by_hand", "note")
@@ -186,8 +187,29 @@ def write_plain(grades: list[Grade], path) -> Path:
     return _write(Path(path), EXPORT_COLUMNS, lines)
 
 
-def write_canvas(grades: list[Grade], path, people=None) -> Path:
+def read_canvas_assignments(path) -> dict[str, str]:
+    """assignment id -> Canvas's assignment id, from a CSV ``assignment,canvas_id``."""
+    if path is None:
+        return {}
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != ("assignment", "canvas_id"):
+            raise ValueError(f"{path}: the header must be assignment,canvas_id")
+        found = {}
+        for line, row in enumerate(reader, start=2):
+            number = (row["canvas_id"] or "").strip()
+            if not number.isdigit():
+                raise ValueError(f"{path}:{line}: a Canvas assignment id is a number, got {number!r}")
+            found[(row["assignment"] or "").strip()] = number
+        return found
+
+
+def write_canvas(grades: list[Grade], path, people=None, canvas_ids=None) -> Path:
+    """Canvas's columns; an assignment with a Canvas id is headed "name (id)", as Canvas's
+    own export heads it, so the import updates that assignment."""
     people = people or {}
+    canvas_ids = canvas_ids or {}
     students, assignments, table = _table(grades)
     lines = []
     for student in students:
@@ -198,7 +220,8 @@ def write_canvas(grades: list[Grade], path, people=None) -> Path:
                       csv_cell(sis_user), csv_cell(who.get("sis_login_id", "")),
                       csv_cell(who.get("section", "")),
                       *(_cell(table.get((student, a))) for a in assignments)])
-    header = [*CANVAS_COLUMNS, *(csv_cell(a) for a in assignments)]
+    header = [*CANVAS_COLUMNS, *(csv_cell(f"{a} ({canvas_ids[a]})" if a in canvas_ids else a)
+                                 for a in assignments)]
     return _write(Path(path), header, lines)
 
 
@@ -220,7 +243,7 @@ def _cell(grade: Grade | None) -> str:
 
 
 def export(out, *, gradebook: str | None = None, grades_dir=None, people=None,
-           course_root=None) -> list[Path]:
+           course_root=None, canvas_assignments=None) -> list[Path]:
     """Write export.csv, canvas.csv and moodle.csv into ``out``."""
     if gradebook and grades_dir:
         raise ValueError("give --gradebook or --grades, not both")
@@ -243,21 +266,24 @@ def export(out, *, gradebook: str | None = None, grades_dir=None, people=None,
     if not grades:
         raise ValueError("the gradebook has no student and assignment to export")
     who = read_people(people)
+    canvas_ids = read_canvas_assignments(canvas_assignments)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    return [write_plain(grades, out / "export.csv"), write_canvas(grades, out / "canvas.csv", who),
+    return [write_plain(grades, out / "export.csv"),
+            write_canvas(grades, out / "canvas.csv", who, canvas_ids),
             write_moodle(grades, out / "moodle.csv", who)]
 
 
 def export_command(out: str, gradebook: str | None = None, grades: str | None = None,
-                   people: str | None = None) -> int:
+                   people: str | None = None, canvas_assignments: str | None = None) -> int:
     """``convlab export``: 0 when written, 2 on bad arguments."""
     import sys
 
     from .safe_text import terminal
 
     try:
-        paths = export(out, gradebook=gradebook, grades_dir=grades, people=people)
+        paths = export(out, gradebook=gradebook, grades_dir=grades, people=people,
+                       canvas_assignments=canvas_assignments)
     except ValueError as exc:
         print(terminal(f"convlab export: {exc}"), file=sys.stderr)
         return 2

@@ -144,7 +144,16 @@ def test_bad_arguments_are_value_errors(tmp_path, gradebook):
 def test_convlab_export_command(gradebook, tmp_path, capsys):
     from convlab.cli import main
 
-    assert main(["export", "--out", str(tmp_path / "out"), "--gradebook", gradebook]) == 0
+    ids = tmp_path / "canvas.csv"
+    ids.write_text("assignment,canvas_id\na2,4321\n")
+    assert main(["export", "--out", str(tmp_path / "out"), "--gradebook", gradebook,
+                 "--canvas-assignments", str(ids)]) == 0
     assert (tmp_path / "out" / "moodle.csv").is_file()
+    header = (tmp_path / "out" / "canvas.csv").read_text().splitlines()[0]
+    assert header == "Student,ID,SIS User ID,SIS Login ID,Section,a1,a2 (4321)"
+    ids.write_text("assignment,canvas_id\na2,=1+1\n")
+    assert main(["export", "--out", str(tmp_path / "o3"), "--gradebook", gradebook,
+                 "--canvas-assignments", str(ids)]) == 2
+    assert "a Canvas assignment id is a number" in capsys.readouterr().err
     assert main(["export", "--out", str(tmp_path / "o2"), "--grades", str(tmp_path)]) == 2
     assert "no grades.csv" in capsys.readouterr().err

@@ -4,7 +4,7 @@
     convlab demo                                       the whole pipeline on sample submissions
     convlab generate [ID ...]                          student notebooks from solutions/
     convlab release [--out PATH]                       the students' archive (no answers in it)
-    convlab export --out DIR [--gradebook URL | --grades DIR] [--people FILE]
+    convlab export --out DIR [--gradebook URL | --grades DIR] [--people FILE] [--canvas-assignments FILE]
                                                        one gradebook: CSV, Canvas, Moodle
 
 `convlab grade` also writes DIR/report.html (the class's scores, mistakes, problems) and
@@ -133,6 +133,9 @@ def main(argv=None) -> int:
     exp.add_argument("--people", default=None, metavar="FILE",
                      help="CSV student_id,name,canvas_id,sis_user_id,sis_login_id,section,email,"
                           "idnumber (any after student_id): the LMS's ids of each student")
+    exp.add_argument("--canvas-assignments", default=None, metavar="FILE",
+                     help="CSV assignment,canvas_id: canvas.csv heads those columns 'name (id)', "
+                          "so Canvas updates those assignments")
     args = parser.parse_args(argv)
     environment_first_on_path()
 
@@ -159,7 +162,8 @@ def main(argv=None) -> int:
     if args.command == "export":  # export hook
         from autograder.export import export_command
 
-        return export_command(args.out, args.gradebook, args.grades, args.people)
+        return export_command(args.out, args.gradebook, args.grades, args.people,
+                              args.canvas_assignments)
     if args.command == "grade":
         return grader_cli.grade_command(args.submissions, args.out, args.workers, args.named_regexp,
                                         similarity_threshold=args.similarity_threshold,
