@@ -92,7 +92,11 @@ def parse_due(text: str) -> datetime:
 
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"a due date is a string with a time zone, got {text!r}")
+    import dateutil.tz
+
     parts = text.split(" ")
+    if len(parts) == 3 and not parts[2].lstrip("+-").isdigit() and dateutil.tz.gettz(parts[2]) is None:
+        raise ValueError(f"due date {text!r}: unknown time zone {parts[2]!r}")
     try:
         zoned = len(parts) == 3 or dateutil.parser.parse(text).tzinfo is not None
         parsed = parse_utc(text)

@@ -64,7 +64,8 @@ def test_a_bad_policy_is_a_value_error(bad):
 def test_a_due_date_needs_a_time_zone():
     assert parse_due("2027-01-15 23:59:00 UTC") == datetime(2027, 1, 15, 23, 59)
     assert parse_due("2027-01-15T23:59:00+01:00") == datetime(2027, 1, 15, 22, 59)
-    for bad in ("2027-01-15 23:59:00", "soon", ""):
+    assert parse_due("2027-07-15 23:59:00 Europe/Paris") == datetime(2027, 7, 15, 21, 59)
+    for bad in ("2027-01-15 23:59:00", "soon", "", "2027-01-15 23:59:00 Europe/Pariss"):
         with pytest.raises(ValueError):
             parse_due(bad)
 
