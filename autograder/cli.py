@@ -763,7 +763,10 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
         stage.mkdir(exist_ok=True)
         from .offline_math import install  # offline math hook: feedback/mathjax/
 
-        install(stage)
+        try:
+            install(stage)
+        except (OSError, RuntimeError) as exc:  # the pages stand; their math shows as TeX
+            print(terminal(f"feedback math not installed: {exc}"), file=progress)
         shutil.rmtree(out / "feedback", ignore_errors=True)
         shutil.move(str(stage), out / "feedback")
     print(summary_table(rows, assignments), file=report)
