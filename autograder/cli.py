@@ -92,6 +92,9 @@ class Result:
     rows: list[Row]
     seconds: float
     problems: list[str]                      # why a notebook scored 0 without being graded
+    # --- late policy hook (autograder/lateness.py): the gradebook's lateness of this
+    # submission, None where nbgrader did not grade it.
+    late: object = None
 
 
 def project_root() -> Path:
@@ -171,6 +174,16 @@ class Workspace:
         with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
             submitted = gb.find_submission_notebook(notebook, assignment, student)
             return {grade.name: float(grade.score) for grade in submitted.grades}
+
+    def lateness(self, assignment: str, student: str):
+        """--- late policy hook: the submission's lateness as nbgrader's gradebook holds
+        it once Autograde has run (autograder/lateness.py)."""
+        from nbgrader.api import Gradebook
+
+        from .lateness import LatePolicy, lateness_of
+
+        with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
+            return lateness_of(gb, assignment, student, LatePolicy(config=self.config))
 
     def folder(self, step: str, student: str, assignment: str) -> Path:
         # Ids are validated at intake; this stays true whoever calls it.
@@ -420,6 +433,10 @@ def _autograde(ws: Workspace, job: Job, gradable: list[str],
             problems[notebook] = f"The autograder failed on this notebook ({_failure(result)})."
         return []
     ws.feedback(job.assignment, job.student)
+    try:  # late policy hook: lateness.csv's row; never the scores' undoing
+        _LATE[job.student, job.assignment] = ws.lateness(job.assignment, job.student)
+    except Exception:  # noqa: BLE001  (nbgrader applied the penalty; only the row is lost)
+        pass
     rows = []
     for notebook in gradable:
         autograded = ws.folder("autograded", job.student, job.assignment) / f"{notebook}.ipynb"
@@ -466,8 +483,13 @@ def grade_submission(job: Job) -> Result:
         return Result(result.rows, time.perf_counter() - start, result.problems)
 
 
+# --- late policy hook: lateness read by _autograde, handed back in the job's Result.
+_LATE: dict = {}
+
+
 def _grade_submission(job: Job, start: float) -> Result:
     ws = _WORKSPACE
+    _LATE.clear()
     job.feedback_dir.mkdir(parents=True, exist_ok=True)
     gradable, problems, statuses = _diagnose(job)
     rows = []
@@ -492,7 +514,8 @@ def _grade_submission(job: Job, start: float) -> Result:
             page.write_text(_problem_page(job, notebook, problem))
     order = [t.grade_id for tests in job.notebooks.values() for t in tests]
     rows.sort(key=lambda row: order.index(row.grade_id))
-    return Result(rows, time.perf_counter() - start, list(problems.values()))
+    return Result(rows, time.perf_counter() - start, list(problems.values()),
+                  _LATE.get((job.student, job.assignment)))
 
 
 # --- the class -------------------------------------------------------------------------
@@ -683,6 +706,9 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
 
     environment_first_on_path()  # nbgrader runs `alembic` by name
     course_root = Path(course_root or project_root())
+    from .lateness import check_config  # late policy hook: a bad policy stops here (exit 2)
+
+    check_config(course_config(course_root)[0])
     if out.is_dir():
         check_fingerprint(out)  # before course_secret() could make a new one
     course_secret()  # made (or found unsafe: ValueError) once, before any worker needs it
@@ -724,18 +750,30 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
                             progress, budget) if jobs else []
         rows = [row for result in results for row in result.rows]
         _write_csv(rows, out / "grades.csv")
+        # --- late policy hook: lateness.csv beside grades.csv (autograder/lateness.py)
+        from .lateness import write_lateness
+
+        late = [result.late for result in results if result.late is not None]
+        write_lateness(late, out / "lateness.csv")
         record_fingerprint(out)
         # Before the intake folder goes: the copy detection reads the answers from it.
         _review(rows, intake.root, students, assignments, course_root, out,
                 similarity_threshold, progress, intake.skipped,
-                {a: tuple(course.assignments[a]) for a in assignments})
+                {a: tuple(course.assignments[a]) for a in assignments}, late)
         stage.mkdir(exist_ok=True)
+        from .offline_math import install  # offline math hook: feedback/mathjax/
+
+        try:
+            install(stage)
+        except (OSError, RuntimeError) as exc:  # the pages stand; their math shows as TeX
+            print(terminal(f"feedback math not installed: {exc}"), file=progress)
         shutil.rmtree(out / "feedback", ignore_errors=True)
         shutil.move(str(stage), out / "feedback")
     print(summary_table(rows, assignments), file=report)
     print(f"\ngrades:   {out / 'grades.csv'}\nfeedback: {out / 'feedback'}/<student>/<assignment>/",
           file=report)
     print(f"report:   {out / 'report.html'}\nsimilar:  {out / 'similarity.csv'}", file=report)
+    print(f"late:     {out / 'lateness.csv'}", file=report)  # late policy hook
     return rows
 
 
@@ -753,7 +791,8 @@ def _check_folders(submissions: Path, out: Path) -> None:
 
 
 def _review(rows: list[Row], root: Path, students, assignments, course_root: Path, out: Path,
-            threshold: float | None, progress, refused_files=(), notebooks=None) -> None:
+            threshold: float | None, progress, refused_files=(), notebooks=None,
+            late=()) -> None:
     """similarity.csv (pairs of answers alike enough to review) and report.html (the
     class's scores, mistakes, problems and those pairs) in ``out``. A failure here is
     reported, never fatal: the grades are already written."""
@@ -768,7 +807,8 @@ def _review(rows: list[Row], root: Path, students, assignments, course_root: Pat
     except Exception as exc:  # noqa: BLE001  (grades stand; say why no pairs are listed)
         print(terminal(f"copy detection failed: {type(exc).__name__}: {exc}"), file=progress)
     write_csv(pairs, out / "similarity.csv")
-    write_report(rows, pairs, out / "report.html", threshold, refused=refused_files)
+    write_report(rows, pairs, out / "report.html", threshold, refused=refused_files,
+                 late=late)  # late policy hook
 
 
 def grade_command(submissions: str, out: str, workers: int = 1,

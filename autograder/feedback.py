@@ -8,6 +8,10 @@ page shows "Score: 0 / 2" beside the student's reflection: read as a failing gra
 ``GetGradesPending`` also copies whether the cell still needs grading by hand, and sums
 those cells' points, so the "convlab" template (templates/convlab/nbgrader_feedback.html.j2)
 shows such a cell as to be graded by hand and the total as the points graded so far.
+
+Late policy hook (autograder/lateness.py): the late penalty shown is the course policy
+applied to the notebook's current score (manual grades included, as ``convlab export``
+computes it), and ``resources["nbgrader"]["lateness"]`` says when it was due and came.
 """
 from __future__ import annotations
 
@@ -24,7 +28,27 @@ class GetGradesPending(GetGrades):
         self._pending = 0.0
         nb, resources = super().preprocess(nb, resources)
         resources["nbgrader"]["pending_points"] = self._pending
+        self._lateness(resources)
         return nb, resources
+
+    def _lateness(self, resources) -> None:
+        """--- late policy hook: the penalty of the current score, and one line saying why."""
+        from dataclasses import replace
+
+        from nbgrader.api import Gradebook
+
+        from .lateness import LatePolicy, describe, lateness_of, penalty
+
+        plugin = LatePolicy(parent=self)
+        with Gradebook(self.db_url) as gb:
+            late = lateness_of(gb, self.assignment_id, self.student_id, plugin)
+            score = float(gb.find_submission_notebook(self.notebook_id, self.assignment_id,
+                                                      self.student_id).score or 0.0)
+        cost = penalty(plugin.policy, score, late.seconds_late)
+        resources["nbgrader"]["late_penalty"] = cost
+        resources["nbgrader"]["score"] = score - cost
+        resources["nbgrader"]["lateness"] = (describe(replace(late, penalty=cost))
+                                             if late.due is not None else "")
 
     def _get_score(self, cell, resources) -> None:
         super()._get_score(cell, resources)

@@ -398,6 +398,9 @@ def _check_groups(match, named_regexp: str) -> dict:
     return info
 
 
+_LATE_MARK = re.compile(r"(?:^|_)LATE_")
+
+
 def _stamp(info: dict, where: str, limits: Limits, refuse):
     """(ok, timestamp or None): a stamp that cannot be read or lies ahead is refused
     (``refuse(message)``)."""
@@ -480,6 +483,12 @@ def _collect_named(scratch: Path, files: list[tuple[Path | None, str]], named_re
         if not ok:
             continue
         stamp = stamp or owner_stamp
+        # --- late policy hook: an LMS's LATE marker (Canvas: "name_LATE_...") says late
+        # by the LMS's due date; the course's policy needs a time, which such a name lacks.
+        if stamp is None and _LATE_MARK.search(base):
+            notes.append(f"{where}: marked LATE by the LMS but its name carries no time: the "
+                         "late policy counts it on time (give its timestamp.txt, or a "
+                         "--named-regexp with a timestamp group)")
         if is_zip:
             if depth >= limits.nesting:
                 refuse_for(student)(f"{where}: skipped, zips nested more than "

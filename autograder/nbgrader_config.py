@@ -29,7 +29,6 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties,
     CheckCellMetadata,
     ClearOutput,
     DeduplicateIds,
@@ -48,7 +47,9 @@ c.Autograde.autograde_preprocessors = [
     ClearMetadataPreprocessor,
     LimitOutput,
     SaveAutoGrades,
-    AssignLatePenalties,
+    # nbgrader's AssignLatePenalties, after writing the course's due date and the
+    # student's extension into the gradebook; its plugin is the course's policy.
+    "autograder.lateness.AssignLatePolicy",
     CheckCellMetadata,
 ]
 # One budget per notebook, the same as `convlab grade`'s (autograder.limits.Budget): wall-clock
@@ -85,10 +86,27 @@ c.Autograde.sanitize_preprocessors = [
 c.GenerateFeedback.preprocessors = [
     # GetGrades, and which written answers still await the instructor (autograder/feedback.py)
     "autograder.feedback.GetGradesPending",
+    # MathJax's files in the feedback folder, where the pages load them (offline_math.py)
+    "autograder.offline_math.InstallMathJax",
     CSSHTMLHeaderPreprocessor,
     "autograder.preprocessor.FeedbackClearHiddenTests",
     "autograder.safe_html.SanitizeSubmission",
 ]
+
+# --- due dates and the late policy (autograder/lateness.py) ----------------------------
+# Due dates per assignment, with a time zone (a date without one is refused). Every
+# grading path applies the same policy: nbgrader autograde, convlab grade, convlab export.
+# A penalty is a fraction of the notebook's score: `rate` per started hour ("per_hour") or
+# day ("per_day"), at most `cap`; later than `cutoff_hours` past the due date the score is 0
+# (with method "none" too). Exactly on the due date is on time.
+c.AssignLatePenalties.plugin_class = "autograder.lateness.LatePolicy"
+c.LatePolicy.due_dates = {
+    # "01_convolution": "2027-01-15 23:59:00 UTC",
+}
+c.LatePolicy.method = "none"        # "none", "per_hour" or "per_day"
+c.LatePolicy.rate = 0.0             # e.g. 0.1: 10 % of the score per started day
+c.LatePolicy.cap = 1.0              # e.g. 0.5: never more than half the score
+c.LatePolicy.cutoff_hours = None    # e.g. 72: three days late or more scores 0
 
 # Instructor data (submissions, autograded and feedback notebooks, the gradebook) lives in
 # autograder/work/, which git ignores.
@@ -98,6 +116,8 @@ c.CourseDirectory.submitted_directory = os.path.join(WORK, "submitted")
 c.CourseDirectory.autograded_directory = os.path.join(WORK, "autograded")
 c.CourseDirectory.feedback_directory = os.path.join(WORK, "feedback")
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(WORK, "gradebook.db")
+# Per-student extensions: student_id,assignment,hours (hours added to that due date).
+c.LatePolicy.extensions_file = os.path.join(WORK, "extensions.csv")
 
 # --- pages: nothing a student wrote runs where it is looked at ---------------------------
 # The formgrader and GenerateFeedback both render with HTMLExporter. nbgrader's formgrade
@@ -128,6 +148,15 @@ def _templates():
 if _templates() is not None:
     c.HTMLExporter.extra_template_basedirs = [_templates()]
 c.HTMLExporter.sanitize_html = True
+# A page shows at most 100,000 characters of a cell's source and 256 KiB of its outputs
+# (the formgrader renders a whole notebook at once): autograder/render_cap.py.
+c.HTMLExporter.preprocessors = ["autograder.render_cap.CapRender"]
+# c.CapRender.max_source_chars = 100_000
+# c.CapRender.max_output_bytes = 256 * 1024
+# Math renders with no network: feedback pages load MathJax from feedback/mathjax/, which
+# InstallMathJax fills (autograder/offline_math.py); the formgrader's page loads it from
+# the Jupyter server (jupyter-server-mathjax).
+c.HTMLExporter.mathjax_url = "../../mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 c.HTMLExporter.filters = {
     "markdown2html": "autograder.safe_html.markdown2html",
     "clean_html": "autograder.safe_html.clean_html",

@@ -223,7 +223,7 @@ def _refused_section(refused) -> str:
 
 
 def render(rows: list, pairs: list = (), threshold: float = 0.8, title: str = "convlab class report",
-           refused=()) -> str:
+           refused=(), late=()) -> str:
     """The report page for graded ``rows`` (autograder.cli.Row), flagged ``pairs`` and the
     files intake ``refused`` ("file: why" lines)."""
     assignments = sorted({r.assignment for r in rows})
@@ -233,6 +233,10 @@ def render(rows: list, pairs: list = (), threshold: float = 0.8, title: str = "c
     toc = " · ".join(f'<a href="#{_e(a)}">{_e(a)}</a>' for a in assignments)
     body = "\n".join(sections) if sections else "<p>No graded submissions.</p>"
     body += _refused_section(list(refused))
+    # --- late policy hook: the late submissions (autograder/lateness.py)
+    from .lateness import report_section
+
+    body += report_section(list(late))
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -251,7 +255,8 @@ def render(rows: list, pairs: list = (), threshold: float = 0.8, title: str = "c
 """
 
 
-def write_report(rows: list, pairs: list, path: Path, threshold: float = 0.8, refused=()) -> Path:
+def write_report(rows: list, pairs: list, path: Path, threshold: float = 0.8, refused=(),
+                 late=()) -> Path:
     path = Path(path)
-    path.write_text(render(rows, pairs, threshold, refused=refused), encoding="utf-8")
+    path.write_text(render(rows, pairs, threshold, refused=refused, late=late), encoding="utf-8")
     return path

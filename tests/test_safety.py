@@ -402,6 +402,10 @@ def test_the_served_formgrader_page_of_the_script_injector_runs_nothing(tmp_path
         assert not found, found
         _check_csp(page)
         assert "frame-ancestors 'self'" in headers.get("Content-Security-Policy", "")
+        # Math renders with no network: MathJax from this server (offline_math.py).
+        src = re.search(r'<script src="([^"]*MathJax\.js[^"]*)"', page).group(1)
+        assert src.startswith("/static/jupyter_server_mathjax/MathJax.js"), src
+        assert _get(f"{base}{src.split('?')[0]}?token={token}")[0] == 200
         status, headers, file = _get(f"{base}/formgrader/submissions/{submission}/evil.html?token={token}")
         assert status == 200 and "<script>" in file  # served as is, but in a sandbox
         assert headers["Content-Security-Policy"].startswith("sandbox;")

@@ -4,6 +4,8 @@
     convlab demo                                       the whole pipeline on sample submissions
     convlab generate [ID ...]                          student notebooks from solutions/
     convlab release [--out PATH]                       the students' archive (no answers in it)
+    convlab export --out DIR [--gradebook URL | --grades DIR] [--people FILE] [--canvas-assignments FILE]
+                                                       one gradebook: CSV, Canvas, Moodle
 
 `convlab grade` also writes DIR/report.html (the class's scores, mistakes, problems) and
 DIR/similarity.csv (pairs of answers alike enough to review; --similarity-threshold S).
@@ -120,6 +122,20 @@ def main(argv=None) -> int:
     rel.add_argument("--out", default=None, metavar="PATH",
                      help="the .zip to write (default dist/convlab-course-<version>.zip)")
     sub.add_parser("demo", help="generate, autograde the bundled example submissions, show grades")
+    # --- export hook (autograder/export.py)
+    exp = sub.add_parser("export", help="one gradebook (automatic + manual - late = total) as "
+                         "export.csv, canvas.csv and moodle.csv")
+    exp.add_argument("--out", required=True, metavar="DIR", help="folder for the three CSV files")
+    exp.add_argument("--gradebook", default=None, metavar="URL",
+                     help="nbgrader's gradebook (default: the course's, autograder/work/gradebook.db)")
+    exp.add_argument("--grades", default=None, metavar="DIR",
+                     help="a `convlab grade --out` folder instead of a gradebook")
+    exp.add_argument("--people", default=None, metavar="FILE",
+                     help="CSV student_id,name,canvas_id,sis_user_id,sis_login_id,section,email,"
+                          "idnumber (any after student_id): the LMS's ids of each student")
+    exp.add_argument("--canvas-assignments", default=None, metavar="FILE",
+                     help="CSV assignment,canvas_id: canvas.csv heads those columns 'name (id)', "
+                          "so Canvas updates those assignments")
     args = parser.parse_args(argv)
     environment_first_on_path()
 
@@ -143,6 +159,11 @@ def main(argv=None) -> int:
             print("Generated the student notebooks in notebooks/. Still missing: autograding.")
             return 0
         return 1
+    if args.command == "export":  # export hook
+        from autograder.export import export_command
+
+        return export_command(args.out, args.gradebook, args.grades, args.people,
+                              args.canvas_assignments)
     if args.command == "grade":
         return grader_cli.grade_command(args.submissions, args.out, args.workers, args.named_regexp,
                                         similarity_threshold=args.similarity_threshold,
