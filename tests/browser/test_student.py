@@ -9,11 +9,12 @@ assertion reads what the page shows.
 from __future__ import annotations
 
 import re
+import time
 
 import nbformat
 import pytest
 
-from browser_helpers import (ROOT, cell, cell_count, execution_count, open_notebook, output_text,
+from browser_helpers import (ROOT, cell, execution_count, open_notebook, output_text,
                              paste, raw_math, run_cells, run_menu, select, shoot, wait_for_math,
                              wait_until_done)
 
@@ -99,6 +100,16 @@ def _mistake_then_answer(page, layout: Layout, assignment: str, shot: str | None
     assert "mistake" not in said
 
 
+def _settled(output, quiet: float = 1.5) -> None:
+    """Until the figure has stayed the same picture for ``quiet`` seconds."""
+    last, since = _image_source(output), time.monotonic()
+    while time.monotonic() - since < quiet:
+        time.sleep(0.25)
+        now = _image_source(output)
+        if now != last:
+            last, since = now, time.monotonic()
+
+
 def _image_source(output) -> str:
     image = output.locator("img").first
     image.wait_for()
@@ -132,13 +143,15 @@ def test_01_stops_at_its_first_check_animates_slides_names_a_mistake_and_validat
     explorer = cell(page, layout.containing("explore_convolution(")).locator(".jp-Cell-outputArea")
     explorer.scroll_into_view_if_needed()
     before = _image_source(explorer)
-    handle = explorer.locator(".widget-slider .noUi-handle, .widget-slider input[type=range]").first
-    handle.focus()
-    for _ in range(2):
-        page.pw.keyboard.press("ArrowRight")
+    slider = explorer.locator(".widget-slider").first
+    value = slider.locator(".widget-readout").inner_text()
+    slider.locator(".noUi-handle, input[type=range]").first.focus()
+    page.pw.keyboard.press("ArrowRight")
+    assert slider.locator(".widget-readout").inner_text() != value, "the slider did not move"
     page.pw.wait_for_function(
         "([el, old]) => { const i = el.querySelector('img'); return i && i.src !== old; }",
         arg=[explorer.element_handle(), before], timeout=30_000)
+    _settled(explorer)
     shoot(explorer, "slider")
 
     _mistake_then_answer(page, layout, "01_convolution", shot="failing-check")
