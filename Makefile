@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Jupyter refuses to run as root (containers often are) unless told to.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab demo test venv assignments release benchmark clean
+.PHONY: lab demo test venv assignments release benchmark screenshots clean
 
 venv: $(STAMP)
 
@@ -40,8 +40,14 @@ lab: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/convlab demo
 
+# --dist loadgroup: the browser tests of one path (tests/browser) share one worker, so
+# each Jupyter server starts once.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# The README's screenshots (docs/screenshots/), taken by the browser tests as they run.
+screenshots: $(STAMP)
+	CONVLAB_SCREENSHOTS="$(CURDIR)/docs/screenshots" $(BIN)/python -m pytest -p no:cacheprovider tests/browser
 
 # Regenerate notebooks/ from solutions/ (every assignment in convlab.cli.ASSIGNMENTS).
 assignments: $(STAMP)
