@@ -100,7 +100,7 @@ def _notebook(prefix: str = ""):
 
 def _graded(grader, nb) -> tuple[float, str]:
     """Run the preprocessor as nbgrader autograde does; the test cell's score and message."""
-    from autograder.cli import cell_message, cell_record
+    from autograder.run.job import cell_message, cell_record
     from autograder.hidden_cases import SeedKey
     from autograder.preprocessor import TestCell
 
@@ -117,12 +117,13 @@ def _graded(grader, nb) -> tuple[float, str]:
 
 def _convlab_grade_says(kind: str, budget: Budget, tmp_path: Path) -> str:
     """What ``convlab grade`` writes for a notebook that ended ``kind``."""
-    from autograder.cli import Job, _result
-    from autograder.preprocessor import TestCell
+    from autograder.run.job import GradingJob
+    from autograder.run.pool import outcome
+    from autograder.run.workspace import TestCell
 
-    job = Job("ada", "01_convolution", None,
-              {"01_convolution": tuple(TestCell(g, p, "") for g, p in _POINTS.items())}, tmp_path)
-    return _result(job, Finished(kind), budget).rows[0].message
+    job = GradingJob("ada", "01_convolution", {},
+                     {"01_convolution": tuple(TestCell(g, p) for g, p in _POINTS.items())})
+    return outcome(job, Finished(kind), budget).cells[0].message
 
 
 def test_the_preprocessor_budget_defaults_are_convlab_grades():

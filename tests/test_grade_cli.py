@@ -16,7 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.cli import COLUMNS, grade, grade_command, read_grades
+from autograder.cli import grade_command
+from autograder.outputs.grades import COLUMNS, read_grades
+from autograder.pipeline import grade
 from autograder.examples.build import build, course_notebooks
 from autograder.intake import read_submissions
 from convlab.cli import repo_root
@@ -286,7 +288,7 @@ def test_nbgrader_autograde_at_the_course_root_gives_the_same_scores(first_run, 
 def test_the_in_process_gradebook_version_is_the_one_nbgrader_asks_alembic_for(monkeypatch):
     from nbgrader.api import get_alembic_version
 
-    from autograder.cli import alembic_head
+    from autograder.run.workspace import alembic_head
 
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
     assert alembic_head() == get_alembic_version()

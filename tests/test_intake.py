@@ -330,7 +330,7 @@ def test_a_hostile_lms_export_is_graded_without_a_crash_or_a_takeover(tmp_path):
     terminal, no grades.csv cell starts a formula."""
     import csv
 
-    from autograder.cli import grade
+    from autograder.pipeline import grade
     from convlab.cli import repo_root
 
     released = (repo_root() / "notebooks" / "01_convolution" / "01_convolution.ipynb").read_text()

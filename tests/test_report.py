@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from autograder.cli import Row
+from autograder.outputs.grades import Row
 from autograder.report import STYLE, render, write_report
 from autograder.safe_html import active_content
 from autograder.similarity import Pair

@@ -73,7 +73,7 @@ _INTERRUPTED = textwrap.dedent('''
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path.insert(0, {tests!r})
     import multiprocessing, pool_jobs
-    from autograder.cli import _interruptible
+    from autograder.pipeline import _interruptible
     from autograder.workers import run_bounded
 
     if __name__ == "__main__":
