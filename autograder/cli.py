@@ -1,4 +1,4 @@
-"""``convlab grade`` and ``convlab demo`` as the command line calls them (lib/convlab/cli.py
+"""``convlab grade`` and ``convlab demo`` as the command line calls them (the library's `convlab`
 parses the arguments): the wiring of isolation, executor and exit status around
 ``autograder.pipeline.grade``."""
 from __future__ import annotations
