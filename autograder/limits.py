@@ -1,5 +1,5 @@
 """What grading may cost: the sandbox's limits (``Limits``, read by autograder.sandbox) and
-one notebook's budget (``Budget``, applied by autograder.workers to ``convlab grade``'s
+one notebook's budget (``Budget``, applied by autograder.run.workers to ``convlab grade``'s
 workers and to ``TrustedGrade`` under ``nbgrader autograde``). Both are set from
 nbgrader_config.py through ``TrustedGrade``'s traitlets. No torch here, so that nbgrader's
 other commands stay quick to start."""
@@ -40,7 +40,7 @@ class Budget:
     """What grading one notebook may cost in all: wall-clock seconds (every exercise, every
     retry, the reference calls made for it) and memory (MiB) of the grading process and of
     every process under it (its sandboxes' bwrap, supervisor and children, a reference
-    runner), counted by autograder.workers. The same defaults for ``convlab grade`` and
+    runner), counted by autograder.run.workers. The same defaults for ``convlab grade`` and
     ``nbgrader autograde`` (``TrustedGrade.notebook_budget_seconds`` / ``notebook_memory_mb``)."""
 
     seconds: float = 600.0

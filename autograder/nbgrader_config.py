@@ -41,7 +41,7 @@ from nbgrader.preprocessors import (  # noqa: E402
 )
 
 c.Autograde.autograde_preprocessors = [
-    "autograder.preprocessor.TrustedGrade",
+    "autograder.judge.preprocessor.TrustedGrade",
     # The autograded notebook is what the formgrader and feedback render: make it inert.
     "autograder.safe_html.SanitizeSubmission",
     IgnorePattern,
@@ -70,23 +70,23 @@ c.OverwriteCells.add_missing_cells = False
 # answer toggled to grade: true, points or locked edited never cost the notebook), and
 # pasted attachments and huge text are capped (they would bloat feedback pages).
 c.Autograde.sanitize_preprocessors = [
-    "autograder.preprocessor.NormaliseMetadata",
-    "autograder.preprocessor.CapSubmission",
-    "autograder.preprocessor.DropUnknownCells",
+    "autograder.judge.preprocessor.NormaliseMetadata",
+    "autograder.judge.preprocessor.CapSubmission",
+    "autograder.judge.preprocessor.DropUnknownCells",
     ClearOutput,
     DeduplicateIds,
     OverwriteKernelspec,
     OverwriteCells,
-    "autograder.preprocessor.DropUnknownCells",
+    "autograder.judge.preprocessor.DropUnknownCells",
     CheckCellMetadata,
 ]
 # Feedback: nbgrader's default list, plus a hidden-test scrub as a safety net (the hidden
-# cases live in autograder/hidden_cases/, never in a notebook).
+# cases live in autograder/judge/hidden_cases/, never in a notebook).
 c.GenerateFeedback.preprocessors = [
-    # GetGrades, and which written answers still await the instructor (autograder/feedback.py)
-    "autograder.feedback.GetGradesPending",
+    # GetGrades, and which written answers still await the instructor (autograder/outputs/feedback.py)
+    "autograder.outputs.feedback.GetGradesPending",
     CSSHTMLHeaderPreprocessor,
-    "autograder.preprocessor.FeedbackClearHiddenTests",
+    "autograder.judge.preprocessor.FeedbackClearHiddenTests",
     "autograder.safe_html.SanitizeSubmission",
 ]
 

@@ -218,8 +218,8 @@ def _review(rows: list[Row], root: Path, students, assignments, course_root: Pat
     """similarity.csv (pairs of answers alike enough to review) and report.html (the
     class's scores, mistakes, problems and those pairs) in ``out``. A failure here is
     reported, never fatal: the grades are already written."""
-    from .report import write_report
-    from .similarity import DEFAULT_THRESHOLD, similar_pairs, write_csv
+    from .outputs.report import write_report
+    from .outputs.similarity import DEFAULT_THRESHOLD, similar_pairs, write_csv
 
     threshold = DEFAULT_THRESHOLD if threshold is None else threshold
     pairs = []

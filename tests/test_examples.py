@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import hidden_cases
+from autograder.judge import hidden_cases
 from autograder.outputs.grades import read_grades
 from autograder.pipeline import grade
 from autograder.demo import check_expectations

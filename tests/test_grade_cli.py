@@ -296,7 +296,7 @@ def test_the_in_process_gradebook_version_is_the_one_nbgrader_asks_alembic_for(m
 
 @pytest.mark.slow
 def test_a_notebook_over_its_time_budget_scores_0_and_the_class_is_still_graded(tmp_path):
-    from autograder.workers import Budget
+    from autograder.run.workers import Budget
 
     # Sleeps just under the per-cell limit in three answer cells: each run of the answer
     # cells costs ~24 s, over this run's budget of 20 s per notebook.
@@ -389,7 +389,7 @@ def test_convlab_grade_draws_the_seed_nbgrader_autograde_draws_from_timestamp_tx
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
 
-    from autograder.preprocessor import TrustedGrade, code_digest
+    from autograder.judge.preprocessor import TrustedGrade, code_digest
 
     klass = _stub_class(tmp_path / "class", ["ann"])
     stamp = "2024-05-02 08:00:00.000000 UTC"

@@ -57,7 +57,7 @@ def test_a_worker_grades_without_the_course_secret(perfect_job, monkeypatch):
     assert result.cells and all(c.status == "passed" and c.score == c.max_score
                                 for c in result.cells)
     assert {c.attempt for c in result.cells} == {perfect_job.seeds["01_convolution"].attempt}
-    assert "perfect" in result.feedback["01_convolution"]
+    assert "hidden cases pass" in result.feedback["01_convolution"]  # the grader's messages
     assert pickle.loads(pickle.dumps(result)) == result
 
 

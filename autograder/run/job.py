@@ -141,7 +141,7 @@ def cell_message(cell) -> str:
 
 def cell_record(cell) -> dict:
     """The trusted grader's typed record in a test cell (preprocessor.GRADE_MIME), or {}."""
-    from ..preprocessor import GRADE_MIME
+    from ..judge.preprocessor import GRADE_MIME
 
     for output in cell.get("outputs", []):
         if output.output_type == "execute_result" and GRADE_MIME in output.get("data", {}):

@@ -1,5 +1,5 @@
 """The local executor: grading jobs on worker processes of this machine, each job within its
-budget (autograder.workers.run_bounded: wall-clock seconds per notebook, memory of the
+budget (autograder.run.workers.run_bounded: wall-clock seconds per notebook, memory of the
 worker with every process under it; a worker that dies is replaced and its job retried
 once). Workers are forked from a fork server that imported nbgrader and the grader once;
 each makes its scratch course (``job.install_worker``) from the coordinator's template."""
@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from ..limits import Budget
 from ..scrub import clip_error, scrub
-from ..workers import Finished, over_budget, run_bounded
+from .workers import Finished, over_budget, run_bounded
 from .job import GradingJob, JobResult, grade_job, install_worker, lost
 
 __all__ = ["LocalExecutor", "start_fork_server"]
@@ -25,8 +25,8 @@ __all__ = ["LocalExecutor", "start_fork_server"]
 # Modules every worker needs: the fork server imports them once and forks the workers
 # from itself, so a worker starts with nbgrader and torch loaded (a spawned one would
 # import them again; a fork of this process would inherit whatever threads it has).
-_PRELOAD = ["nbgrader.converters", "nbgrader.api", "autograder.run.job", "autograder.preprocessor",
-            "autograder.workers", "autograder.grader"]
+_PRELOAD = ["nbgrader.converters", "nbgrader.api", "autograder.run.job", "autograder.judge.preprocessor",
+            "autograder.run.workers", "autograder.judge.grader"]
 
 # The fork server listens on a socket under TMPDIR ("pymp-XXXXXXXX/listener-XXXXXXXX"), and
 # a socket's path may hold at most 107 bytes (AF_UNIX): a longer TMPDIR spawns the workers.

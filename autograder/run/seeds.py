@@ -14,8 +14,8 @@ import nbformat
 
 from convlab.checks.core import exercise_of
 
-from ..hidden_cases import SeedKey, SeedTable
-from ..preprocessor import code_digest
+from ..judge.hidden_cases import SeedKey, SeedTable
+from ..judge.preprocessor import code_digest
 from .workspace import TestCell, Workspace
 
 __all__ = ["attempt_time", "sanitized", "submission_seeds"]

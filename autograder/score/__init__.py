@@ -1,7 +1,7 @@
 """The scoring rules, in one place: how an exercise's verdict becomes points.
 
 Pure functions of typed results (no message is read, no notebook or gradebook consulted):
-the grader (autograder.grader) calls them; every other part (the rows, grades.csv, the
+the grader (autograder.judge.grader) calls them; every other part (the rows, grades.csv, the
 gradebook nbgrader fills, the report) reads the number they give.
 
 * ``ZERO_STATUSES``: a verdict with one of these statuses earns nothing, whatever passed;

@@ -8,7 +8,7 @@ notebook or the gradebook, never from the submission):
    the student's own definitions it uses from other cells (``convlab.checks.deps``: defs,
    classes, imports, constants, found by reading the code, never by running those cells);
 2. run every answer cell, with those definitions, in the sandbox (``autograder.sandbox``) and call ``name`` on the
-   hidden cases (``autograder.hidden_cases``), under the exercise's forbidden-call guard,
+   hidden cases (``autograder.judge.hidden_cases``), under the exercise's forbidden-call guard,
    plus the vectorization check where the exercise asks for it;
 3. judge each returned value here, with ``convlab.checks.evaluate``: the visible checks'
    own diagnosis (first failing case, expected vs got, the named mistake).
@@ -38,9 +38,9 @@ from convlab.checks.deps import PREIMPORTS, Binding, Resolver, blocked_message
 from convlab.checks.guards import CONV_CALL, FAMILY_TEXT, UNFOLD_CALL
 
 from . import hidden_cases
-from . import score as score_rules
-from .scrub import clip_error, scrub
-from .sandbox import SCALES, Cell, ExerciseRun, Limits, Sandbox, draw_scales
+from .. import score as score_rules
+from ..scrub import clip_error, scrub
+from ..sandbox import SCALES, Cell, ExerciseRun, Limits, Sandbox, draw_scales
 
 __all__ = ["STATUSES", "CellGrade", "Selection", "grade_notebook", "answer_cells", "select_cells",
            "exercise_name", "TEST_PREFIX", "NOTEBOOK_IMPORTS"]
@@ -468,7 +468,7 @@ def grade_notebook(nb, assignment: str, points: dict[str, float], limits: Limits
                 grades.append(CellGrade(grade_id, score_rules.zero("ungraded"), max_score,
                                         f"{grade_id} is not graded by the trusted grader (no hidden cases "
                                         f"for it in {assignment}): 0 until the instructor adds them to "
-                                        "autograder/hidden_cases/.", "ungraded"))
+                                        "autograder/judge/hidden_cases/.", "ungraded"))
                 continue
             grades.append(_grade_exercise(sandbox, REGISTRY[name], max_score, owner.get(name), devices,
                                           grade_id, key, selection))

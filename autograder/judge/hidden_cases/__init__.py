@@ -170,7 +170,7 @@ class SeedKey:
     def for_submission(cls, assignment: str = "", student: str = "", attempt: str = "",
                        secret_file=None) -> "SeedKey":
         """The key of one submission, with the course secret (created on first use)."""
-        from ..secret import course_secret
+        from ...secret import course_secret
 
         return cls(course_secret(secret_file), str(assignment), str(student), str(attempt))
 

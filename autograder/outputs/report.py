@@ -11,7 +11,7 @@ server, no script, plots embedded as PNG data URLs. For each assignment:
 * the submissions that were not simply right or wrong (``Row.status`` other than
   passed / failed: missing, crashed, timed out, forbidden calls, tampering, ...) and
   what happened to each;
-* the pairs of students the copy detection flagged (``autograder.similarity``), one row
+* the pairs of students the copy detection flagged (``autograder.outputs.similarity``), one row
   per pair with the exercises and the highest score;
 
 and, for the whole run, the files refused at intake whose owner could not be known.
@@ -33,8 +33,8 @@ from pathlib import Path
 
 from convlab.checks.core import exercise_of
 
-from .safe_html import PAGE_CSP
-from .safe_text import terminal
+from ..safe_html import PAGE_CSP
+from ..safe_text import terminal
 
 __all__ = ["render", "write_report", "NORMAL_STATUSES", "STYLE"]
 

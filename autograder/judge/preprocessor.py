@@ -3,7 +3,7 @@
 ``TrustedGrade`` stands where ``Execute`` stands in ``Autograde.autograde_preprocessors``
 (see nbgrader_config.py). It never runs the notebook: it asks the gradebook which test
 cells the notebook has and what each is worth, grades the answers with
-``autograder.grader.grade_notebook`` and writes each test cell's outputs the way nbgrader's
+``autograder.judge.grader.grade_notebook`` and writes each test cell's outputs the way nbgrader's
 ``SaveAutoGrades`` reads them (``nbgrader.utils.determine_grade``):
 
 * a stdout stream with the grader's message (what the feedback shows), then
@@ -18,7 +18,7 @@ answer cell it tests, so that SaveAutoGrades records its score too.
 Each notebook is graded within one budget (``autograder.limits.Budget``: wall-clock seconds,
 and memory of the grading process with every process under it), as ``convlab grade``
 grades it: under ``nbgrader autograde`` in a worker forked for the notebook and watched by
-``autograder.workers.run_bounded``; inside a ``convlab grade`` worker (already watched)
+``autograder.run.workers.run_bounded``; inside a ``convlab grade`` worker (already watched)
 in place. Past the budget every exercise of the notebook scores 0 with the message
 ``convlab grade`` gives, and nbgrader goes on to the next notebook.
 """
@@ -31,7 +31,7 @@ from traitlets import Bool, Dict, Float, Int, Integer, Unicode
 
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 
-from .limits import Budget, Limits
+from ..limits import Budget, Limits
 
 __all__ = ["GRADE_MIME", "TrustedGrade", "DropUnknownCells", "FeedbackClearHiddenTests", "TestCell", "write_grades",
            "NormaliseMetadata", "CapSubmission"]
@@ -176,7 +176,7 @@ class TrustedGrade(NbGraderPreprocessor):
         from nbgrader.api import Gradebook, MissingEntry
 
         from .hidden_cases import SeedKey
-        from .secret import guard_gradebook
+        from ..secret import guard_gradebook
 
         info = resources["nbgrader"]
         table = self.seed_tables.get(info.get("notebook"))
@@ -227,8 +227,8 @@ class TrustedGrade(NbGraderPreprocessor):
         import multiprocessing
 
         from .grader import CellGrade, grade_notebook
-        from .scrub import clip_error, scrub
-        from .workers import over_budget, run_bounded, watched
+        from ..scrub import clip_error, scrub
+        from ..run.workers import over_budget, run_bounded, watched
 
         limits = self.limits()
         if watched():  # a `convlab grade` worker: the run's watchdog already holds this budget
@@ -275,7 +275,7 @@ def _forked_worker() -> None:
 
     import torch
 
-    from .sandbox import host
+    from ..sandbox import host
 
     torch.set_num_threads(1)
     host._SPARE.clear()
