@@ -59,3 +59,18 @@ def test_the_course_registry_is_one_table():
 
     assert convlab.EXERCISES is EXERCISES and convlab.cli.ASSIGNMENTS is ASSIGNMENTS
     assert ASSIGNMENTS == tuple(EXERCISES)
+
+
+def test_each_limit_is_declared_once_and_configurable_by_its_name():
+    from autograder.judge.preprocessor import TrustedGrade
+    from autograder.limits import Limits
+
+    settings = Limits.settings()
+    assert {"memory_mb", "case_seconds", "notebook_seconds", "output_mb"} <= set(settings)
+    traits = TrustedGrade.class_traits(config=True)
+    for name, (default, help) in settings.items():
+        assert traits[name].default_value == default == getattr(Limits(), name)
+        assert traits[name].help == help
+    changed = {name: default * 2 for name, (default, _) in settings.items()}
+    assert TrustedGrade(**changed).limits() == Limits(**changed)
+    assert TrustedGrade().limits() == Limits()

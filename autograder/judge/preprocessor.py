@@ -123,17 +123,10 @@ class TrustedGrade(NbGraderPreprocessor):
                                 "without it, only where namespaces cannot be had: every score is then "
                                 "marked as graded without isolation. CONVLAB_NO_ISOLATION=1 does the "
                                 "same (what `convlab grade --no-isolation` sets).").tag(config=True)
-    memory_mb = Integer(Limits.memory_mb, help="Memory one exercise run may add, MiB").tag(config=True)
-    cpu_seconds = Integer(Limits.cpu_seconds, help="CPU seconds one exercise run may use").tag(config=True)
-    cell_seconds = Float(Limits.cell_seconds, help="Wall seconds for one answer cell to run").tag(config=True)
-    case_seconds = Float(Limits.case_seconds, help="Wall seconds for one hidden case").tag(config=True)
-    vector_seconds = Float(Limits.vector_seconds, help="Wall seconds for one size-scaling call").tag(config=True)
-    exercise_seconds = Float(Limits.exercise_seconds, help="Wall seconds for all attempts at one exercise"
-                             ).tag(config=True)
-    notebook_seconds = Float(Limits.notebook_seconds, help="Wall seconds for the whole notebook; past it, "
-                             "the remaining exercises score 0 with a message").tag(config=True)
-    scratch_mb = Integer(Limits.scratch_mb, help="Size of the sandbox's /tmp, MiB").tag(config=True)
-    output_mb = Integer(Limits.output_mb, help="Bytes one exercise run may send back, MiB").tag(config=True)
+    # One traitlet per limit an instructor may set, from Limits itself (its defaults and
+    # helps): the class namespace is filled here, so no limit is declared twice.
+    vars().update({name: (Integer if isinstance(default, int) else Float)(
+        default, help=help).tag(config=True) for name, (default, help) in Limits.settings().items()})
 
     # What one notebook may cost in all (autograder.limits.Budget; `convlab grade` has the
     # same defaults): past either, every exercise of the notebook scores 0 with a message and
@@ -148,9 +141,7 @@ class TrustedGrade(NbGraderPreprocessor):
 
     def limits(self) -> Limits:
         """The sandbox's limits as configured."""
-        names = ("memory_mb", "cpu_seconds", "cell_seconds", "case_seconds", "vector_seconds",
-                 "exercise_seconds", "notebook_seconds", "scratch_mb", "output_mb")
-        return Limits(**{name: getattr(self, name) for name in names},
+        return Limits(**{name: getattr(self, name) for name in Limits.settings()},
                       isolated=None if self.isolation else False)
 
     def budget(self) -> Budget:

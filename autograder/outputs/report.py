@@ -224,7 +224,7 @@ def _refused_section(refused) -> str:
 
 def render(rows: list, pairs: list = (), threshold: float = 0.8, title: str = "convlab class report",
            refused=()) -> str:
-    """The report page for graded ``rows`` (autograder.cli.Row), flagged ``pairs`` and the
+    """The report page for graded ``rows`` (autograder.outputs.grades.Row), flagged ``pairs`` and the
     files intake ``refused`` ("file: why" lines)."""
     assignments = sorted({r.assignment for r in rows})
     students = sorted({r.student_id for r in rows})
