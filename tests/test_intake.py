@@ -1,4 +1,4 @@
-"""Intake that no student controls (autograder/intake.py): ids validated and kept apart,
+"""Intake that no student controls (autograder/intake/): ids validated and kept apart,
 the id taken from a file's own name, archives read within budgets, nothing that crashes
 the run. No grading here: every test is fast."""
 from __future__ import annotations
