@@ -36,9 +36,10 @@ def check_expectations(rows, root: Path | None = None, names=None) -> dict[str, 
 
 
 def main(workers: int | None = None) -> int:
-    from convlab.cli import generate, repo_root
+    from convlab.course import repo_root
+    from convlab.generate import generate
 
-    from .cli import grade
+    from .pipeline import grade
     from .examples.build import build
 
     start = time.perf_counter()

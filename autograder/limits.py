@@ -1,32 +1,39 @@
 """What grading may cost: the sandbox's limits (``Limits``, read by autograder.sandbox) and
-one notebook's budget (``Budget``, applied by autograder.workers to ``convlab grade``'s
+one notebook's budget (``Budget``, applied by autograder.run.workers to ``convlab grade``'s
 workers and to ``TrustedGrade`` under ``nbgrader autograde``). Both are set from
 nbgrader_config.py through ``TrustedGrade``'s traitlets. No torch here, so that nbgrader's
 other commands stay quick to start."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 __all__ = ["Budget", "Limits"]
 
 
+def _setting(default, help: str):
+    """A limit the instructor may set: ``c.TrustedGrade.<name>`` in nbgrader_config.py
+    (autograder.judge.preprocessor makes one traitlet per such field, with this help)."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Time (seconds), memory and size limits of one notebook's sandbox. Each is a
-    traitlet of ``TrustedGrade`` in nbgrader_config.py."""
+    """Time (seconds), memory and size limits of one notebook's sandbox, declared once:
+    the fields made with ``_setting`` are also ``TrustedGrade``'s traitlets (``settings``)."""
 
-    cell_seconds: float = 10.0
-    case_seconds: float = 4.0
-    vector_seconds: float = 15.0
+    cell_seconds: float = _setting(10.0, "Wall seconds for one answer cell to run")
+    case_seconds: float = _setting(4.0, "Wall seconds for one hidden case")
+    vector_seconds: float = _setting(15.0, "Wall seconds for one size-scaling call")
     setup_seconds: float = 20.0
     startup_seconds: float = 90.0
-    exercise_seconds: float = 60.0  # all attempts at one exercise together
-    notebook_seconds: float = 300.0  # the whole notebook
-    memory_mb: int = 1024
-    cpu_seconds: int = 120
-    scratch_mb: int = 64
+    exercise_seconds: float = _setting(60.0, "Wall seconds for all attempts at one exercise")
+    notebook_seconds: float = _setting(300.0, "Wall seconds for the whole notebook; past it, "
+                                              "the remaining exercises score 0 with a message")
+    memory_mb: int = _setting(1024, "Memory one exercise run may add, MiB")
+    cpu_seconds: int = _setting(120, "CPU seconds one exercise run may use")
+    scratch_mb: int = _setting(64, "Size of the sandbox's /tmp, MiB")
     file_mb: int = 32
-    output_mb: int = 64  # bytes one child may send back
+    output_mb: int = _setting(64, "Bytes one exercise run may send back, MiB")
     processes: int = 1  # tasks the child's user may have: itself only
     max_hangs: int = 2  # calls that time out before the rest of the exercise is given up
     max_crashes: int = 8  # calls that end the process, likewise
@@ -34,13 +41,18 @@ class Limits:
     # choice to grade without it (every score is then marked).
     isolated: bool | None = None
 
+    @classmethod
+    def settings(cls) -> dict[str, tuple[object, str]]:
+        """The fields an instructor may set: name -> (default, help)."""
+        return {f.name: (f.default, f.metadata["help"]) for f in fields(cls) if "help" in f.metadata}
+
 
 @dataclass(frozen=True)
 class Budget:
     """What grading one notebook may cost in all: wall-clock seconds (every exercise, every
     retry, the reference calls made for it) and memory (MiB) of the grading process and of
     every process under it (its sandboxes' bwrap, supervisor and children, a reference
-    runner), counted by autograder.workers. The same defaults for ``convlab grade`` and
+    runner), counted by autograder.run.workers. The same defaults for ``convlab grade`` and
     ``nbgrader autograde`` (``TrustedGrade.notebook_budget_seconds`` / ``notebook_memory_mb``)."""
 
     seconds: float = 600.0

@@ -40,7 +40,7 @@ from nbgrader.preprocessors import (  # noqa: E402
 )
 
 c.Autograde.autograde_preprocessors = [
-    "autograder.preprocessor.TrustedGrade",
+    "autograder.judge.preprocessor.TrustedGrade",
     # The autograded notebook is what the formgrader and feedback render: make it inert.
     "autograder.safe_html.SanitizeSubmission",
     IgnorePattern,
@@ -49,7 +49,7 @@ c.Autograde.autograde_preprocessors = [
     SaveAutoGrades,
     # nbgrader's AssignLatePenalties, after writing the course's due date and the
     # student's extension into the gradebook; its plugin is the course's policy.
-    "autograder.lateness.AssignLatePolicy",
+    "autograder.score.lateness.AssignLatePolicy",
     CheckCellMetadata,
 ]
 # One budget per notebook, the same as `convlab grade`'s (autograder.limits.Budget): wall-clock
@@ -71,35 +71,35 @@ c.OverwriteCells.add_missing_cells = False
 # answer toggled to grade: true, points or locked edited never cost the notebook), and
 # pasted attachments and huge text are capped (they would bloat feedback pages).
 c.Autograde.sanitize_preprocessors = [
-    "autograder.preprocessor.NormaliseMetadata",
-    "autograder.preprocessor.CapSubmission",
-    "autograder.preprocessor.DropUnknownCells",
+    "autograder.judge.preprocessor.NormaliseMetadata",
+    "autograder.judge.preprocessor.CapSubmission",
+    "autograder.judge.preprocessor.DropUnknownCells",
     ClearOutput,
     DeduplicateIds,
     OverwriteKernelspec,
     OverwriteCells,
-    "autograder.preprocessor.DropUnknownCells",
+    "autograder.judge.preprocessor.DropUnknownCells",
     CheckCellMetadata,
 ]
 # Feedback: nbgrader's default list, plus a hidden-test scrub as a safety net (the hidden
-# cases live in autograder/hidden_cases/, never in a notebook).
+# cases live in autograder/judge/hidden_cases/, never in a notebook).
 c.GenerateFeedback.preprocessors = [
-    # GetGrades, and which written answers still await the instructor (autograder/feedback.py)
-    "autograder.feedback.GetGradesPending",
-    # MathJax's files in the feedback folder, where the pages load them (offline_math.py)
-    "autograder.offline_math.InstallMathJax",
+    # GetGrades, and which written answers still await the instructor (autograder/outputs/feedback.py)
+    "autograder.outputs.feedback.GetGradesPending",
+    # MathJax's files in the feedback folder, where the pages load them (outputs/offline_math.py)
+    "autograder.outputs.offline_math.InstallMathJax",
     CSSHTMLHeaderPreprocessor,
-    "autograder.preprocessor.FeedbackClearHiddenTests",
+    "autograder.judge.preprocessor.FeedbackClearHiddenTests",
     "autograder.safe_html.SanitizeSubmission",
 ]
 
-# --- due dates and the late policy (autograder/lateness.py) ----------------------------
+# --- due dates and the late policy (autograder/score/lateness.py) ----------------------------
 # Due dates per assignment, with a time zone (a date without one is refused). Every
 # grading path applies the same policy: nbgrader autograde, convlab grade, convlab export.
 # A penalty is a fraction of the notebook's score: `rate` per started hour ("per_hour") or
 # day ("per_day"), at most `cap`; later than `cutoff_hours` past the due date the score is 0
 # (with method "none" too). Exactly on the due date is on time.
-c.AssignLatePenalties.plugin_class = "autograder.lateness.LatePolicy"
+c.AssignLatePenalties.plugin_class = "autograder.score.lateness.LatePolicy"
 c.LatePolicy.due_dates = {
     # "01_convolution": "2027-01-15 23:59:00 UTC",
 }
@@ -149,12 +149,12 @@ if _templates() is not None:
     c.HTMLExporter.extra_template_basedirs = [_templates()]
 c.HTMLExporter.sanitize_html = True
 # A page shows at most 100,000 characters of a cell's source and 256 KiB of its outputs
-# (the formgrader renders a whole notebook at once): autograder/render_cap.py.
-c.HTMLExporter.preprocessors = ["autograder.render_cap.CapRender"]
+# (the formgrader renders a whole notebook at once): autograder/outputs/render_cap.py.
+c.HTMLExporter.preprocessors = ["autograder.outputs.render_cap.CapRender"]
 # c.CapRender.max_source_chars = 100_000
 # c.CapRender.max_output_bytes = 256 * 1024
 # Math renders with no network: feedback pages load MathJax from feedback/mathjax/, which
-# InstallMathJax fills (autograder/offline_math.py); the formgrader's page loads it from
+# InstallMathJax fills (autograder/outputs/offline_math.py); the formgrader's page loads it from
 # the Jupyter server (jupyter-server-mathjax).
 c.HTMLExporter.mathjax_url = "../../mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 c.HTMLExporter.filters = {

@@ -22,9 +22,9 @@ import nbformat
 import pytest
 
 import budget_jobs
-from autograder import cgroups, workers
+from autograder.run import cgroups, workers
 from autograder.limits import Budget, Limits
-from autograder.workers import Finished, resident_mb, run_bounded
+from autograder.run.workers import Finished, resident_mb, run_bounded
 
 ROOT = Path(__file__).resolve().parents[1]
 SPAWN = multiprocessing.get_context("spawn")  # light workers: no torch
@@ -100,9 +100,9 @@ def _notebook(prefix: str = ""):
 
 def _graded(grader, nb) -> tuple[float, str]:
     """Run the preprocessor as nbgrader autograde does; the test cell's score and message."""
-    from autograder.cli import cell_message, cell_record
-    from autograder.hidden_cases import SeedKey
-    from autograder.preprocessor import TestCell
+    from autograder.run.job import cell_message, cell_record
+    from autograder.judge.hidden_cases import SeedKey
+    from autograder.judge.preprocessor import TestCell
 
     grader.test_cells = lambda resources: [TestCell(g, p, "") for g, p in _POINTS.items()]
     key = SeedKey.for_submission("01_convolution", "ada", "1")
@@ -117,16 +117,17 @@ def _graded(grader, nb) -> tuple[float, str]:
 
 def _convlab_grade_says(kind: str, budget: Budget, tmp_path: Path) -> str:
     """What ``convlab grade`` writes for a notebook that ended ``kind``."""
-    from autograder.cli import Job, _result
-    from autograder.preprocessor import TestCell
+    from autograder.run.job import GradingJob
+    from autograder.run.pool import outcome
+    from autograder.run.workspace import TestCell
 
-    job = Job("ada", "01_convolution", None,
-              {"01_convolution": tuple(TestCell(g, p, "") for g, p in _POINTS.items())}, tmp_path)
-    return _result(job, Finished(kind), budget).rows[0].message
+    job = GradingJob("ada", "01_convolution", {},
+                     {"01_convolution": tuple(TestCell(g, p) for g, p in _POINTS.items())})
+    return outcome(job, Finished(kind), budget).cells[0].message
 
 
 def test_the_preprocessor_budget_defaults_are_convlab_grades():
-    from autograder.preprocessor import TrustedGrade
+    from autograder.judge.preprocessor import TrustedGrade
 
     assert TrustedGrade().budget() == Budget()
     configured = TrustedGrade(notebook_budget_seconds=5, notebook_memory_mb=700)
@@ -135,7 +136,7 @@ def test_the_preprocessor_budget_defaults_are_convlab_grades():
 
 @pytest.mark.slow
 def test_autograde_stops_a_looping_notebook_at_its_budget_and_grades_the_next(tmp_path):
-    from autograder.preprocessor import TrustedGrade
+    from autograder.judge.preprocessor import TrustedGrade
 
     grader = TrustedGrade(notebook_budget_seconds=3)
     start = time.monotonic()
@@ -149,7 +150,7 @@ def test_autograde_stops_a_looping_notebook_at_its_budget_and_grades_the_next(tm
 
 @pytest.mark.slow
 def test_autograde_stops_a_notebook_holding_too_much_memory_and_grades_the_next(tmp_path):
-    from autograder.preprocessor import TrustedGrade
+    from autograder.judge.preprocessor import TrustedGrade
 
     # The forked worker counts this process's memory (shared pages), its sandbox's
     # supervisor and child ~450 MiB more: 700 MiB over this process holds the answer
@@ -224,7 +225,7 @@ def _parallel_ops(_):
 def test_a_forked_grading_worker_survives_its_parents_thread_pool():
     import torch
 
-    from autograder.preprocessor import _forked_worker
+    from autograder.judge.preprocessor import _forked_worker
 
     a = torch.randn(1000, 1000)  # this process's OpenMP pool runs before the fork
     (a @ a).sum() + torch.randn(2 * 10**6).exp().sum()

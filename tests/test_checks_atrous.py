@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import convlab
-from autograder import hidden_cases
+from autograder.judge import hidden_cases
 from convlab.checks import REGISTRY, check, run_case
 from convlab.checks.core import compare_outputs, first_failure
 from check_helpers import fails_naming, passes

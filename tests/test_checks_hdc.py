@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import convlab
-from autograder.hidden_cases import cases as hidden_cases
+from autograder.judge.hidden_cases import cases as hidden_cases
 from check_helpers import fails_naming, passes
 from convlab.checks import REGISTRY, run_case
 from convlab.checks.adapters import module_behaviour

@@ -1,6 +1,6 @@
 """Every student's draw of hidden cases is as good as every other's (issue 14, item 5).
 
-Hidden cases are drawn per student (``autograder.hidden_cases``: the seed is an HMAC of the
+Hidden cases are drawn per student (``autograder.judge.hidden_cases``: the seed is an HMAC of the
 course secret, the assignment, the exercise, the student and the attempt), so a guarantee
 that holds for one draw must hold for all. Over many course secrets and students:
 
@@ -28,7 +28,7 @@ import os
 import pytest
 import torch
 
-from autograder import hidden_cases
+from autograder.judge import hidden_cases
 from convlab.checks import REGISTRY
 from convlab.checks.core import Case, CaseResult, Exercise, Mistake, credit, evaluate, first_failure
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import hidden_cases
-from autograder.cli import grade, read_grades
+from autograder.judge import hidden_cases
+from autograder.outputs.grades import read_grades
+from autograder.pipeline import grade
 from autograder.demo import check_expectations
 from autograder.examples.build import build, course_notebooks, load_students
 from convlab.checks import REGISTRY

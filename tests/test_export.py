@@ -1,4 +1,4 @@
-"""``convlab export`` (autograder/export.py): automatic + manual - late = total, as plain
+"""``convlab export`` (autograder/outputs/export.py): automatic + manual - late = total, as plain
 CSV and in Canvas's and Moodle's gradebook import formats; full files compared."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 from traitlets.config import Config
 
-from autograder.export import export, from_gradebook, read_people
-from autograder.lateness import LatePolicy
+from autograder.outputs.export import export, from_gradebook, read_people
+from autograder.score.lateness import LatePolicy
 
 POLICY = {"LatePolicy": {"due_dates": {"a1": "2027-01-15 23:59:00 UTC"}, "method": "per_day",
                          "rate": 0.1, "cap": 0.5}}

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 import convlab
-from autograder import hidden_cases
+from autograder.judge import hidden_cases
 from convlab.checks import REGISTRY, CheckFailed, check, run_case
 from convlab.checks.core import (Case, Exercise, Mistake, compare_outputs, credit, digits, evaluate,
                                  exercise_of, first_failure, test_id)
@@ -258,7 +258,7 @@ def test_forbidden_call_messages_say_what_the_student_called():
 
 
 def test_the_grader_words_forbidden_calls_as_the_checks_do():
-    from autograder.grader import _forbidden_message
+    from autograder.judge.grader import _forbidden_message
 
     message = _forbidden_message(REGISTRY["im2col"], "im2col (that is F.unfold / F.fold)")
     assert message.startswith("im2col calls F.unfold / F.fold (observed as torch's im2col op)")
@@ -345,7 +345,7 @@ def _notebook(sources: dict[int, str], answers=("corr2d",)):
 
 
 def select_cells(nb, names):
-    from autograder.grader import select_cells as select
+    from autograder.judge.grader import select_cells as select
 
     return select(nb, names)
 
@@ -400,7 +400,7 @@ def test_the_notebook_imports_exactly_what_the_grader_provides(assignment):
 
 
 def test_the_grader_gives_the_sandbox_exactly_those_imports():
-    from autograder.grader import NOTEBOOK_IMPORTS
+    from autograder.judge.grader import NOTEBOOK_IMPORTS
 
     assert NOTEBOOK_IMPORTS.splitlines() == list(PREIMPORTS.values())
     namespace = {}
@@ -642,7 +642,7 @@ def test_the_notebook_grade_ids_are_the_registry(assignment):
 
 
 def test_the_test_prefix_has_one_home():
-    import autograder.grader as grader
+    import autograder.judge.grader as grader
 
     assert exercise_of("test_corr2d") == "corr2d" and exercise_of("test_") is None
     assert exercise_of("corr2d") is None and test_id("corr2d") == "test_corr2d"
@@ -655,7 +655,7 @@ def test_the_test_prefix_has_one_home():
 # --- the grader, end to end (a sandbox per test: slow) ------------------------------------
 
 def _graded(answers: dict[str, str], added: list[str], points: dict[str, float]):
-    from autograder.grader import grade_notebook
+    from autograder.judge.grader import grade_notebook
     from autograder.sandbox import Limits
 
     nb = _solution("01_convolution")
@@ -758,7 +758,7 @@ def test_a_crash_first_does_not_hide_the_mistake_a_later_case_reveals():
 def test_an_exercise_calling_another_one_is_not_charged_for_its_mistake():
     # satisfies_hdc is built on hdc_max_distances (its declared uses): a student whose
     # hdc_max_distances drops the r_i term loses points there, not again.
-    from autograder.grader import grade_notebook
+    from autograder.judge.grader import grade_notebook
     from autograder.sandbox import Limits
 
     nb = _solution("05_hdc")

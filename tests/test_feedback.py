@@ -16,7 +16,7 @@ ROOT = repo_root()
 def test_an_ungraded_reflection_is_to_be_graded_by_hand_and_a_graded_one_scores(tmp_path):
     from nbgrader.api import Gradebook
 
-    from autograder.cli import Course, Workspace
+    from autograder.run.workspace import Course, Workspace
 
     course = Course.load(ROOT, ["01_convolution"])
     ws = Workspace(ROOT, tmp_path / "course", course.template.gradebook)

@@ -16,7 +16,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.cli import COLUMNS, grade, grade_command, read_grades
+from autograder.cli import grade_command
+from autograder.outputs.grades import COLUMNS, read_grades
+from autograder.pipeline import grade
 from autograder.examples.build import build, course_notebooks
 from autograder.intake import read_submissions
 from convlab.cli import repo_root
@@ -289,7 +291,7 @@ def test_nbgrader_autograde_at_the_course_root_gives_the_same_scores(first_run, 
 def test_the_in_process_gradebook_version_is_the_one_nbgrader_asks_alembic_for(monkeypatch):
     from nbgrader.api import get_alembic_version
 
-    from autograder.cli import alembic_head
+    from autograder.run.workspace import alembic_head
 
     monkeypatch.setenv("PATH", f"{BIN}{os.pathsep}{os.environ['PATH']}")
     assert alembic_head() == get_alembic_version()
@@ -297,7 +299,7 @@ def test_the_in_process_gradebook_version_is_the_one_nbgrader_asks_alembic_for(m
 
 @pytest.mark.slow
 def test_a_notebook_over_its_time_budget_scores_0_and_the_class_is_still_graded(tmp_path):
-    from autograder.workers import Budget
+    from autograder.run.workers import Budget
 
     # Sleeps just under the per-cell limit in three answer cells: each run of the answer
     # cells costs ~24 s, over this run's budget of 20 s per notebook.
@@ -390,7 +392,7 @@ def test_convlab_grade_draws_the_seed_nbgrader_autograde_draws_from_timestamp_tx
     from nbgrader.api import Gradebook
     from nbgrader.utils import parse_utc
 
-    from autograder.preprocessor import TrustedGrade, code_digest
+    from autograder.judge.preprocessor import TrustedGrade, code_digest
 
     klass = _stub_class(tmp_path / "class", ["ann"])
     stamp = "2024-05-02 08:00:00.000000 UTC"

@@ -17,10 +17,10 @@ import pytest
 import torch
 
 import convlab
-from autograder import hidden_cases
+from autograder.judge import hidden_cases
 from autograder.examples.students.launderer import ANSWERS as LAUNDERED_01
-from autograder.grader import CellGrade, answer_cells, grade_notebook
-from autograder.preprocessor import GRADE_MIME, TestCell, write_grades
+from autograder.judge.grader import CellGrade, answer_cells, grade_notebook
+from autograder.judge.preprocessor import GRADE_MIME, TestCell, write_grades
 from autograder.sandbox import Limits
 from convlab.checks import REGISTRY, evaluate
 from convlab.checks.core import credit

@@ -1,4 +1,4 @@
-"""Intake that no student controls (autograder/intake.py): ids validated and kept apart,
+"""Intake that no student controls (autograder/intake/): ids validated and kept apart,
 the id taken from a file's own name, archives read within budgets, nothing that crashes
 the run. No grading here: every test is fast."""
 from __future__ import annotations
@@ -330,7 +330,7 @@ def test_a_hostile_lms_export_is_graded_without_a_crash_or_a_takeover(tmp_path):
     terminal, no grades.csv cell starts a formula."""
     import csv
 
-    from autograder.cli import grade
+    from autograder.pipeline import grade
     from convlab.cli import repo_root
 
     released = (repo_root() / "notebooks" / "01_convolution" / "01_convolution.ipynb").read_text()

@@ -1,4 +1,4 @@
-"""Due dates, the late policy and extensions (autograder/lateness.py): each rule pinned."""
+"""Due dates, the late policy and extensions (autograder/score/lateness.py): each rule pinned."""
 from __future__ import annotations
 
 import re
@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import nbformat
 import pytest
 
-from autograder.lateness import (
+from autograder.score.lateness import (
     AssignLatePolicy, LatePolicy, Lateness, Policy, describe, parse_due, penalty,
     read_extensions, report_section, write_lateness,
 )
@@ -115,7 +115,7 @@ def _assign(url, config):
     AssignLatePolicy(config=Config(config)).preprocess(nb, resources)
     from nbgrader.api import Gradebook
 
-    from autograder.lateness import lateness_of
+    from autograder.score.lateness import lateness_of
 
     with Gradebook(url) as gb:
         stored = gb.find_submission_notebook("nb", "a1", "ann").late_submission_penalty
@@ -157,7 +157,7 @@ def test_an_extension_granted_after_grading_counts_without_grading_again(tmp_pat
     from nbgrader.api import Gradebook
     from traitlets.config import Config
 
-    from autograder.lateness import lateness_of
+    from autograder.score.lateness import lateness_of
 
     url = _gradebook(tmp_path, datetime(2027, 1, 16, 1, 0, 0))
     extensions = tmp_path / "extensions.csv"
@@ -181,8 +181,8 @@ def test_the_course_config_names_the_plugin():
     from convlab.cli import repo_root
 
     config, _ = course_config(repo_root())
-    assert "autograder.lateness.AssignLatePolicy" in config.Autograde.autograde_preprocessors
-    assert config.AssignLatePenalties.plugin_class == "autograder.lateness.LatePolicy"
+    assert "autograder.score.lateness.AssignLatePolicy" in config.Autograde.autograde_preprocessors
+    assert config.AssignLatePenalties.plugin_class == "autograder.score.lateness.LatePolicy"
     plugin = LatePolicy(config=config)
     assert plugin.policy == Policy(plugin.method, plugin.rate, plugin.cap, plugin.cutoff_hours)
 
@@ -255,7 +255,7 @@ def test_an_lms_late_marker_without_a_time_is_noted_not_guessed(tmp_path):
 def test_a_bad_course_policy_is_one_value_error_before_grading(tmp_path):
     from traitlets.config import Config
 
-    from autograder.lateness import check_config
+    from autograder.score.lateness import check_config
 
     good = {"due_dates": {"a1": "2027-01-15 23:59:00 UTC"}, "method": "per_day", "rate": 0.1,
             "extensions_file": str(tmp_path / "none.csv")}

@@ -1,5 +1,5 @@
-"""Feedback pages render math with no network (autograder/offline_math.py), and show the
-late policy's line (autograder/lateness.py), as nbgrader's GenerateFeedback makes them."""
+"""Feedback pages render math with no network (autograder/outputs/offline_math.py), and show the
+late policy's line (autograder/score/lateness.py), as nbgrader's GenerateFeedback makes them."""
 from __future__ import annotations
 
 import re
@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlsplit
 import nbformat
 import pytest
 
-from autograder.offline_math import CONFIG, FEEDBACK_URL, install
+from autograder.outputs.offline_math import CONFIG, FEEDBACK_URL, install
 from convlab.cli import repo_root
 
 ROOT = repo_root()
@@ -36,7 +36,7 @@ def test_the_course_config_loads_mathjax_from_beside_the_feedback():
     config, _ = course_config(ROOT)
     assert config.HTMLExporter.mathjax_url == FEEDBACK_URL
     assert not urlsplit(FEEDBACK_URL).scheme and CONFIG in FEEDBACK_URL
-    assert "autograder.offline_math.InstallMathJax" in config.GenerateFeedback.preprocessors
+    assert "autograder.outputs.offline_math.InstallMathJax" in config.GenerateFeedback.preprocessors
     formgrade = (ROOT / "autograder/templates/convlab/nbgrader_formgrade.html.j2").read_text()
     assert "/static/jupyter_server_mathjax/MathJax.js" in formgrade
     assert "{{ mathjax(" not in formgrade

@@ -1,5 +1,5 @@
 """The formgrader and feedback pages render at most a capped size per cell
-(autograder/render_cap.py), whatever a hostile notebook holds."""
+(autograder/outputs/render_cap.py), whatever a hostile notebook holds."""
 from __future__ import annotations
 
 import base64
@@ -8,7 +8,7 @@ import nbformat
 from nbformat import v4
 from traitlets.config import Config
 
-from autograder.render_cap import CapRender, output_size
+from autograder.outputs.render_cap import CapRender, output_size
 from convlab.cli import repo_root
 
 ROOT = repo_root()
@@ -55,7 +55,7 @@ def test_pages_rendered_with_the_course_config_stay_small():
     from autograder.cli import course_config
 
     config, _ = course_config(ROOT)
-    assert "autograder.render_cap.CapRender" in config.HTMLExporter.preprocessors
+    assert "autograder.outputs.render_cap.CapRender" in config.HTMLExporter.preprocessors
     plain = Config(config)
     plain.HTMLExporter.template_name = "classic"  # the cap, not the course template, tested
     page, _ = HTMLExporter(config=plain).from_notebook_node(_hostile())

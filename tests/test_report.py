@@ -1,4 +1,4 @@
-"""report.html (autograder.report) on synthetic rows: what it shows, and that nothing a
+"""report.html (autograder.outputs.report) on synthetic rows: what it shows, and that nothing a
 student wrote can run or render in it."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from autograder.cli import Row
-from autograder.report import STYLE, render, write_report
+from autograder.outputs.grades import Row
+from autograder.outputs.report import STYLE, render, write_report
 from autograder.safe_html import active_content
-from autograder.similarity import Pair
+from autograder.outputs.similarity import Pair
 
 EVIL = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 

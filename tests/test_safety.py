@@ -12,7 +12,6 @@ import base64
 import copy
 import csv
 import hashlib
-import io
 import os
 import re
 import socket
@@ -27,8 +26,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.cli import Job, Result, Row, _problem_page, _report, _write_csv, summary_table
-from autograder.cli import TestCell as Cell
+from autograder.outputs.grades import Row, rows_of
+from autograder.outputs.grades import write_csv as _write_csv
+from autograder.outputs.summary import progress_line, summary_table
+from autograder.run.job import CellResult, JobResult, problem_page
+from autograder.run.workspace import TestCell as Cell
 from autograder.examples.build import _notebook_for, course_notebooks, load_students
 from autograder.safe_html import SanitizeSubmission, active_content, clean_html, markdown2html
 from autograder.safe_text import csv_cell, terminal
@@ -288,17 +290,16 @@ def test_the_formgrader_page_of_an_unsanitised_notebook_runs_nothing_of_the_stud
 
 
 def test_a_problem_page_is_escaped_and_forbids_scripts():
-    job = Job("<script>alert(1)</script>", "01_convolution", None,
-              {"01_convolution": (Cell("test_corr2d", 3.0),)}, Path("."))
-    page = _problem_page(job, "01_convolution", "<img src=x onerror=alert(1)> broke")
+    page = problem_page("<script>alert(1)</script>", "01_convolution", "01_convolution",
+                        (Cell("test_corr2d", 3.0),), "<img src=x onerror=alert(1)> broke")
     assert not active_content(_body(page))
     assert "script-src" not in _csp(page) and "default-src 'none'" in _csp(page)
 
 
 def _autograded_injector(tmp_path):
-    """A scratch course (autograder.cli.Workspace) in which nbgrader's Autograde, with the
+    """A scratch course (autograder.run.workspace.Workspace) in which nbgrader's Autograde, with the
     course config, has graded the example student whose submission carries scripts."""
-    from autograder.cli import Course, Workspace
+    from autograder.run.workspace import Course, Workspace
     from autograder.examples.build import build
 
     course = Course.load(ROOT, ["01_convolution"])
@@ -443,13 +444,10 @@ def test_terminal_text_has_every_control_escaped():
 
 def test_progress_and_summary_escape_ids_and_problems():
     student = "ev\x1b[2Kil"
-    job = Job(student, "01_convolution", None, {"01_convolution": (Cell("t", 1.0),)}, Path("."))
-    result = Result([Row(student, "01_convolution", "t", 0.0, 1.0, "x")], 0.1,
-                    ["file \x1b]52;c;aGk=\x07.ipynb is bad"])
-    out = io.StringIO()
-    _report(out, 1, 1, job, result)
-    table = summary_table(result.rows, ["01_convolution"])
-    for text in (out.getvalue(), table):
+    result = JobResult(student, "01_convolution", (CellResult("t", 0.0, 1.0, "error", "x"),), {},
+                       0.1, ("file \x1b]52;c;aGk=\x07.ipynb is bad",))
+    table = summary_table(rows_of(result), ["01_convolution"])
+    for text in (progress_line(1, 1, result), table):
         assert "\x1b" not in text and "\x07" not in text and "\\x1b" in text
 
 
@@ -495,7 +493,7 @@ def test_submission_files_are_served_sandboxed_and_the_page_framed_only_by_jupyt
 
 
 def test_workspace_paths_built_from_an_id_stay_inside(tmp_path):
-    from autograder.cli import Workspace
+    from autograder.run.workspace import Workspace
 
     ws = Workspace.__new__(Workspace)  # only its path matters here
     ws.path = tmp_path

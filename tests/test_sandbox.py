@@ -614,7 +614,7 @@ def test_monkeypatching_torch_changes_nothing_outside_the_child():
     ("import convlab\n", "convlab"),
     ("from convlab import corr2d\n", "convlab"),
     ("x = 'CONVLAB'\n", "CONVLAB"),
-    ("import autograder.hidden_cases\n", "autograder"),
+    ("import autograder.judge.hidden_cases\n", "autograder"),
 ])
 def test_static_scan_flags_the_obvious_with_a_clear_message(source, word):
     problem = scan_source(source)

@@ -9,7 +9,7 @@ import tempfile
 
 import nbformat
 
-from autograder.preprocessor import CapSubmission
+from autograder.judge.preprocessor import CapSubmission
 from autograder.scrub import ERROR_CHARS, MESSAGE_CHARS, clip_error, scrub
 from convlab.cli import repo_root
 

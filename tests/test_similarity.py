@@ -1,4 +1,4 @@
-"""Copy detection (autograder.similarity): disguised copies are flagged, independent work is not.
+"""Copy detection (autograder.outputs.similarity): disguised copies are flagged, independent work is not.
 
 The disguises are the ones students use: renamed variables, reordered independent lines,
 comments and docstrings, loops rewritten as comprehensions (and back), ``+=`` spelled
@@ -15,8 +15,8 @@ import nbformat
 import pytest
 
 import convlab
-from autograder import similarity
-from autograder.similarity import DEFAULT_THRESHOLD, find_similar, normalise, similar_pairs
+from autograder.outputs import similarity
+from autograder.outputs.similarity import DEFAULT_THRESHOLD, find_similar, normalise, similar_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import convlab
-from autograder import grader, hidden_cases
+from autograder.judge import grader, hidden_cases
 from autograder.sandbox import Cell, Limits, Sandbox, draw_scales, host
 from convlab.checks import REGISTRY
 

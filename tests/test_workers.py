@@ -1,4 +1,4 @@
-"""Grading workers with a budget (``autograder.workers``), with light work (``pool_jobs``):
+"""Grading workers with a budget (``autograder.run.workers``), with light work (``pool_jobs``):
 each item ends with an outcome, over-budget items are killed with everything they started,
 a retry never gets a new budget, and an interrupted run leaves no process behind."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import pool_jobs
-from autograder.workers import Budget, descendants, run_bounded
+from autograder.run.workers import Budget, descendants, run_bounded
 
 SPAWN = multiprocessing.get_context("spawn")  # light workers: no torch, no nbgrader
 
@@ -73,8 +73,8 @@ _INTERRUPTED = textwrap.dedent('''
     signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path.insert(0, {tests!r})
     import multiprocessing, pool_jobs
-    from autograder.cli import _interruptible
-    from autograder.workers import run_bounded
+    from autograder.pipeline import _interruptible
+    from autograder.run.workers import run_bounded
 
     if __name__ == "__main__":
         with _interruptible():

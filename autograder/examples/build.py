@@ -66,7 +66,7 @@ def _solution_source(cell) -> str:
 
 def course_notebooks(root: Path) -> dict[str, tuple[Path, Path]]:
     """assignment -> (student notebook, solution notebook), for every generated assignment."""
-    from convlab.cli import ASSIGNMENTS
+    from convlab.course import ASSIGNMENTS
 
     found = {}
     for assignment in ASSIGNMENTS:
@@ -95,7 +95,7 @@ def _notebook_for(student: Student, released: Path, solution: Path):
 
 def build(out, names=None, root: Path | None = None) -> dict[str, Student]:
     """Write the students' submissions into ``out`` (submitted/ layout); return them."""
-    from convlab.cli import repo_root
+    from convlab.course import repo_root
 
     root = Path(root or repo_root())
     out = Path(out)
@@ -129,7 +129,7 @@ def build(out, names=None, root: Path | None = None) -> dict[str, Student]:
 
 def expectations(root: Path | None = None, names=None) -> dict[tuple[str, str, str], object]:
     """(student, assignment, test grade_id) -> Expect, for every example and exercise."""
-    from convlab.cli import repo_root
+    from convlab.course import repo_root
 
     root = Path(root or repo_root())
     table = {}

@@ -223,7 +223,7 @@ def _data_ceiling(limits: Limits, cuda: bool):
     """The ``preexec_fn`` that caps RLIMIT_DATA for the sandbox's whole process tree (bwrap,
     the supervisor, each child), set before bwrap starts so that nothing is born above it: a
     supervisor swollen by a flood of requests stops there, even where no watchdog counts it
-    (autograder.workers does, in its worker's tree). None for a CUDA sandbox: what CUDA's
+    (autograder.run.workers does, in its worker's tree). None for a CUDA sandbox: what CUDA's
     runtime maps was not measured, and a ceiling under it would fail every CUDA run."""
     if cuda:
         return None

@@ -43,39 +43,7 @@ from .transposed import (
 
 __version__ = "0.1.0"
 
-# Exercise names per assignment, in notebook order: the contract's table.
-EXERCISES = {
-    "01_convolution": ["conv_output_size", "corr2d", "conv2d_loops", "im2col", "conv2d_im2col"],
-    "02_transposed": [
-        "conv_transpose_output_size",
-        "conv_matrix",
-        "conv_transpose2d_scatter",
-        "insert_zeros",
-        "conv_transpose2d_via_conv",
-        "keras_deconv_output_length",
-        "overlap_counts",
-        "conv2d_backward",
-    ],
-    "03_atrous": [
-        "effective_kernel_size",
-        "dilate_kernel",
-        "conv2d_dilated",
-        "space_to_batch",
-        "batch_to_space",
-        "atrous_conv2d",
-        "receptive_field",
-        "causal_conv1d",
-        "wavenet_receptive_field",
-    ],
-    "04_gridding": [
-        "dependency_map",
-        "coverage",
-        "has_gridding",
-        "shared_inputs",
-        "effective_receptive_field",
-    ],
-    "05_hdc": ["hdc_max_distances", "satisfies_hdc", "hdc_search", "HDCBlock", "ASPP", "multigrid_rates"],
-}
+from .course import EXERCISES  # noqa: E402  (the course's one table)
 
 __all__ = [name for names in EXERCISES.values() for name in names] + [
     "conv2d",

@@ -13,75 +13,12 @@ DIR/similarity.csv (pairs of answers alike enough to review; --similarity-thresh
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-from pathlib import Path
 
-from . import EXERCISES
+from .course import ASSIGNMENTS, environment_first_on_path, repo_root
+from .generate import generate
 
-# Every assignment, in course order: derived from the one table of exercises
-# (convlab.EXERCISES; the checks' REGISTRY, the hidden cases and the notebooks' grade_ids
-# are tested against it), so a new assignment is an entry there, not here.
-ASSIGNMENTS = tuple(EXERCISES)
-
-
-def repo_root() -> Path:
-    """The course folder: the checkout this package was installed from."""
-    return Path(__file__).resolve().parents[2]
-
-
-def environment_first_on_path(environ=os.environ) -> None:
-    """Put this interpreter's bin folder first on PATH (idempotent). nbgrader runs
-    programs of its environment by name (``alembic`` when it makes a gradebook): without
-    this, a venv's ``convlab`` or ``jupyter`` called by path, not activated, fails there."""
-    here = os.path.dirname(sys.executable)
-    entries = environ.get("PATH", "").split(os.pathsep) if environ.get("PATH") else []
-    if entries[:1] != [here]:
-        environ["PATH"] = os.pathsep.join([here, *(e for e in entries if e != here)])
-
-
-def generate(ids=ASSIGNMENTS, root: Path | None = None, *, use_db: bool = True) -> None:
-    """Regenerate notebooks/<id>/ from solutions/<id>/ with nbgrader, and the gradebook
-    with them (``nbgrader autograde`` skips a notebook its gradebook does not know).
-
-    nbgrader writes into a temporary release folder; only once it succeeded are the
-    files copied over the committed ones, so a failure (a gradebook whose submissions
-    the new source would orphan, a broken solution notebook) leaves notebooks/ as it
-    was (``generate_assignment --force`` in place removes the folder first).
-    RuntimeError, with nbgrader's words, when it fails."""
-    import shutil
-    import tempfile
-
-    root = Path(root or repo_root())
-    env = dict(os.environ)
-    environment_first_on_path(env)
-    for assignment in ids:
-        with tempfile.TemporaryDirectory(prefix="convlab-generate-") as scratch:
-            command = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment,
-                       "--force", f"--CourseDirectory.release_directory={scratch}"]
-            if not use_db:
-                command.append("--no-db")
-            done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
-            made = Path(scratch) / assignment
-            if done.returncode != 0 or not any(made.glob("*.ipynb")):
-                said = (done.stdout + done.stderr).strip().splitlines()
-                raise RuntimeError(f"nbgrader generate_assignment {assignment} failed; the "
-                                   f"student notebooks were left as they were:\n"
-                                   + "\n".join(said[-15:]))
-            release = _release_folder(root) / assignment
-            release.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(made, release, dirs_exist_ok=True)
-        print(f"generated {release}" + ("" if use_db else " (gradebook not updated: --no-db)"))
-
-
-def _release_folder(root: Path) -> Path:
-    """Where the course's nbgrader config puts student notebooks (notebooks/)."""
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
-    base = Path(config.CourseDirectory.get("root", root))
-    return base / config.CourseDirectory.get("release_directory", "release")
+__all__ = ["ASSIGNMENTS", "repo_root", "environment_first_on_path", "generate", "main"]
 
 
 def _share(text: str) -> float:
@@ -113,6 +50,9 @@ def main(argv=None) -> int:
     grade.add_argument("--no-isolation", action="store_true",
                        help="grade even where no operating-system sandbox (bubblewrap, namespaces) "
                             "can be made; every score is then marked as graded without isolation")
+    grade.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="grade on a Dask cluster (tcp://HOST:PORT) instead of local worker "
+                            "processes; the course secret stays on this machine")
     grade.add_argument("--similarity-threshold", type=_share, default=None, metavar="S",
                        help="list pairs of answers to one exercise whose similarity (0-1, on "
                             "normalised code) is at least S in DIR/similarity.csv and "
@@ -122,7 +62,7 @@ def main(argv=None) -> int:
     rel.add_argument("--out", default=None, metavar="PATH",
                      help="the .zip to write (default dist/convlab-course-<version>.zip)")
     sub.add_parser("demo", help="generate, autograde the bundled example submissions, show grades")
-    # --- export hook (autograder/export.py)
+    # --- export hook (autograder/outputs/export.py)
     exp = sub.add_parser("export", help="one gradebook (automatic + manual - late = total) as "
                          "export.csv, canvas.csv and moodle.csv")
     exp.add_argument("--out", required=True, metavar="DIR", help="folder for the three CSV files")
@@ -160,14 +100,15 @@ def main(argv=None) -> int:
             return 0
         return 1
     if args.command == "export":  # export hook
-        from autograder.export import export_command
+        from autograder.outputs.export import export_command
 
         return export_command(args.out, args.gradebook, args.grades, args.people,
                               args.canvas_assignments)
     if args.command == "grade":
         return grader_cli.grade_command(args.submissions, args.out, args.workers, args.named_regexp,
                                         similarity_threshold=args.similarity_threshold,
-                                        no_isolation=args.no_isolation)
+                                        no_isolation=args.no_isolation,
+                                        scheduler=args.scheduler)
     return grader_cli.demo_command()
 
 

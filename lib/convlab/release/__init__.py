@@ -554,7 +554,7 @@ def answer_lines(assignments) -> dict[str, tuple[set[str], set[str]]]:
     its lines): one line of the first set, or several of the second, is a leak."""
     import nbformat
 
-    from convlab.cli import repo_root
+    from convlab.course import repo_root
 
     root = repo_root()
     known: set[str] = set()
@@ -643,7 +643,7 @@ def build(out: Path | None = None, assignments=None) -> Path:
     """Build the students' archive; return its path. Raises ReleaseError when it would
     hold an answer or miss something a notebook needs."""
     import convlab
-    from convlab.cli import ASSIGNMENTS, repo_root
+    from convlab.course import ASSIGNMENTS, repo_root
 
     assignments = tuple(assignments or ASSIGNMENTS)
     root = repo_root()

@@ -11,7 +11,7 @@ server, no script, plots embedded as PNG data URLs. For each assignment:
 * the submissions that were not simply right or wrong (``Row.status`` other than
   passed / failed: missing, crashed, timed out, forbidden calls, tampering, ...) and
   what happened to each;
-* the pairs of students the copy detection flagged (``autograder.similarity``), one row
+* the pairs of students the copy detection flagged (``autograder.outputs.similarity``), one row
   per pair with the exercises and the highest score;
 
 and, for the whole run, the files refused at intake whose owner could not be known.
@@ -33,8 +33,8 @@ from pathlib import Path
 
 from convlab.checks.core import exercise_of
 
-from .safe_html import PAGE_CSP
-from .safe_text import terminal
+from ..safe_html import PAGE_CSP
+from ..safe_text import terminal
 
 __all__ = ["render", "write_report", "NORMAL_STATUSES", "STYLE"]
 
@@ -224,7 +224,7 @@ def _refused_section(refused) -> str:
 
 def render(rows: list, pairs: list = (), threshold: float = 0.8, title: str = "convlab class report",
            refused=(), late=()) -> str:
-    """The report page for graded ``rows`` (autograder.cli.Row), flagged ``pairs`` and the
+    """The report page for graded ``rows`` (autograder.outputs.grades.Row), flagged ``pairs`` and the
     files intake ``refused`` ("file: why" lines)."""
     assignments = sorted({r.assignment for r in rows})
     students = sorted({r.student_id for r in rows})
@@ -233,8 +233,8 @@ def render(rows: list, pairs: list = (), threshold: float = 0.8, title: str = "c
     toc = " · ".join(f'<a href="#{_e(a)}">{_e(a)}</a>' for a in assignments)
     body = "\n".join(sections) if sections else "<p>No graded submissions.</p>"
     body += _refused_section(list(refused))
-    # --- late policy hook: the late submissions (autograder/lateness.py)
-    from .lateness import report_section
+    # --- late policy hook: the late submissions (autograder/score/lateness.py)
+    from ..score.lateness import report_section
 
     body += report_section(list(late))
     return f"""<!DOCTYPE html>

@@ -31,7 +31,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .safe_text import csv_cell
+from ..safe_text import csv_cell
 
 __all__ = ["Pair", "DEFAULT_THRESHOLD", "normalise", "similarity", "find_similar",
            "collect_answers", "course_answers", "similar_pairs", "write_csv", "CSV_COLUMNS"]

@@ -13,7 +13,7 @@ each, and watches every worker from the parent:
   flood of requests would swell, the child running the answers) and any reference runner:
   one account per notebook. Each process counts its resident memory that no file backs
   (``resident_mb``). Where the machine delegates cgroup v2 controllers to the grader
-  (autograder.cgroups), each worker also gets a cgroup with ``memory.max`` at the budget and
+  (autograder.run.cgroups), each worker also gets a cgroup with ``memory.max`` at the budget and
   a ``pids.max``, joined before it starts anything; the kernel's OOM kill there is reported
   as ``memory`` too;
 * a worker that **dies** (a crash of the grader, the kernel's OOM killer) costs its item one
@@ -41,7 +41,7 @@ from multiprocessing.connection import wait
 from typing import Any, Callable
 
 from . import cgroups
-from .limits import Budget
+from ..limits import Budget
 
 __all__ = ["Budget", "Finished", "run_bounded", "descendants", "kill_tree", "kill_descendants",
            "subreaper", "rss_mb", "resident_mb", "tree_mb", "watched", "over_budget"]

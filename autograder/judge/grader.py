@@ -8,7 +8,7 @@ notebook or the gradebook, never from the submission):
    the student's own definitions it uses from other cells (``convlab.checks.deps``: defs,
    classes, imports, constants, found by reading the code, never by running those cells);
 2. run every answer cell, with those definitions, in the sandbox (``autograder.sandbox``) and call ``name`` on the
-   hidden cases (``autograder.hidden_cases``), under the exercise's forbidden-call guard,
+   hidden cases (``autograder.judge.hidden_cases``), under the exercise's forbidden-call guard,
    plus the vectorization check where the exercise asks for it;
 3. judge each returned value here, with ``convlab.checks.evaluate``: the visible checks'
    own diagnosis (first failing case, expected vs got, the named mistake).
@@ -38,8 +38,9 @@ from convlab.checks.deps import PREIMPORTS, Binding, Resolver, blocked_message
 from convlab.checks.guards import CONV_CALL, FAMILY_TEXT, UNFOLD_CALL
 
 from . import hidden_cases
-from .scrub import clip_error, scrub
-from .sandbox import SCALES, Cell, ExerciseRun, Limits, Sandbox, draw_scales
+from .. import score as score_rules
+from ..scrub import clip_error, scrub
+from ..sandbox import SCALES, Cell, ExerciseRun, Limits, Sandbox, draw_scales
 
 __all__ = ["STATUSES", "CellGrade", "Selection", "grade_notebook", "answer_cells", "select_cells",
            "exercise_name", "TEST_PREFIX", "NOTEBOOK_IMPORTS"]
@@ -276,7 +277,7 @@ def _regraded(sandbox: Sandbox, exercise: Exercise, cases, calls, scaling, resul
         return None
     own.not_vectorized, own.vector_error, own.scaling = run.not_vectorized, run.vector_error, run.scaling
     again = [_judge(exercise, case, outcome) for case, outcome in zip(cases, run.outcomes)]
-    if credit(cases, again)[0] <= credit(cases, results)[0]:
+    if not score_rules.regrade_counts(credit(cases, results)[0], credit(cases, again)[0]):
         return None
     return run, again, tuple(callees)
 
@@ -287,7 +288,7 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
     name = exercise.name
 
     def zero(status: str, message: str) -> CellGrade:
-        return CellGrade(grade_id, 0.0, max_score, message, status)
+        return CellGrade(grade_id, score_rules.zero(status), max_score, message, status)
 
     if cell is None:
         return zero(*_unrunnable(name, None, None, sandbox))
@@ -354,14 +355,12 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
                 lines.append(credit_note)
             if first.error_type == "MemoryError":
                 lines.append(f"  (The grader gives your code {sandbox.limits.memory_mb} MiB of memory.)")
-    fraction = earned / len(results)
     halved = False
     if scaling is not None and passed:
         # Fails closed: a check that could not decide counts against the exercise.
         problem = (run.not_vectorized or run.vector_error
                    or _scaling_problem(exercise, run, mistakes, scales, sample_seed, scaling_cases))
         if problem:
-            fraction /= 2
             halved = True
             if run.not_vectorized:
                 lines.append(f"Score halved: {name} is not vectorized: {run.not_vectorized}")
@@ -375,7 +374,7 @@ def _grade_exercise(sandbox: Sandbox, exercise: Exercise, max_score: float, cell
             lines.append(f"Note: {name} uses `{needed}`, but {why}.")
     if first is not None and first.error_type == "NameError":
         lines += _notes(run, sandbox, cell)
-    score = min(max_score, round(max_score * fraction, 4))
+    score = score_rules.points(max_score, earned, len(results), halved=halved, status=status)
     return CellGrade(grade_id, score, max_score, "\n".join(lines), status, mistakes, passed, len(results), halved)
 
 
@@ -466,10 +465,10 @@ def grade_notebook(nb, assignment: str, points: dict[str, float], limits: Limits
             if name is None:
                 # Zero, never free points: a test cell the grader cannot check is the
                 # instructor's to fix (add hidden cases), and the message says so.
-                grades.append(CellGrade(grade_id, 0.0, max_score,
+                grades.append(CellGrade(grade_id, score_rules.zero("ungraded"), max_score,
                                         f"{grade_id} is not graded by the trusted grader (no hidden cases "
                                         f"for it in {assignment}): 0 until the instructor adds them to "
-                                        "autograder/hidden_cases/.", "ungraded"))
+                                        "autograder/judge/hidden_cases/.", "ungraded"))
                 continue
             grades.append(_grade_exercise(sandbox, REGISTRY[name], max_score, owner.get(name), devices,
                                           grade_id, key, selection))

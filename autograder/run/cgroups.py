@@ -2,12 +2,12 @@
 kernel then counts and caps the memory and the tasks of the worker and of everything it
 starts (its sandboxes' bwrap, supervisor and children, a reference runner) as one.
 
-autograder.workers uses it where ``delegated()`` finds the grader's own cgroup in a
+autograder.run.workers uses it where ``delegated()`` finds the grader's own cgroup in a
 cgroup v2 hierarchy that it may write and whose ``cgroup.subtree_control`` enables the
 memory and pids controllers (a delegated subtree: systemd's ``Delegate=yes``, a container
 given its own cgroup namespace). Elsewhere (cgroup v1, a hybrid whose v2 part has no
 controllers, no permission) ``delegated()`` is None and the workers' watchdog alone does
-the accounting (autograder.workers: resident memory summed over the worker's tree).
+the accounting (autograder.run.workers: resident memory summed over the worker's tree).
 """
 from __future__ import annotations
 

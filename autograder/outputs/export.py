@@ -10,7 +10,7 @@ Where the grades come from:
   points of the cells nobody graded by hand, ``manual`` the points given by hand (a
   manual score replaces the autograded one, extra credit counts here),
   ``to_grade_by_hand`` the points of written answers still waiting; the late penalty is
-  the course's policy (autograder/lateness.py) applied to the score now, with the due date
+  the course's policy (autograder/score/lateness.py) applied to the score now, with the due date
   and extensions of the course config;
 * or a ``convlab grade --out`` folder: ``automatic`` is the sum of grades.csv's scores,
   ``late_penalty`` lateness.csv's, ``manual`` 0 (nothing is graded by hand there).
@@ -40,7 +40,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from .safe_text import csv_cell
+from ..safe_text import csv_cell
 
 __all__ = ["Grade", "EXPORT_COLUMNS", "CANVAS_COLUMNS", "MOODLE_COLUMNS", "PEOPLE_COLUMNS",
            "from_gradebook", "from_grades_dir", "read_people", "write_plain", "write_canvas",
@@ -79,7 +79,7 @@ def from_gradebook(db_url: str, plugin=None) -> list[Grade]:
     course's ``lateness.LatePolicy`` (None: no late penalty)."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from .lateness import lateness_of
+    from ..score.lateness import lateness_of
 
     grades = []
     with Gradebook(db_url) as gb:
@@ -113,7 +113,7 @@ def from_gradebook(db_url: str, plugin=None) -> list[Grade]:
 
 def from_grades_dir(folder) -> list[Grade]:
     """One Grade per student and assignment of a ``convlab grade --out`` folder."""
-    from .lateness import read_lateness
+    from ..score.lateness import read_lateness
 
     folder = Path(folder)
     path = folder / "grades.csv"
@@ -250,7 +250,7 @@ def export(out, *, gradebook: str | None = None, grades_dir=None, people=None,
     if grades_dir is not None:
         grades = from_grades_dir(grades_dir)
     else:
-        from .cli import course_config, project_root
+        from ..run.workspace import course_config, project_root
 
         config, _ = course_config(Path(course_root or project_root()))
         url = gradebook or config.CourseDirectory.get("db_url")
@@ -260,7 +260,7 @@ def export(out, *, gradebook: str | None = None, grades_dir=None, people=None,
             url = f"sqlite:///{Path(url).resolve()}"
         if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
             raise ValueError(f"no gradebook at {url[len('sqlite:///'):]}")
-        from .lateness import check_config
+        from ..score.lateness import check_config
 
         grades = from_gradebook(url, check_config(config))
     if not grades:
@@ -279,7 +279,7 @@ def export_command(out: str, gradebook: str | None = None, grades: str | None = 
     """``convlab export``: 0 when written, 2 on bad arguments."""
     import sys
 
-    from .safe_text import terminal
+    from ..safe_text import terminal
 
     try:
         paths = export(out, gradebook=gradebook, grades_dir=grades, people=people,

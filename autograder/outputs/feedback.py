@@ -9,7 +9,7 @@ page shows "Score: 0 / 2" beside the student's reflection: read as a failing gra
 those cells' points, so the "convlab" template (templates/convlab/nbgrader_feedback.html.j2)
 shows such a cell as to be graded by hand and the total as the points graded so far.
 
-Late policy hook (autograder/lateness.py): the late penalty shown is the course policy
+Late policy hook (autograder/score/lateness.py): the late penalty shown is the course policy
 applied to the notebook's current score (manual grades included, as ``convlab export``
 computes it), and ``resources["nbgrader"]["lateness"]`` says when it was due and came.
 """
@@ -37,7 +37,7 @@ class GetGradesPending(GetGrades):
 
         from nbgrader.api import Gradebook
 
-        from .lateness import LatePolicy, describe, lateness_of, penalty
+        from ..score.lateness import LatePolicy, describe, lateness_of, penalty
 
         plugin = LatePolicy(parent=self)
         with Gradebook(self.db_url) as gb:

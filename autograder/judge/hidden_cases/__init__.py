@@ -38,7 +38,7 @@ import torch
 
 from convlab.checks.core import Case
 
-__all__ = ["HIDDEN", "Draw", "SeedKey", "call", "catching", "generator", "cases", "cpu_cases",
+__all__ = ["HIDDEN", "Draw", "SeedKey", "SeedTable", "seed_labels", "call", "catching", "generator", "cases", "cpu_cases",
            "default_devices"]
 
 
@@ -170,7 +170,7 @@ class SeedKey:
     def for_submission(cls, assignment: str = "", student: str = "", attempt: str = "",
                        secret_file=None) -> "SeedKey":
         """The key of one submission, with the course secret (created on first use)."""
-        from ..secret import course_secret
+        from ...secret import course_secret
 
         return cls(course_secret(secret_file), str(assignment), str(student), str(attempt))
 
@@ -178,6 +178,40 @@ class SeedKey:
         message = json.dumps([self.assignment, exercise, self.student, self.attempt]).encode()
         digest = hmac.new(self.secret, message, hashlib.sha256).digest()
         return int.from_bytes(digest[:8], "big") >> 1  # 63 bits: any torch Generator takes it
+
+    def table(self, exercises) -> "SeedTable":
+        """Every seed grading ``exercises`` may draw for this submission, without the
+        secret: what a grading worker receives (autograder.run.job)."""
+        labels = [label for name in exercises for label in seed_labels(name)]
+        return SeedTable(self.assignment, self.student, self.attempt,
+                         tuple((label, self.seed(label)) for label in labels))
+
+
+def seed_labels(exercise: str) -> tuple[str, ...]:
+    """Every label a seed is drawn for while grading ``exercise``: its cases and their
+    redraws (``cpu_cases``), the vectorization check's sizes and sample (grader._scales)."""
+    return (exercise, *(f"{exercise}#{i}" for i in range(1, _RETRIES + 1)),
+            f"{exercise}#more", f"{exercise}#scaling", f"{exercise}#sampled")
+
+
+@dataclass(frozen=True)
+class SeedTable:
+    """The seeds of one submission, computed from its ``SeedKey`` where the course secret
+    is: a worker that grades the submission gets these numbers and never the secret, so a
+    worker (or a student who owns one) learns no other student's or attempt's cases.
+    Same ``seed`` as the key it came from; a label outside the table is a KeyError."""
+
+    assignment: str
+    student: str
+    attempt: str
+    seeds: tuple[tuple[str, int], ...] = field(repr=False)
+
+    def seed(self, exercise: str) -> int:
+        for label, value in self.seeds:
+            if label == exercise:
+                return value
+        raise KeyError(f"no seed for {exercise!r} in the submission's seed table "
+                       "(hidden_cases.seed_labels must name every label grading draws)")
 
 
 def cpu_cases(name: str, key: SeedKey | None = None) -> list[Case]:

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from .safe_text import id_key, inside, student_id, terminal
+from ..safe_text import id_key, inside, student_id, terminal
 
 __all__ = ["DEFAULT_NAMED_REGEXP", "Intake", "Limits", "read_submissions"]
 

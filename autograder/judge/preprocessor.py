@@ -3,7 +3,7 @@
 ``TrustedGrade`` stands where ``Execute`` stands in ``Autograde.autograde_preprocessors``
 (see nbgrader_config.py). It never runs the notebook: it asks the gradebook which test
 cells the notebook has and what each is worth, grades the answers with
-``autograder.grader.grade_notebook`` and writes each test cell's outputs the way nbgrader's
+``autograder.judge.grader.grade_notebook`` and writes each test cell's outputs the way nbgrader's
 ``SaveAutoGrades`` reads them (``nbgrader.utils.determine_grade``):
 
 * a stdout stream with the grader's message (what the feedback shows), then
@@ -18,7 +18,7 @@ answer cell it tests, so that SaveAutoGrades records its score too.
 Each notebook is graded within one budget (``autograder.limits.Budget``: wall-clock seconds,
 and memory of the grading process with every process under it), as ``convlab grade``
 grades it: under ``nbgrader autograde`` in a worker forked for the notebook and watched by
-``autograder.workers.run_bounded``; inside a ``convlab grade`` worker (already watched)
+``autograder.run.workers.run_bounded``; inside a ``convlab grade`` worker (already watched)
 in place. Past the budget every exercise of the notebook scores 0 with the message
 ``convlab grade`` gives, and nbgrader goes on to the next notebook.
 """
@@ -27,11 +27,11 @@ from __future__ import annotations
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
-from traitlets import Bool, Float, Int, Integer, Unicode
+from traitlets import Bool, Dict, Float, Int, Integer, Unicode
 
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 
-from .limits import Budget, Limits
+from ..limits import Budget, Limits
 
 __all__ = ["GRADE_MIME", "TrustedGrade", "DropUnknownCells", "FeedbackClearHiddenTests", "TestCell", "write_grades",
            "NormaliseMetadata", "CapSubmission"]
@@ -123,17 +123,10 @@ class TrustedGrade(NbGraderPreprocessor):
                                 "without it, only where namespaces cannot be had: every score is then "
                                 "marked as graded without isolation. CONVLAB_NO_ISOLATION=1 does the "
                                 "same (what `convlab grade --no-isolation` sets).").tag(config=True)
-    memory_mb = Integer(Limits.memory_mb, help="Memory one exercise run may add, MiB").tag(config=True)
-    cpu_seconds = Integer(Limits.cpu_seconds, help="CPU seconds one exercise run may use").tag(config=True)
-    cell_seconds = Float(Limits.cell_seconds, help="Wall seconds for one answer cell to run").tag(config=True)
-    case_seconds = Float(Limits.case_seconds, help="Wall seconds for one hidden case").tag(config=True)
-    vector_seconds = Float(Limits.vector_seconds, help="Wall seconds for one size-scaling call").tag(config=True)
-    exercise_seconds = Float(Limits.exercise_seconds, help="Wall seconds for all attempts at one exercise"
-                             ).tag(config=True)
-    notebook_seconds = Float(Limits.notebook_seconds, help="Wall seconds for the whole notebook; past it, "
-                             "the remaining exercises score 0 with a message").tag(config=True)
-    scratch_mb = Integer(Limits.scratch_mb, help="Size of the sandbox's /tmp, MiB").tag(config=True)
-    output_mb = Integer(Limits.output_mb, help="Bytes one exercise run may send back, MiB").tag(config=True)
+    # One traitlet per limit an instructor may set, from Limits itself (its defaults and
+    # helps): the class namespace is filled here, so no limit is declared twice.
+    vars().update({name: (Integer if isinstance(default, int) else Float)(
+        default, help=help).tag(config=True) for name, (default, help) in Limits.settings().items()})
 
     # What one notebook may cost in all (autograder.limits.Budget; `convlab grade` has the
     # same defaults): past either, every exercise of the notebook scores 0 with a message and
@@ -148,27 +141,43 @@ class TrustedGrade(NbGraderPreprocessor):
 
     def limits(self) -> Limits:
         """The sandbox's limits as configured."""
-        names = ("memory_mb", "cpu_seconds", "cell_seconds", "case_seconds", "vector_seconds",
-                 "exercise_seconds", "notebook_seconds", "scratch_mb", "output_mb")
-        return Limits(**{name: getattr(self, name) for name in names},
+        return Limits(**{name: getattr(self, name) for name in Limits.settings()},
                       isolated=None if self.isolation else False)
 
     def budget(self) -> Budget:
         """What grading one notebook may cost, as configured."""
         return Budget(self.notebook_budget_seconds, self.notebook_memory_mb)
 
+    seed_tables = Dict(help="Notebook name -> the submission's seeds (hidden_cases.SeedTable), "
+                            "computed by the machine that holds the course secret (`convlab "
+                            "grade`'s coordinator): a grading worker gets these, never the "
+                            "secret. Empty (nbgrader autograde): the seeds are drawn here from "
+                            "the secret.").tag(config=True)
+
     def seed_key(self, resources: ResourcesDict, nb: NotebookNode | None = None):
         """Whose hidden cases: this student's, for this attempt. The attempt is the
         submission's timestamp as the gradebook has it (from nbgrader's timestamp.txt; none
         when it was not recorded) and a digest of the notebook's code: regrading the same
         submission draws the same cases, any change to the code draws new ones, so a case
-        learnt from one attempt's feedback is worth nothing in the next."""
+        learnt from one attempt's feedback is worth nothing in the next.
+
+        Given the submission's seed table (``seed_tables``), it is used instead, once its
+        attempt is checked to be this notebook's: a coordinator that digested another
+        version of the code than the one graded here would draw the wrong cases."""
         from nbgrader.api import Gradebook, MissingEntry
 
         from .hidden_cases import SeedKey
-        from .secret import guard_gradebook
+        from ..secret import guard_gradebook
 
         info = resources["nbgrader"]
+        table = self.seed_tables.get(info.get("notebook"))
+        if table is not None:
+            digest = code_digest(nb) if nb is not None else None
+            if (table.student, table.assignment) != (info["student"], info["assignment"]) or (
+                    digest is not None and table.attempt.rpartition("|")[2] != digest):
+                raise RuntimeError("the seeds sent with this submission were drawn for another "
+                                   "submission or another version of its code")
+            return table
         # A regrade with another course secret than the gradebook's refuses (autograder.secret).
         guard_gradebook(info["db_url"], self.secret_file or None)
         attempt = ""
@@ -209,8 +218,8 @@ class TrustedGrade(NbGraderPreprocessor):
         import multiprocessing
 
         from .grader import CellGrade, grade_notebook
-        from .scrub import clip_error, scrub
-        from .workers import over_budget, run_bounded, watched
+        from ..scrub import clip_error, scrub
+        from ..run.workers import over_budget, run_bounded, watched
 
         limits = self.limits()
         if watched():  # a `convlab grade` worker: the run's watchdog already holds this budget
@@ -257,7 +266,7 @@ def _forked_worker() -> None:
 
     import torch
 
-    from .sandbox import host
+    from ..sandbox import host
 
     torch.set_num_threads(1)
     host._SPARE.clear()

@@ -280,7 +280,7 @@ LATENESS_COLUMNS = ("student_id", "assignment", "submitted", "due", "extension_h
 
 def write_lateness(records, path) -> None:
     """lateness.csv: one row per graded student and assignment."""
-    from .safe_text import csv_cell
+    from ..safe_text import csv_cell
 
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
@@ -307,7 +307,7 @@ def report_section(records) -> str:
     """report.html's table of late submissions (escaped; empty when none was late)."""
     import html
 
-    from .safe_text import visible_controls
+    from ..safe_text import visible_controls
 
     late = [r for r in records if r.late]
     if not late:

@@ -1,0 +1,44 @@
+"""What ``convlab grade`` prints: a line per graded submission as it ends, and the class's
+totals per student and assignment (ids and problems escaped for the terminal)."""
+from __future__ import annotations
+
+from ..safe_text import terminal
+from .grades import Row, number
+
+__all__ = ["progress_line", "summary_table"]
+
+
+def progress_line(done: int, total: int, result) -> str:
+    """``[ 3/10] ada 01_convolution: 7/12  4.2 s  (problem)`` for a JobResult."""
+    score = sum(c.score for c in result.cells)
+    out_of = sum(c.max_score for c in result.cells)
+    width = len(str(total))
+    note = f"  ({result.problems[0]})" if result.problems else ""
+    # Ids and problems quote what students named and raised: no escape code reaches the tty.
+    return terminal(f"[{done:>{width}}/{total}] {result.student} {result.assignment}: "
+                    f"{number(score)}/{number(out_of)}  {result.seconds:.1f} s{note}")
+
+
+def summary_table(rows: list[Row], assignments: list[str]) -> str:
+    """Per student, per assignment totals, as a fixed-width text table."""
+    students = sorted({row.student_id for row in rows})
+    totals: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        cell = totals.setdefault((row.student_id, row.assignment), [0.0, 0.0])
+        cell[0] += row.score
+        cell[1] += row.max_score
+
+    def fraction(score, out_of):
+        return f"{number(score)} / {number(out_of)}"
+
+    header = ["student", *assignments, "total"]
+    table = [header]
+    for student in students:
+        cells = [totals.get((student, a), [0.0, 0.0]) for a in assignments]
+        table.append([terminal(student), *(fraction(*c) for c in cells),
+                      fraction(sum(c[0] for c in cells), sum(c[1] for c in cells))])
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    lines = ["  ".join(text.ljust(w) if i == 0 else text.rjust(w)
+                       for i, (text, w) in enumerate(zip(line, widths))) for line in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

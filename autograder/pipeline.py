@@ -1,0 +1,232 @@
+"""``convlab grade``: a class graded phase by phase.
+
+1. intake (``autograder.intake``): SUBMISSIONS (nbgrader's submitted/ folder, or an LMS
+   zip) becomes a submitted/-layout folder;
+2. the course (``run.workspace.Course``): a template scratch course whose gradebook knows
+   every assignment (``nbgrader generate_assignment``, once per process);
+3. jobs (``run.job.GradingJob``): per student and assignment, the notebooks' bytes and the
+   submission's seeds (``run.seeds``: drawn here, where the course secret is);
+4. run: an executor (``run.pool.LocalExecutor``, or a distributed one) grades each job with
+   ``run.job.grade_job``, within its budget;
+5. outputs (``autograder.outputs``): ``DIR/grades.csv`` (one row per test cell),
+   ``DIR/feedback/<student>/<assignment>/<notebook>.html``, ``DIR/report.html``,
+   ``DIR/similarity.csv`` and a summary table on stdout.
+
+A submission nbgrader cannot grade (not a notebook, no notebook, nbgrader itself failing)
+still gets one row per test cell, score 0, with a message saying why, and a feedback page.
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .intake import DEFAULT_NAMED_REGEXP, read_submissions
+from .limits import Budget
+from .outputs.grades import Row, rows_of, write_csv
+from .outputs.summary import progress_line, summary_table
+from .run.job import GradingJob, JobResult, grade_job
+from .run.workspace import Course, project_root
+from .safe_text import inside, terminal
+
+__all__ = ["grade", "make_jobs", "write_feedback"]
+
+
+def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None,
+          assignment_ids=None, named_regexp: str = DEFAULT_NAMED_REGEXP, progress=sys.stderr,
+          report=sys.stdout, budget: Budget | None = None,
+          similarity_threshold: float | None = None, executor=None) -> list[Row]:
+    """Grade every student in ``submissions`` into ``out``; return the rows of grades.csv.
+
+    ``out`` is rewritten as a whole: grades.csv and feedback/ describe this run only.
+    ``budget``: what one notebook may cost the grader (``limits.Budget``: wall-clock
+    seconds, the grading worker's memory). ``executor``: what runs the jobs (default: a
+    ``LocalExecutor`` of ``workers`` processes). Interrupted (Ctrl-C, SIGTERM), the run
+    stops its workers and their sandboxes, removes its temporary folders and raises
+    KeyboardInterrupt."""
+    with _interruptible():
+        return _grade(submissions, out, workers, course_root=course_root,
+                      assignment_ids=assignment_ids, named_regexp=named_regexp,
+                      progress=progress, report=report, budget=budget,
+                      similarity_threshold=similarity_threshold, executor=executor)
+
+
+def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named_regexp,
+           progress, report, budget, similarity_threshold, executor) -> list[Row]:
+    from convlab.course import environment_first_on_path
+
+    from .run.pool import LocalExecutor, start_fork_server
+    from .secret import check_fingerprint, course_secret, record_fingerprint
+
+    if workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {workers}")
+    submissions, out = Path(submissions), Path(out)
+    if not submissions.exists():
+        raise ValueError(f"{submissions} does not exist")
+    if not (submissions.is_dir() or zipfile.is_zipfile(submissions)):
+        raise ValueError(f"{submissions} is neither a folder nor a zip file")
+    _check_folders(submissions, out)
+    environment_first_on_path()  # nbgrader runs `alembic` by name
+    course_root = Path(course_root or project_root())
+    budget = budget or Budget()
+    if out.is_dir():
+        check_fingerprint(out)  # before course_secret() could make a new one
+    course_secret()  # made (or found unsafe: ValueError) once, before any seed is drawn
+    out.mkdir(parents=True, exist_ok=True)
+    if executor is None:
+        start_fork_server()  # it imports what workers need while the course is prepared
+    with tempfile.TemporaryDirectory(prefix="convlab-grade-") as scratch:
+        scratch = Path(scratch)
+        course = Course.load(course_root, assignment_ids)
+        intake = read_submissions(submissions, scratch / "intake", course.notebook_owners(),
+                                  named_regexp)
+        for line in intake.skipped:
+            print(terminal(f"skipped {line}"), file=progress)
+        for line in intake.notes:
+            print(terminal(f"note: {line}"), file=progress)
+        students = sorted(intake.students)
+        submitted = {
+            student: {p.name for p in (intake.root / student).iterdir()
+                      if p.is_dir() and not p.name.startswith(".")}
+            for student in students
+        }
+        for student, folders in submitted.items():
+            for name in sorted(folders - set(course.assignments)):
+                print(terminal(f"skipped {student}/{name}: not an assignment of this course"),
+                      file=progress)
+        # Grade the assignments this class handed in: a student missing one gets zeros.
+        handed_in = set().union(*submitted.values()) if submitted else set()
+        assignments = [a for a in course.assignments if a in handed_in] or list(course.assignments)
+        jobs = make_jobs(course, intake, students, assignments, budget)
+        executor = executor or LocalExecutor(workers, budget, course_root=course_root,
+                                             gradebook=course.template.gradebook)
+        print(f"Grading {len(students)} students x {len(assignments)} assignments "
+              f"on {getattr(executor, 'workers', workers)} worker(s)", file=progress, flush=True)
+        done = [0]
+
+        def on_result(index: int, result: JobResult) -> None:
+            done[0] += 1
+            print(progress_line(done[0], len(jobs), result), file=progress, flush=True)
+
+        results = executor.map(grade_job, jobs, on_result) if jobs else []
+        rows = [row for result in results for row in rows_of(result)]
+        write_csv(rows, out / "grades.csv")
+        record_fingerprint(out)
+        # Before the intake folder goes: the copy detection reads the answers from it.
+        _review(rows, intake.root, students, assignments, course_root, out,
+                similarity_threshold, progress, intake.skipped,
+                {a: tuple(course.assignments[a]) for a in assignments})
+        stage = scratch / "feedback"
+        write_feedback(results, stage)
+        shutil.rmtree(out / "feedback", ignore_errors=True)
+        shutil.move(str(stage), out / "feedback")
+    print(summary_table(rows, assignments), file=report)
+    print(f"\ngrades:   {out / 'grades.csv'}\nfeedback: {out / 'feedback'}/<student>/<assignment>/",
+          file=report)
+    print(f"report:   {out / 'report.html'}\nsimilar:  {out / 'similarity.csv'}", file=report)
+    return rows
+
+
+def make_jobs(course: Course, intake, students, assignments, budget: Budget) -> list[GradingJob]:
+    """One job per student and assignment: the submitted notebooks' bytes (only the
+    notebooks: nothing else a student uploads reaches a worker) and their seeds."""
+    from .run.seeds import submission_seeds
+
+    secret_file = course.template.config.TrustedGrade.get("secret_file", "") or None
+    jobs = []
+    for student in students:
+        for assignment in assignments:
+            tests = course.assignments[assignment]
+            folder = inside(intake.root, student, assignment)
+            submitted = folder.is_dir()
+            present = sorted(p.name for p in folder.glob("*.ipynb")) if submitted else []
+            notebooks = {nb: (folder / f"{nb}.ipynb").read_bytes() for nb in tests
+                         if submitted and (folder / f"{nb}.ipynb").is_file()}
+            stamp = _timestamp(folder) if submitted else None
+            seeds = submission_seeds(course.template, student, assignment, notebooks, tests,
+                                     stamp, secret_file)
+            jobs.append(GradingJob(student, assignment, notebooks, dict(tests), stamp, seeds,
+                                   submitted, tuple(present),
+                                   tuple(intake.refused.get(student, ())), budget))
+    return jobs
+
+
+def write_feedback(results: list[JobResult], folder: Path) -> None:
+    """Each result's pages as ``folder/<student>/<assignment>/<notebook>.html``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for result in results:
+        target = inside(folder, result.student, result.assignment)
+        target.mkdir(parents=True, exist_ok=True)
+        for notebook, page in result.feedback.items():
+            inside(target, f"{notebook}.html").write_text(page, encoding="utf-8")
+
+
+def _timestamp(folder: Path) -> str | None:
+    """The submission's timestamp.txt (nbgrader's), when there is a valid one."""
+    from nbgrader.utils import parse_utc
+
+    path = folder / "timestamp.txt"
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > 100:
+            return None
+        text = path.read_text(encoding="ascii").strip()
+        parse_utc(text)
+    except (OSError, ValueError, UnicodeDecodeError, TypeError, OverflowError):
+        return None
+    return text
+
+
+@contextlib.contextmanager
+def _interruptible():
+    """SIGTERM and SIGHUP stop a run as Ctrl-C does (KeyboardInterrupt): the workers, their
+    sandboxes and the temporary folders go with it (main thread only; elsewhere as is)."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {}
+    try:
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, stop)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _check_folders(submissions: Path, out: Path) -> None:
+    """DIR is rewritten by every run (its feedback/ replaced): it may not lie inside
+    SUBMISSIONS (a later run would read it as students) nor hold SUBMISSIONS."""
+    source, target = submissions.resolve(), out.resolve()
+    if submissions.is_dir() and target.is_relative_to(source):
+        raise ValueError(f"--out {out} is inside the submissions folder {submissions}: a later "
+                         "run would take its folders for students; write the grades elsewhere "
+                         "(e.g. beside it)")
+    if source.is_relative_to(target / "feedback") or source == target:
+        raise ValueError(f"the submissions {submissions} are inside --out {out}, whose contents "
+                         "every run replaces; write the grades elsewhere")
+
+
+def _review(rows: list[Row], root: Path, students, assignments, course_root: Path, out: Path,
+            threshold: float | None, progress, refused_files=(), notebooks=None) -> None:
+    """similarity.csv (pairs of answers alike enough to review) and report.html (the
+    class's scores, mistakes, problems and those pairs) in ``out``. A failure here is
+    reported, never fatal: the grades are already written."""
+    from .outputs.report import write_report
+    from .outputs.similarity import DEFAULT_THRESHOLD, similar_pairs, write_csv
+
+    threshold = DEFAULT_THRESHOLD if threshold is None else threshold
+    pairs = []
+    try:
+        pairs = similar_pairs(root, students, assignments, course_root, threshold,
+                              notebooks=notebooks)
+    except Exception as exc:  # noqa: BLE001  (grades stand; say why no pairs are listed)
+        print(terminal(f"copy detection failed: {type(exc).__name__}: {exc}"), file=progress)
+    write_csv(pairs, out / "similarity.csv")
+    write_report(rows, pairs, out / "report.html", threshold, refused=refused_files)

@@ -1,0 +1,76 @@
+"""The package's layout: the library never imports the grader for the course's registry,
+and no module of the grader needs the library's command line (no import circle between
+convlab.cli and autograder): no grader source names it, and importing every grader module
+in a fresh interpreter leaves it unloaded."""
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import autograder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_PROBE = """
+import importlib, sys
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+bad = sorted(m for m in sys.modules if m == "convlab.cli")
+print(",".join(bad))
+"""
+
+
+def _grader_modules() -> list[str]:
+    skip = ("autograder.examples", "autograder.nbgrader_config", "autograder.jupyter_server_config")
+    return sorted(m.name for m in pkgutil.walk_packages(autograder.__path__, "autograder.")
+                  if not m.name.startswith(skip))
+
+
+def test_no_grader_source_names_the_library_command_line():
+    # Function-local imports included: those are what hid the circle before.
+    named = [str(p.relative_to(ROOT)) for p in (ROOT / "autograder").rglob("*.py")
+             if "convlab.cli" in p.read_text(encoding="utf-8")]
+    assert named == []
+
+
+def test_no_grader_module_imports_the_library_command_line():
+    modules = _grader_modules()
+    assert "autograder.run.job" in modules and "autograder.pipeline" in modules
+    done = subprocess.run([sys.executable, "-c", _PROBE, *modules], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == ""
+
+
+def test_the_library_command_line_imports_no_grader_module_at_import_time():
+    probe = "import sys, convlab.cli; print(sorted(m for m in sys.modules if m.startswith('autograder')))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_course_registry_is_one_table():
+    import convlab
+    import convlab.cli
+    from convlab.course import ASSIGNMENTS, EXERCISES
+
+    assert convlab.EXERCISES is EXERCISES and convlab.cli.ASSIGNMENTS is ASSIGNMENTS
+    assert ASSIGNMENTS == tuple(EXERCISES)
+
+
+def test_each_limit_is_declared_once_and_configurable_by_its_name():
+    from autograder.judge.preprocessor import TrustedGrade
+    from autograder.limits import Limits
+
+    settings = Limits.settings()
+    assert {"memory_mb", "case_seconds", "notebook_seconds", "output_mb"} <= set(settings)
+    traits = TrustedGrade.class_traits(config=True)
+    for name, (default, help) in settings.items():
+        assert traits[name].default_value == default == getattr(Limits(), name)
+        assert traits[name].help == help
+    changed = {name: default * 2 for name, (default, _) in settings.items()}
+    assert TrustedGrade(**changed).limits() == Limits(**changed)
+    assert TrustedGrade().limits() == Limits()
