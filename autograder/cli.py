@@ -13,21 +13,26 @@ __all__ = ["grade_command", "demo_command", "executor_for"]
 
 
 def executor_for(scheduler: str | None, workers: int):
-    """The executor ``--scheduler`` names: None for the local pool (``grade`` makes it),
-    else the Dask executor at that address ("local" for a LocalCluster of ``workers``)."""
+    """The executor ``--scheduler`` names and the work it runs per job: (None, grade_job)
+    for the local pool (``grade`` makes it); else the Dask executor at that address
+    ("local": a LocalCluster of ``workers`` processes on loopback), each task grading one
+    job within its budget on the worker's machine."""
+    from .run.job import grade_job, lost
+
     if not scheduler:
-        return None
-    try:
-        from .run.executors import DaskExecutor
-    except ImportError as exc:
-        raise ValueError(f"--scheduler needs the Dask executor (autograder/run/executors.py "
-                         f"and the dask[distributed] package): {exc}") from None
-    return DaskExecutor(scheduler, workers=workers)
+        return None, grade_job
+    from .run.executors import DaskExecutor
+    from .run.pool import grade_within_budget, prepare_remote_worker
+
+    address = None if scheduler == "local" else scheduler
+    return (DaskExecutor(address, n_workers=workers, lost=lost, setup=prepare_remote_worker),
+            grade_within_budget)
 
 
 def grade_command(submissions: str, out: str, workers: int = 1,
                   named_regexp: str | None = None, similarity_threshold: float | None = None,
-                  no_isolation: bool = False, scheduler: str | None = None) -> int:
+                  no_isolation: bool = False, scheduler: str | None = None,
+                  force: bool = False, db_url: str | None = None) -> int:
     """``convlab grade``: exit 0 when every submission was graded, 2 on bad arguments or
     where no sandbox can be made (unless ``no_isolation``), 130 when interrupted (Ctrl-C)."""
     from .pipeline import grade
@@ -42,9 +47,10 @@ def grade_command(submissions: str, out: str, workers: int = 1,
               file=sys.stderr)
         return 2
     try:
-        executor = executor_for(scheduler, workers)
+        executor, work = executor_for(scheduler, workers)
         grade(submissions, out, workers, named_regexp=named_regexp or DEFAULT_NAMED_REGEXP,
-              similarity_threshold=similarity_threshold, executor=executor)
+              similarity_threshold=similarity_threshold, executor=executor, work=work,
+              force=force, db_url=db_url)
     except ValueError as exc:
         print(terminal(f"convlab grade: {exc}"), file=sys.stderr)
         return 2

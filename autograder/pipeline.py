@@ -27,11 +27,16 @@ from pathlib import Path
 
 from .intake import DEFAULT_NAMED_REGEXP, read_submissions
 from .limits import Budget
+from .outputs.gradebook import GradebookWriter, sqlite_url
 from .outputs.grades import Row, rows_of, write_csv
+from .outputs.offline_math import install as install_mathjax
 from .outputs.summary import progress_line, summary_table
 from .run.job import GradingJob, JobResult, grade_job
+from .run.ledger import Ledger
+from .run.resume import job_keys, run_resumable
 from .run.workspace import Course, project_root
 from .safe_text import inside, terminal
+from .score.lateness import check_config, describe, lateness_at, write_lateness
 
 __all__ = ["grade", "make_jobs", "write_feedback"]
 
@@ -39,24 +44,30 @@ __all__ = ["grade", "make_jobs", "write_feedback"]
 def grade(submissions, out, workers: int = 1, *, course_root: Path | None = None,
           assignment_ids=None, named_regexp: str = DEFAULT_NAMED_REGEXP, progress=sys.stderr,
           report=sys.stdout, budget: Budget | None = None,
-          similarity_threshold: float | None = None, executor=None) -> list[Row]:
+          similarity_threshold: float | None = None, executor=None, work=grade_job,
+          force: bool = False, db_url: str | None = None) -> list[Row]:
     """Grade every student in ``submissions`` into ``out``; return the rows of grades.csv.
 
     ``out`` is rewritten as a whole: grades.csv and feedback/ describe this run only.
     ``budget``: what one notebook may cost the grader (``limits.Budget``: wall-clock
     seconds, the grading worker's memory). ``executor``: what runs the jobs (default: a
-    ``LocalExecutor`` of ``workers`` processes). Interrupted (Ctrl-C, SIGTERM), the run
-    stops its workers and their sandboxes, removes its temporary folders and raises
-    KeyboardInterrupt."""
+    ``LocalExecutor`` of ``workers`` processes) and ``work`` what it runs per job.
+    Results already in ``out``'s ledger for the same submission, seeds and grading code are
+    kept (``force``: grade all again); every result goes into nbgrader's gradebook at
+    ``db_url`` (default ``sqlite:///out/gradebook.db``). Interrupted (Ctrl-C, SIGTERM), the
+    run stops its workers and their sandboxes, removes its temporary folders and raises
+    KeyboardInterrupt; a run started again resumes where it stopped."""
     with _interruptible():
         return _grade(submissions, out, workers, course_root=course_root,
                       assignment_ids=assignment_ids, named_regexp=named_regexp,
                       progress=progress, report=report, budget=budget,
-                      similarity_threshold=similarity_threshold, executor=executor)
+                      similarity_threshold=similarity_threshold, executor=executor, work=work,
+                      force=force, db_url=db_url)
 
 
 def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named_regexp,
-           progress, report, budget, similarity_threshold, executor) -> list[Row]:
+           progress, report, budget, similarity_threshold, executor, work, force,
+           db_url) -> list[Row]:
     from convlab.course import environment_first_on_path
 
     from .run.pool import LocalExecutor, start_fork_server
@@ -75,13 +86,15 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
     budget = budget or Budget()
     if out.is_dir():
         check_fingerprint(out)  # before course_secret() could make a new one
-    course_secret()  # made (or found unsafe: ValueError) once, before any seed is drawn
+    secret = course_secret()  # made (or found unsafe: ValueError) once, before any seed is drawn
     out.mkdir(parents=True, exist_ok=True)
+    db_url = db_url or sqlite_url(out / "gradebook.db")
     if executor is None:
         start_fork_server()  # it imports what workers need while the course is prepared
     with tempfile.TemporaryDirectory(prefix="convlab-grade-") as scratch:
         scratch = Path(scratch)
         course = Course.load(course_root, assignment_ids)
+        late_policy = check_config(course.template.config)  # a bad policy stops here
         intake = read_submissions(submissions, scratch / "intake", course.notebook_owners(),
                                   named_regexp)
         for line in intake.skipped:
@@ -107,28 +120,62 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
         print(f"Grading {len(students)} students x {len(assignments)} assignments "
               f"on {getattr(executor, 'workers', workers)} worker(s)", file=progress, flush=True)
         done = [0]
-
         def on_result(index: int, result: JobResult) -> None:
             done[0] += 1
             print(progress_line(done[0], len(jobs), result), file=progress, flush=True)
+            if jobs[index].submitted:
+                gradebook.record(result.assignment, result.student, jobs[index].timestamp,
+                                 notebook_grades(jobs[index], result))
 
-        results = executor.map(grade_job, jobs, on_result) if jobs else []
-        rows = [row for result in results for row in rows_of(result)]
+        with GradebookWriter(db_url) as gradebook, Ledger(out / "ledger.db") as ledger:
+            gradebook.ensure_structure(sqlite_url(course.template.gradebook), assignments)
+            results, graded = run_resumable(executor, jobs, job_keys(jobs, secret), ledger,
+                                            force=force, on_result=on_result, work=work)
+        if graded < len(jobs):
+            print(f"{len(jobs) - graded} of {len(jobs)} submissions unchanged since the last "
+                  f"run: their results kept (--force grades them again)", file=progress)
+        late = [lateness_at(late_policy, job.student, job.assignment, job.timestamp,
+                            sum(cell.score for cell in result.cells))
+                for job, result in zip(jobs, results) if job.submitted]
+        rows = [row for result in results
+                for row in rows_of(result, _late_note(late, result.student, result.assignment))]
         write_csv(rows, out / "grades.csv")
+        write_lateness(late, out / "lateness.csv")
         record_fingerprint(out)
         # Before the intake folder goes: the copy detection reads the answers from it.
         _review(rows, intake.root, students, assignments, course_root, out,
                 similarity_threshold, progress, intake.skipped,
-                {a: tuple(course.assignments[a]) for a in assignments})
+                {a: tuple(course.assignments[a]) for a in assignments}, late)
         stage = scratch / "feedback"
         write_feedback(results, stage)
+        try:
+            install_mathjax(stage)
+        except (OSError, RuntimeError) as exc:  # the pages stand; their math shows as TeX
+            print(terminal(f"feedback math not installed: {exc}"), file=progress)
         shutil.rmtree(out / "feedback", ignore_errors=True)
         shutil.move(str(stage), out / "feedback")
     print(summary_table(rows, assignments), file=report)
     print(f"\ngrades:   {out / 'grades.csv'}\nfeedback: {out / 'feedback'}/<student>/<assignment>/",
           file=report)
     print(f"report:   {out / 'report.html'}\nsimilar:  {out / 'similarity.csv'}", file=report)
+    print(f"late:     {out / 'lateness.csv'}\ngradebook: {db_url}", file=report)
     return rows
+
+
+def notebook_grades(job: GradingJob, result: JobResult) -> dict[str, dict[str, tuple[float, float]]]:
+    """The result's scores as the gradebook keeps them: notebook -> grade_id -> (score, max)."""
+    cells = {cell.grade_id: cell for cell in result.cells}
+    return {notebook: {t.grade_id: (cells[t.grade_id].score, cells[t.grade_id].max_score)
+                       for t in tests if t.grade_id in cells}
+            for notebook, tests in job.tests.items() if notebook in job.notebooks}
+
+
+def _late_note(late, student: str, assignment: str) -> str:
+    """What grades.csv says of a late submission, after each of its rows' message."""
+    for record in late:
+        if record.student_id == student and record.assignment == assignment and record.late:
+            return describe(record)
+    return ""
 
 
 def make_jobs(course: Course, intake, students, assignments, budget: Budget) -> list[GradingJob]:
@@ -214,7 +261,8 @@ def _check_folders(submissions: Path, out: Path) -> None:
 
 
 def _review(rows: list[Row], root: Path, students, assignments, course_root: Path, out: Path,
-            threshold: float | None, progress, refused_files=(), notebooks=None) -> None:
+            threshold: float | None, progress, refused_files=(), notebooks=None,
+            late=()) -> None:
     """similarity.csv (pairs of answers alike enough to review) and report.html (the
     class's scores, mistakes, problems and those pairs) in ``out``. A failure here is
     reported, never fatal: the grades are already written."""
@@ -229,4 +277,4 @@ def _review(rows: list[Row], root: Path, students, assignments, course_root: Pat
     except Exception as exc:  # noqa: BLE001  (grades stand; say why no pairs are listed)
         print(terminal(f"copy detection failed: {type(exc).__name__}: {exc}"), file=progress)
     write_csv(pairs, out / "similarity.csv")
-    write_report(rows, pairs, out / "report.html", threshold, refused=refused_files)
+    write_report(rows, pairs, out / "report.html", threshold, refused=refused_files, late=late)

@@ -22,7 +22,7 @@ def gradebook(tmp_path):
     no a2; "=eve" (a formula for a name): t1 regraded by hand to 5, 0.5 extra credit."""
     from nbgrader.api import Gradebook
 
-    from autograder.cli import _alembic_head_in_process
+    from autograder.run.workspace import _alembic_head_in_process
 
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with _alembic_head_in_process(), Gradebook(url) as gb:

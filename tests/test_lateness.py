@@ -5,6 +5,8 @@ import re
 from datetime import datetime, timedelta
 
 import nbformat
+import csv
+
 import pytest
 
 from autograder.score.lateness import (
@@ -90,7 +92,7 @@ def _gradebook(tmp_path, submitted: datetime, score: float = 8.0):
     ann's submission at ``submitted``, auto-graded ``score``."""
     from nbgrader.api import Gradebook
 
-    from autograder.cli import _alembic_head_in_process  # seconds saved per gradebook
+    from autograder.run.workspace import _alembic_head_in_process  # seconds saved per gradebook
 
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with _alembic_head_in_process(), Gradebook(url) as gb:
@@ -177,7 +179,7 @@ def test_without_a_due_date_nothing_is_late(tmp_path):
 
 
 def test_the_course_config_names_the_plugin():
-    from autograder.cli import course_config
+    from autograder.run.workspace import course_config
     from convlab.cli import repo_root
 
     config, _ = course_config(repo_root())
@@ -225,8 +227,8 @@ def test_report_lists_late_submissions_escaped():
 
 
 def test_report_html_has_the_late_section():
-    from autograder.cli import Row
-    from autograder.report import render
+    from autograder.outputs.grades import Row
+    from autograder.outputs.report import render
 
     rows = [Row("ann", "01_convolution", "corr2d_test", 1.0, 2.0, "ok", "passed")]
     page = render(rows, late=[_record(student_id="ann", assignment="01_convolution")])
@@ -274,7 +276,7 @@ def test_convlab_grade_writes_lateness_csv_with_the_course_policy(tmp_path):
     a course root whose config gives a due date, one student late, one on time."""
     import io
 
-    from autograder.cli import grade
+    from autograder.pipeline import grade
     from convlab.cli import repo_root
 
     root = repo_root()
@@ -312,3 +314,9 @@ def test_convlab_grade_writes_lateness_csv_with_the_course_policy(tmp_path):
     assert lines[2].startswith("bob,01_convolution,2020-01-16 12:00:00+00:00,"
                                "2020-01-17 12:00:00+00:00,48,0,0,")
     assert "Late submissions" in (tmp_path / "out" / "report.html").read_text()
+    # grades.csv shows it too (its columns are the contract's): after each of ann's messages.
+    with open(tmp_path / "out" / "grades.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    note = f"[Submitted 2020-01-16 12:00:01+00:00, due 2020-01-15 12:00:00+00:00: 1 d 0 h late, late penalty {cost} points.]"
+    assert all(r["message"].endswith(note) for r in rows if r["student_id"] == "ann")
+    assert not any("late" in r["message"] for r in rows if r["student_id"] == "bob")

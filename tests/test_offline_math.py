@@ -31,7 +31,7 @@ def test_install_copies_what_mathjax_loads_and_leaves_the_rest(tmp_path):
 
 
 def test_the_course_config_loads_mathjax_from_beside_the_feedback():
-    from autograder.cli import course_config
+    from autograder.run.workspace import course_config
 
     config, _ = course_config(ROOT)
     assert config.HTMLExporter.mathjax_url == FEEDBACK_URL
@@ -46,7 +46,7 @@ def test_the_course_config_loads_mathjax_from_beside_the_feedback():
 def test_feedback_math_is_local_and_lateness_is_shown(tmp_path):
     from nbgrader.api import Gradebook
 
-    from autograder.cli import Course, Workspace
+    from autograder.run.workspace import Course, Workspace
 
     course = Course.load(ROOT, ["01_convolution"])
     ws = Workspace(ROOT, tmp_path / "course", course.template.gradebook)

@@ -52,7 +52,7 @@ def test_each_cell_is_cut_to_the_caps_with_a_note():
 def test_pages_rendered_with_the_course_config_stay_small():
     from nbconvert import HTMLExporter
 
-    from autograder.cli import course_config
+    from autograder.run.workspace import course_config
 
     config, _ = course_config(ROOT)
     assert "autograder.outputs.render_cap.CapRender" in config.HTMLExporter.preprocessors

@@ -147,12 +147,10 @@ def _alembic_head_in_process():
     running the ``alembic`` program (seconds, and it must be on PATH); alembic's API
     gives the same answer in-process."""
     import nbgrader.api
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
 
-    config = Config()
-    config.set_main_option("script_location", str(Path(nbgrader.api.__file__).parent / "alembic"))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    from ..run.workspace import alembic_head
+
+    head = alembic_head()
     with _ALEMBIC_LOCK:
         original = nbgrader.api.get_alembic_version
         nbgrader.api.get_alembic_version = lambda: head

@@ -30,10 +30,14 @@ class Row:
     attempt: str = ""
 
 
-def rows_of(result) -> list[Row]:
-    """The rows of one job's result (autograder.run.job.JobResult)."""
-    return [Row(result.student, result.assignment, c.grade_id, c.score, c.max_score, c.message,
-                c.status, c.mistakes, c.attempt) for c in result.cells]
+def rows_of(result, note: str = "") -> list[Row]:
+    """The rows of one job's result (autograder.run.job.JobResult); ``note`` (the late
+    policy's line for a late submission) follows each row's message."""
+    def message(text: str) -> str:
+        return f"{text} [{note}]" if note else text
+
+    return [Row(result.student, result.assignment, c.grade_id, c.score, c.max_score,
+                message(c.message), c.status, c.mistakes, c.attempt) for c in result.cells]
 
 
 def number(value: float) -> str:

@@ -11,7 +11,9 @@ test cell of the assignment gets a result, 0 with a message saying why.
 """
 from __future__ import annotations
 
+import dataclasses
 import html
+import json
 import re
 import tempfile
 import time
@@ -72,6 +74,21 @@ class JobResult:
     feedback: dict[str, str]                 # notebook name -> its feedback page (HTML)
     seconds: float
     problems: tuple[str, ...] = ()           # why a notebook scored 0 without being graded
+    # False: the job was not finished (over its budget, its worker lost, our failure), so
+    # its zeros are not a verdict to keep: a resumed run grades it again (run/resume.py).
+    complete: bool = True
+
+    def to_json(self) -> bytes:
+        """The result as the ledger keeps it (JSON only: nothing in it is ever executed)."""
+        document = dataclasses.asdict(self)
+        return json.dumps(document, sort_keys=True, allow_nan=False).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "JobResult":
+        document = json.loads(data.decode("utf-8"))
+        cells = tuple(CellResult(**{**cell, "mistakes": tuple(cell["mistakes"])})
+                      for cell in document.pop("cells"))
+        return cls(**{**document, "cells": cells, "problems": tuple(document["problems"])})
 
 
 # --- what a job costs when it cannot be graded -------------------------------------------
@@ -99,7 +116,7 @@ def lost(job: GradingJob, why: str, seconds: float = 0.0) -> JobResult:
                   for tests in job.tests.values() for t in tests)
     pages = {nb: problem_page(job.student, job.assignment, nb, tests, problem)
              for nb, tests in job.tests.items()}
-    return JobResult(job.student, job.assignment, cells, pages, seconds, (why,))
+    return JobResult(job.student, job.assignment, cells, pages, seconds, (why,), complete=False)
 
 
 # --- the worker's scratch course -----------------------------------------------------------

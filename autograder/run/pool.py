@@ -19,8 +19,9 @@ from ..limits import Budget
 from ..scrub import clip_error, scrub
 from .workers import Finished, over_budget, run_bounded
 from .job import GradingJob, JobResult, grade_job, install_worker, lost
+from .workspace import project_root
 
-__all__ = ["LocalExecutor", "start_fork_server"]
+__all__ = ["LocalExecutor", "start_fork_server", "grade_within_budget", "prepare_remote_worker"]
 
 # Modules every worker needs: the fork server imports them once and forks the workers
 # from itself, so a worker starts with nbgrader and torch loaded (a spawned one would
@@ -118,3 +119,22 @@ class LocalExecutor:
                 memory_mb=budget.memory_mb, context=_worker_context(), start=start,
                 initargs=initargs, report=report, affinity=lambda job: job.student)
         return [outcome(job, done, budget) for job, done in zip(jobs, finished)]
+
+
+# --- a job on another machine's worker (the Dask executor's work) ---------------------------
+
+def prepare_remote_worker() -> None:
+    """Once per remote worker process: the template course (generate_assignment for every
+    assignment), which each job's budgeted worker then copies."""
+    from .workspace import Course
+
+    Course.load(project_root())
+
+
+def grade_within_budget(job: GradingJob) -> JobResult:
+    """``grade_job`` under the job's own budget, in a worker process of this machine: what
+    a Dask task runs, so a notebook costs a remote worker what it costs a local run."""
+    from .workspace import Course
+
+    gradebook = Course.load(project_root()).template.gradebook
+    return LocalExecutor(1, job.budget, gradebook=gradebook).map(grade_job, [job])[0]

@@ -226,8 +226,28 @@ def lateness_of(gb, assignment: str, student: str, plugin: LatePolicy | None = N
     the course config's due date and extensions.csv stand over the gradebook's (a due date
     moved or an extension granted after grading counts without grading again)."""
     submission = gb.find_submission(assignment, student)
-    due = submission.assignment.duedate
     extension = submission.extension.total_seconds() / HOUR if submission.extension else 0.0
+    return _lateness(plugin, student, assignment, submission.timestamp,
+                     [float(nb.score or 0.0) for nb in submission.notebooks],
+                     submission.assignment.duedate, extension)
+
+
+def lateness_at(plugin: LatePolicy, student: str, assignment: str, timestamp: str | None,
+                score: float) -> Lateness:
+    """One submission's lateness from the course config alone: ``timestamp`` as nbgrader's
+    timestamp.txt holds it (None: counted on time), ``score`` its automatic points. What
+    ``convlab grade`` writes to lateness.csv, grades.csv and the report."""
+    from nbgrader.utils import parse_utc
+
+    submitted = parse_utc(timestamp) if timestamp else None
+    return _lateness(plugin, student, assignment, submitted, [float(score)], None, 0.0)
+
+
+def _lateness(plugin: LatePolicy | None, student: str, assignment: str,
+              submitted: datetime | None, scores, due: datetime | None,
+              extension: float) -> Lateness:
+    """The one computation behind lateness_of and lateness_at: the config's due date and
+    extension (with ``plugin``) over the gradebook's, the penalty of each score."""
     policy = Policy()
     if plugin is not None:
         due = plugin.due(assignment) or due
@@ -235,11 +255,10 @@ def lateness_of(gb, assignment: str, student: str, plugin: LatePolicy | None = N
         extension = extension if hours is None else hours
         policy = plugin.policy
     deadline = None if due is None else due + timedelta(hours=extension)
-    seconds = (0.0 if deadline is None or submission.timestamp is None
-               else max(0.0, (submission.timestamp - deadline).total_seconds()))
-    cost = sum(penalty(policy, float(nb.score or 0.0), seconds) for nb in submission.notebooks)
-    return Lateness(student, assignment, submission.timestamp, deadline, extension, seconds,
-                    round(cost, 6))
+    seconds = (0.0 if deadline is None or submitted is None
+               else max(0.0, (submitted - deadline).total_seconds()))
+    cost = sum(penalty(policy, score, seconds) for score in scores)
+    return Lateness(student, assignment, submitted, deadline, extension, seconds, round(cost, 6))
 
 
 def _duration(seconds: float) -> str:

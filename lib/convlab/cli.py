@@ -51,8 +51,16 @@ def main(argv=None) -> int:
                        help="grade even where no operating-system sandbox (bubblewrap, namespaces) "
                             "can be made; every score is then marked as graded without isolation")
     grade.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="grade on a Dask cluster (tcp://HOST:PORT) instead of local worker "
+                       help="grade on a Dask cluster (tcp://HOST:PORT, or 'local' for a "
+                            "LocalCluster of --workers processes) instead of local worker "
                             "processes; the course secret stays on this machine")
+    grade.add_argument("--force", action="store_true",
+                       help="grade every submission again, also those DIR/ledger.db already "
+                            "holds a result for (same notebooks, seeds and grading code)")
+    grade.add_argument("--db-url", default=None, metavar="URL",
+                       help="nbgrader's gradebook to record the results in (default "
+                            "sqlite:///DIR/gradebook.db; postgresql://USER:PASSWORD@HOST/DB for "
+                            "several graders)")
     grade.add_argument("--similarity-threshold", type=_share, default=None, metavar="S",
                        help="list pairs of answers to one exercise whose similarity (0-1, on "
                             "normalised code) is at least S in DIR/similarity.csv and "
@@ -108,7 +116,8 @@ def main(argv=None) -> int:
         return grader_cli.grade_command(args.submissions, args.out, args.workers, args.named_regexp,
                                         similarity_threshold=args.similarity_threshold,
                                         no_isolation=args.no_isolation,
-                                        scheduler=args.scheduler)
+                                        scheduler=args.scheduler, force=args.force,
+                                        db_url=args.db_url)
     return grader_cli.demo_command()
 
 
