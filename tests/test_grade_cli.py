@@ -2,6 +2,7 @@
 feedback, summary), re-runs, and agreement with ``nbgrader autograde`` at a course root."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -32,7 +33,18 @@ CLASS = ["mistakes", "test_tamper", "not_a_notebook", "empty_folder"]
 
 
 def _snapshot(out: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    """Every file of DIR; a database (the ledger, the gradebook) by its rows, whose file
+    bytes change with each opening (SQLite's change counter) when no row does."""
+    def content(path: Path) -> bytes:
+        if path.suffix != ".db":
+            return path.read_bytes()
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            return "\n".join(db.iterdump()).encode()
+
+    return {str(p.relative_to(out)): content(p) for p in sorted(out.rglob("*"))
+            if p.is_file() and not p.name.endswith(("-wal", "-shm"))}
 
 
 # --- reading submissions (no grading) --------------------------------------------------
