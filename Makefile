@@ -41,7 +41,7 @@ demo: $(STAMP)
 	$(BIN)/convlab demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --durations=25 $(PYTEST_ARGS)
 
 # Regenerate notebooks/ from solutions/ (every assignment in convlab.cli.ASSIGNMENTS).
 assignments: $(STAMP)
