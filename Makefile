@@ -43,7 +43,7 @@ demo: $(STAMP)
 # --dist loadgroup: the browser tests of one path (tests/browser) share one worker, so
 # each Jupyter server starts once.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 # The README's screenshots (docs/screenshots/), taken by the browser tests as they run.
 screenshots: $(STAMP)

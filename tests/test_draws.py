@@ -24,11 +24,13 @@ import dataclasses
 import functools
 import hashlib
 import os
+import textwrap
 
 import pytest
 import torch
 
 from autograder.judge import hidden_cases
+from autograder.examples.build import load_students
 from convlab.checks import REGISTRY
 from convlab.checks.core import Case, CaseResult, Exercise, Mistake, credit, evaluate, first_failure
 
@@ -231,6 +233,41 @@ def test_every_mistake_fails_a_valid_case_of_every_draw_and_is_named(name):
             failure = first_failure(exercise, results)
             assert _named_as(failure, mistake.name), (
                 f"{where}: {mistake.name!r} is not named; the feedback says:\n{failure.message}")
+
+
+# A catalogued mistake as an example student wrote it (autograder/examples/students): the
+# student's own code, not the catalogue's ``produce``, is named in every draw, also where it
+# crashes on a valid case (atrous_conv2d's undilated SAME padding leaves some drawn inputs
+# no room for the dilated filter: torch's conv2d raises, the catalogue's mistake with it).
+_WRITTEN = [("atrous_mistakes", "atrous_conv2d")]
+
+
+@pytest.mark.parametrize("student, name", _WRITTEN)
+def test_an_example_students_mistake_is_named_in_every_draw(student, name):
+    spec = load_students([student])[student]
+    says = spec.expect[name].says
+    assert says, f"{student}'s {name} is expected to name no mistake"
+    namespace = {"torch": torch, "F": torch.nn.functional}
+    exec(textwrap.dedent(spec.answers[name]), namespace)
+    exercise = REGISTRY[name]
+    crashed = 0
+    for index in range(len(keys(name))):
+        answer = [_run(exercise, namespace[name], case) for case in drawn(name, index).cases]
+        earned, results = score(name, index, answer)
+        where = f"{student}'s {name}, draw {index} ({keys(name)[index].student})"
+        assert 0 < earned < 1, f"{where} earns {earned:.2f} of the points"
+        failure = first_failure(exercise, results)
+        assert all(p.lower() in failure.message.lower() for p in says), (
+            f"{where} is not named {says}; the feedback says:\n{failure.message}")
+        # Each failing valid case names it on its own: a draw whose only failing cases are
+        # crashes names it too.
+        for case, result in zip(drawn(name, index).cases, results):
+            if case.raises is None and not result.passed:
+                assert all(any(p.lower() in c.lower() for c in result.candidates) for p in says), (
+                    f"{where}: a failing case does not name {says}:\n{result.message}")
+                crashed += result.raised
+    # The draws hold the crashing cases this test is about.
+    assert crashed, f"{student}'s {name} crashes on no valid case of any draw"
 
 
 def earned_fractions(name: str) -> dict[str, list[float]]:

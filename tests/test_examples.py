@@ -2,6 +2,7 @@
 trusted grader), get the scores their specs promise, and their feedback gives nothing away."""
 from __future__ import annotations
 
+import hashlib
 import html
 import io
 import json
@@ -27,8 +28,8 @@ ROOT = repo_root()
 STUDENTS = sorted(load_students())
 
 
-def _grade_every_example(folder):
-    build(folder / "submitted", root=ROOT)
+def _grade_examples(folder, names=None):
+    build(folder / "submitted", names, root=ROOT)
     rows = grade(folder / "submitted", folder / "out", workers=2,
                  progress=io.StringIO(), report=io.StringIO())
     # The public part of each submission's hidden-case key, to know which cases it was shown.
@@ -36,10 +37,31 @@ def _grade_every_example(folder):
     (folder / "attempts.json").write_text(json.dumps(attempts))
 
 
+def _selected_students(session) -> list[str] | None:
+    """The students this session's tests of this module are about, where every one of
+    them names its student (``pytest -m a03``: a notebook's slice); None (all) otherwise."""
+    names = set()
+    for item in session.items:
+        if item.path != Path(__file__) or "graded" not in getattr(item, "fixturenames", ()):
+            continue
+        params = getattr(item, "callspec", None) and item.callspec.params
+        student = (params or {}).get("name") or (params or {}).get("student")
+        if student is None:
+            return None  # a test about every student
+        names.add(student)
+    # perfect hands in every assignment: a run grades the assignments someone handed in,
+    # and a student's spec also speaks of those it did not (no hand-in, no points).
+    names.add("perfect")
+    return sorted(names) if names != set(STUDENTS) else None
+
+
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """Every example student, built from the current notebooks and graded once."""
-    out = once(tmp_path_factory, "examples", _grade_every_example) / "out"
+def graded(request, tmp_path_factory):
+    """The example students, built from the current notebooks and graded once: all of them,
+    or only those of the tests selected (a marker's slice)."""
+    names = _selected_students(request.session)
+    label = "examples" if names is None else "examples-" + hashlib.sha256(" ".join(names).encode()).hexdigest()[:12]
+    out = once(tmp_path_factory, label, lambda folder: _grade_examples(folder, names)) / "out"
     return out, read_grades(out / "grades.csv")
 
 

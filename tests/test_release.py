@@ -30,6 +30,7 @@ from nbclient import NotebookClient
 import convlab
 from convlab import release
 from convlab.cli import ASSIGNMENTS
+from grading_once import once
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT = 120
@@ -75,9 +76,7 @@ def test_release_refuses_an_import_the_student_build_lacks():
 
 # --- slow: the whole archive in a fresh environment -----------------------------------
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("release")
+def _build_bundle(tmp: Path) -> None:
     archive = release.build(tmp / "course.zip")
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(tmp / "unpacked")
@@ -98,7 +97,16 @@ def bundle(tmp_path_factory):
     (kernels / "kernel.json").write_text(json.dumps({
         "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "student build", "language": "python"}))
-    return types.SimpleNamespace(archive=archive, course=course, python=python, site=site,
+    (tmp / "site").write_text(str(site))
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """The archive, unpacked, its wheel installed in a fresh environment: built once per
+    session, shared by the xdist workers (each notebook's run is a test of its own)."""
+    tmp = once(tmp_path_factory, "release", _build_bundle)
+    return types.SimpleNamespace(archive=tmp / "course.zip", course=tmp / "unpacked" / "convlab-course",
+                                 python=tmp / "venv" / "bin" / "python", site=Path((tmp / "site").read_text()),
                                  jupyter=tmp / "jupyter")
 
 
@@ -171,36 +179,38 @@ get_ipython().events.register("post_execute", _record_empty_axes)
 
 
 @pytest.mark.slow
-def test_student_notebooks_with_stubs_fail_their_checks_saying_so(bundle, monkeypatch, tmp_path):
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_student_notebooks_with_stubs_fail_their_checks_saying_so(bundle, monkeypatch, tmp_path, assignment):
     # Issue 16: every figure and demo cell runs before its exercise is done (a torch
     # stand-in, or a note naming the exercise: never an error, never an empty frame),
-    # and each failing check says that Run All stopped there and what to do.
+    # and each failing check says that Run All stopped there and what to do. A notebook
+    # per test: the runs are independent (no stub passes, so none leaves an answer in
+    # CONVLAB_HOME), and xdist spreads them over its workers.
     monkeypatch.setenv("CONVLAB_HOME", str(tmp_path / "home"))
-    for assignment in ASSIGNMENTS:
-        path = bundle.course / "notebooks" / assignment / f"{assignment}.ipynb"
-        nb = nbformat.read(path, as_version=4)
-        nb.cells.insert(0, nbformat.v4.new_code_cell(_EMPTY_AXES_PROBE))
-        nb.cells.append(nbformat.v4.new_code_cell("print(_json.dumps(_empty_axes))"))
-        nb = _execute(nb, bundle, monkeypatch, path)
-        tests = [c for c in nb.cells if _grade_id(c).startswith("test_")]
-        assert tests
-        for cell in tests:
-            errors = _errors(cell)
-            assert errors and errors[0]["ename"] in ("AssertionError", "CheckFailed"), (
-                assignment, _grade_id(cell), errors)
-            assert "is not implemented yet" in errors[0]["evalue"], errors[0]["evalue"]
-            name = _grade_id(cell).removeprefix("test_")
-            assert errors[0]["traceback"][0] == (
-                f"Run All stopped here: {name} is not done yet. Write it in the cell above, then "
-                "run this cell again."), errors[0]["traceback"]
-        for cell in nb.cells:
-            if cell.cell_type == "code" and cell not in tests:
-                assert not _errors(cell), (assignment, cell.source[:200], _errors(cell))
-        empty = json.loads(nb.cells[-1].outputs[0]["text"])
-        drawn = {c.get("execution_count"): c.source[:120] for c in nb.cells if c.cell_type == "code"}
-        assert not empty, (assignment, [drawn.get(n) for n in empty])
-        notes = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-        assert "Not run yet" in notes or assignment == "01_convolution", assignment
+    path = bundle.course / "notebooks" / assignment / f"{assignment}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(_EMPTY_AXES_PROBE))
+    nb.cells.append(nbformat.v4.new_code_cell("print(_json.dumps(_empty_axes))"))
+    nb = _execute(nb, bundle, monkeypatch, path)
+    tests = [c for c in nb.cells if _grade_id(c).startswith("test_")]
+    assert tests
+    for cell in tests:
+        errors = _errors(cell)
+        assert errors and errors[0]["ename"] in ("AssertionError", "CheckFailed"), (
+            assignment, _grade_id(cell), errors)
+        assert "is not implemented yet" in errors[0]["evalue"], errors[0]["evalue"]
+        name = _grade_id(cell).removeprefix("test_")
+        assert errors[0]["traceback"][0] == (
+            f"Run All stopped here: {name} is not done yet. Write it in the cell above, then "
+            "run this cell again."), errors[0]["traceback"]
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell not in tests:
+            assert not _errors(cell), (assignment, cell.source[:200], _errors(cell))
+    empty = json.loads(nb.cells[-1].outputs[0]["text"])
+    drawn = {c.get("execution_count"): c.source[:120] for c in nb.cells if c.cell_type == "code"}
+    assert not empty, (assignment, [drawn.get(n) for n in empty])
+    notes = "\n".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "Not run yet" in notes or assignment == "01_convolution", assignment
 
 
 @pytest.mark.slow

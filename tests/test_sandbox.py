@@ -462,6 +462,20 @@ def test_autograd_is_refused_where_the_exercise_forbids_it(route):
         torch.testing.assert_close(result.outcomes[0].value, convlab.corr2d(*CALLS[0][0]))
 
 
+def test_the_sandboxs_plain_conv_raises_as_torch_does_where_the_kernel_is_larger_than_the_input():
+    # The plain conv computed at the dispatcher replaces torch's kernel, and its shape check
+    # with it: an answer (atrous_conv2d with a SAME padding too small for the dilated
+    # filter) must crash as in the notebook, where its catalogued mistake is named by the
+    # sizes in torch's message, not return an empty tensor.
+    source = "def corr2d(x, kernel):\n    return F.conv2d(x[None, None], kernel[None, None])[0, 0]\n"
+    x, kernel = torch.randn(3, 5, dtype=torch.float64), torch.randn(4, 2, dtype=torch.float64)
+    with pytest.raises(RuntimeError) as torch_error:
+        torch.nn.functional.conv2d(x[None, None], kernel[None, None])
+    result, _ = run(source, calls=[((x, kernel), {})], families=("conv_except_plain", "unfold"))
+    outcome = result.outcomes[0]
+    assert outcome.value is None and outcome.error.startswith(f"RuntimeError: {torch_error.value} (line "), outcome
+
+
 def test_plain_stride_one_conv_allowed_only_where_the_exercise_allows_it():
     plain = "def corr2d(x, kernel):\n    return F.conv2d(x[None, None], kernel[None, None])[0, 0]\n"
     result, _ = run(plain, families=("conv_except_plain", "unfold"))

@@ -69,6 +69,12 @@ def _plain_conv2d(x, weight, bias, stride, padding, dilation, transposed, groups
         x = torch.nn.functional.pad(x, (pw, pw, ph, ph))
     n, c, h, w = x.shape
     o, _, kh, kw = weight.shape
+    if kh > h or kw > w:
+        # torch's own check, which this kernel replaces: an answer crashes here as it does
+        # in the notebook (where its catalogued mistake is named by this message), not
+        # returns an empty tensor.
+        raise RuntimeError(f"Calculated padded input size per channel: ({h} x {w}). Kernel size: "
+                           f"({kh} x {kw}). Kernel size can't be greater than actual input size")
     ho, wo = (h - kh) // sh + 1, (w - kw) // sw + 1
     # Every window at once, no Python loop: the kernel may be as large as the input (a
     # weight gradient correlates x with grad_out), and the vectorization check counts the

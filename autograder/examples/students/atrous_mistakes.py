@@ -132,10 +132,9 @@ STUDENT = Student(
         "conv2d_dilated": partial("dilation applied to the padding instead of the kernel"),
         "space_to_batch": partial("phases ordered image-major"),
         "batch_to_space": partial("a reshape alone, without a permute"),
-        # Named in most draws; where its padding leaves no room for the dilated filter this
-        # answer returns an empty tensor while the catalogued mistake raises, so a draw whose
-        # first failing case is such a case shows no name (noted on issue 14).
-        "atrous_conv2d": partial(),
+        # Where its padding leaves no room for the dilated filter this answer crashes in
+        # torch's conv2d, as the catalogued mistake does: named from the error too.
+        "atrous_conv2d": partial("SAME padding computed from the undilated filter"),
         "receptive_field": partial("stride products ignored"),
         "causal_conv1d": partial("dilation ignored"),
         # Wrong on every valid case; passing only the ValueError cases earns nothing.

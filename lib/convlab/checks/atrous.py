@@ -492,11 +492,16 @@ def _atrous(value, filters, rate, padding, *, same=None, io_swapped=False, uncro
     x = value.permute(0, 3, 1, 2)
     hp, wp = h + top + bottom, w + left + right
     out_h, out_w = hp - effective_kernel_size(kh, rate) + 1, wp - effective_kernel_size(kw, rate) + 1
-    if out_h < 1 or out_w < 1:
-        raise ValueError("the mistaken padding leaves no output")
     extra_h, extra_w = -hp % rate, -wp % rate
     x = F.pad(x, (left, right + extra_w, top, bottom + extra_h))
     weight = filters.permute(2, 3, 0, 1) if io_swapped else filters.permute(3, 2, 0, 1)
+    if out_h < 1 or out_w < 1:
+        # The mistaken padding leaves no room for the dilated filter: each phase is then
+        # smaller than the filter, and the code crashes where a student's does, in torch's
+        # conv2d ("Calculated padded input size per channel: (2 x 3). Kernel size: (3 x 3).
+        # Kernel size can't be greater than actual input size"; NO_ROOM names it).
+        F.conv2d(convlab.space_to_batch(x, rate), weight)
+        raise AssertionError("a phase smaller than the filter was convolved")  # unreachable
     y = conv2d(convlab.space_to_batch(x, rate), weight)
     if phases_swapped:
         b, c, hh, ww = y.shape
@@ -507,11 +512,16 @@ def _atrous(value, filters, rate, padding, *, same=None, io_swapped=False, uncro
     return out if nchw else out.permute(0, 2, 3, 1)
 
 
-def _atrous_mistake(name, hint, **wrong):
+# torch's conv2d on phases smaller than the filter: the sizes in its message identify a
+# mistaken SAME padding that leaves no room for the dilated filter.
+NO_ROOM = r"input size per channel: \(\d+ x \d+\)\. Kernel size: \(\d+ x \d+\)"
+
+
+def _atrous_mistake(name, hint, error_pattern=None, **wrong):
     def produce(value, filters, rate, padding):
         return _atrous(value, filters, rate, padding, **wrong)
 
-    return Mistake(name, hint, produce)
+    return Mistake(name, hint, produce, error_pattern=error_pattern)
 
 
 _SAME_HINT = ("SAME pads the DILATED filter: rate*(k - 1) zeros in total per axis, "
@@ -524,7 +534,7 @@ def _atrous_mistakes() -> list[Mistake]:
                 "Rate r puts r - 1 holes between taps: the dilated filter spans r(k - 1) + 1, and "
                 "space_to_batch(x, r) makes neighbouring phase pixels r apart.",
                 lambda value, filters, rate, padding: convlab.atrous_conv2d(value, filters, rate + 1, padding)),
-        _atrous_mistake("SAME padding computed from the undilated filter", _SAME_HINT,
+        _atrous_mistake("SAME padding computed from the undilated filter", _SAME_HINT, NO_ROOM,
                         same=lambda k, r: _tf_split(k - 1)),
         _atrous_mistake("effective kernel size used as the padding", _SAME_HINT
                         + " The effective size r(k - 1) + 1 is the filter's extent, not the padding.",
