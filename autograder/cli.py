@@ -14,7 +14,8 @@ __all__ = ["grade_command", "demo_command", "executor_for"]
 
 def executor_for(scheduler: str | None, workers: int):
     """The executor ``--scheduler`` names: None for the local pool (``grade`` makes it),
-    else the Dask executor at that address ("local" for a LocalCluster of ``workers``)."""
+    else the Dask executor at that address ("local": a LocalCluster of ``workers``
+    processes on this machine). A job it cannot finish scores 0 with why (``run.job.lost``)."""
     if not scheduler:
         return None
     try:
@@ -22,7 +23,9 @@ def executor_for(scheduler: str | None, workers: int):
     except ImportError as exc:
         raise ValueError(f"--scheduler needs the Dask executor (autograder/run/executors.py "
                          f"and the dask[distributed] package): {exc}") from None
-    return DaskExecutor(scheduler, workers=workers)
+    from .run.job import lost
+
+    return DaskExecutor(None if scheduler == "local" else scheduler, n_workers=workers, lost=lost)
 
 
 def grade_command(submissions: str, out: str, workers: int = 1,

@@ -49,7 +49,8 @@ def main(argv=None) -> int:
                        help="grade even where no operating-system sandbox (bubblewrap, namespaces) "
                             "can be made; every score is then marked as graded without isolation")
     grade.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="grade on a Dask cluster (tcp://HOST:PORT) instead of local worker "
+                       help="grade on a Dask cluster (tcp://HOST:PORT, or `local` for a "
+                            "LocalCluster of --workers processes) instead of local worker "
                             "processes; the course secret stays on this machine")
     grade.add_argument("--similarity-threshold", type=_share, default=None, metavar="S",
                        help="list pairs of answers to one exercise whose similarity (0-1, on "
