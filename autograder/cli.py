@@ -21,7 +21,11 @@ def executor_for(scheduler: str | None, workers: int):
 
     if not scheduler:
         return None, grade_job
-    from .run.executors import DaskExecutor
+    try:
+        from .run.executors import DaskExecutor
+    except ImportError as exc:
+        raise ValueError(f"--scheduler needs the Dask executor (autograder/run/executors.py "
+                         f"and the distributed package): {exc}") from None
     from .run.pool import grade_within_budget, prepare_remote_worker
 
     address = None if scheduler == "local" else scheduler

@@ -82,3 +82,17 @@ def test_a_job_that_cannot_be_graded_gets_zero_rows_and_never_raises():
         [("test_corr2d", 0.0, 3.0, "error")]
     assert "is not a readable Jupyter notebook" in result.cells[0].message
     assert "<!DOCTYPE html>" in result.feedback["01_convolution"]
+
+
+def test_a_scheduler_without_the_dask_executor_is_refused_with_why(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from autograder.cli import grade_command
+
+    monkeypatch.setenv("CONVLAB_NO_ISOLATION", "1")  # not what is tested here
+    monkeypatch.setitem(sys.modules, "autograder.run.executors", None)  # as in a branch without it
+    (tmp_path / "class").mkdir()
+    assert grade_command(str(tmp_path / "class"), str(tmp_path / "out"),
+                         scheduler="tcp://127.0.0.1:8786") == 2
+    assert "--scheduler needs the Dask executor" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

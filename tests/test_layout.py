@@ -23,7 +23,13 @@ print(",".join(bad))
 
 
 def _grader_modules() -> list[str]:
-    skip = ("autograder.examples", "autograder.nbgrader_config", "autograder.jupyter_server_config")
+    from autograder.sandbox.launcher import _RUNTIME_FILES
+
+    # The sandbox's runtime files run only in its runtime folder (beside a copy of the
+    # checks' op families), never as modules of the package.
+    runtime = tuple(f"autograder.sandbox.{name[:-3]}" for name in _RUNTIME_FILES if name != "wire.py")
+    skip = ("autograder.examples", "autograder.nbgrader_config", "autograder.jupyter_server_config",
+            *runtime)
     return sorted(m.name for m in pkgutil.walk_packages(autograder.__path__, "autograder.")
                   if not m.name.startswith(skip))
 
@@ -74,3 +80,24 @@ def test_each_limit_is_declared_once_and_configurable_by_its_name():
     changed = {name: default * 2 for name, (default, _) in settings.items()}
     assert TrustedGrade(**changed).limits() == Limits(**changed)
     assert TrustedGrade().limits() == Limits()
+
+
+def test_the_checks_and_the_sandbox_share_one_table_of_forbidden_ops():
+    import shutil
+
+    from autograder.sandbox import launcher
+    from convlab.checks import families, guards
+
+    assert guards._CONV_OP is families.CONV_OP and guards._UNFOLD_OP is families.UNFOLD_OP
+    assert guards.FAMILY_TEXT is families.FAMILY_TEXT
+    forbid = (ROOT / "autograder" / "sandbox" / "forbid.py").read_text(encoding="utf-8")
+    assert "re.compile" not in forbid and "from families import" in forbid
+    runtime = Path(launcher.stage_runtime())
+    try:
+        staged = (runtime / "families.py").read_text(encoding="utf-8")
+        assert staged == Path(families.__file__).read_text(encoding="utf-8")
+    finally:
+        shutil.rmtree(runtime)
+    assert families.family_of("mkldnn_convolution") == "conv"
+    assert families.family_of("im2col") == "unfold" and families.family_of("_make_dual") == "autograd"
+    assert families.family_of("mm") is None

@@ -11,10 +11,12 @@ test cell of the assignment gets a result, 0 with a message saying why.
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import html
 import json
 import re
+import shutil
 import tempfile
 import time
 import traceback
@@ -121,12 +123,8 @@ def lost(job: GradingJob, why: str, seconds: float = 0.0) -> JobResult:
 
 # --- the worker's scratch course -----------------------------------------------------------
 
-@dataclass
-class _Worker:
-    workspace: Workspace
-
-
-_STATE: dict[str, _Worker] = {}
+# The process's scratch course: made once, used by every job this process grades.
+_STATE: dict[str, Workspace] = {}
 
 
 def install_worker(course_root: Path, scratch: Path, gradebook: Path | None = None) -> None:
@@ -134,13 +132,17 @@ def install_worker(course_root: Path, scratch: Path, gradebook: Path | None = No
     template's, where the executor has one; else ``grade_job`` makes its own course)."""
     if gradebook is None:
         gradebook = Course.load(course_root).template.gradebook
-    _STATE["worker"] = _Worker(Workspace(course_root, Path(scratch) / "course", gradebook))
+    _STATE["workspace"] = Workspace(course_root, Path(scratch) / "course", gradebook)
 
 
 def _workspace() -> Workspace:
-    if "worker" not in _STATE:
-        install_worker(project_root(), Path(tempfile.mkdtemp(prefix="convlab-worker-")))
-    return _STATE["worker"].workspace
+    """The process's scratch course; a process no executor set up (a Dask worker, a test)
+    makes its own from the package's course files, removed when the process ends."""
+    if "workspace" not in _STATE:
+        scratch = Path(tempfile.mkdtemp(prefix="convlab-worker-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        install_worker(project_root(), scratch)
+    return _STATE["workspace"]
 
 
 # --- reading the grader's verdicts --------------------------------------------------------

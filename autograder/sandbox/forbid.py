@@ -19,12 +19,11 @@ see THREAT_MODEL.md.
 The ``torch.library.Library`` objects are kept alive by a leaked reference and their
 finalizers detached, so nothing reachable from Python can unregister them.
 
-The op families mirror ``convlab.checks.guards`` (the notebook's visible checks), which
-students read; this file is the grader's enforcement of the same rules.
+The op families are the visible checks' own table (``convlab.checks.families``, which
+students read); this file is the grader's enforcement of the same rules.
 """
 from __future__ import annotations
 
-import re
 import warnings
 import weakref
 
@@ -32,10 +31,10 @@ import torch
 
 __all__ = ["ForbiddenOp", "install", "CONV_OP", "UNFOLD_OP"]
 
-CONV_OP = re.compile(r"(^|_)(convolution|conv\d|conv_transpose|conv_tbc|conv_depthwise|cudnn_conv|mkldnn_conv"
-                     r"|miopen_conv|slow_conv|thnn_conv|mps_conv)")
-UNFOLD_OP = re.compile(r"^(im2col|col2im)")
-DUAL_OP = re.compile(r"^_(make|unpack)_dual")
+# The op families, one table with the visible checks: convlab/checks/families.py, copied
+# into the runtime folder beside this file (launcher.stage_runtime).
+from families import CONV_OP, DUAL_OP, UNFOLD_OP, family_of  # noqa: E402
+
 _KEYS = ("CPU", "CUDA", "MkldnnCPU", "QuantizedCPU", "QuantizedCUDA", "SparseCPU", "SparseCUDA",
          "CompositeExplicitAutograd", "CompositeImplicitAutograd", "Autograd")
 # The generic entry points that may compute an allowed plain convolution.
@@ -47,16 +46,6 @@ class ForbiddenOp(RuntimeError):
 
 
 FORBIDDEN_PREFIX = "forbidden op: "
-
-
-def _family_of(base: str) -> str | None:
-    if UNFOLD_OP.match(base):
-        return "unfold"
-    if DUAL_OP.match(base):
-        return "autograd"
-    if CONV_OP.search(base):
-        return "conv"
-    return None
 
 
 def _plain_conv2d(x, weight, bias, stride, padding, dilation, transposed, groups):
@@ -161,7 +150,7 @@ def install(families: tuple) -> int:
         for qualified in torch._C._dispatch_get_all_op_names():
             namespace, op = qualified.split("::", 1)
             base = op.split(".")[0]
-            family = _family_of(base)
+            family = family_of(base)
             if family is None or (family == "conv" and not refuse_conv) or (family == "unfold" and not refuse_unfold):
                 continue
             if family == "autograd" and not refuse_autograd:

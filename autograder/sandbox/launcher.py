@@ -4,7 +4,7 @@
 ``isolation_problem()`` says why isolation cannot be had here, or None. The mount
 namespace shows, read-only: the system's libraries (/usr, /lib*, /bin, /etc's loader and
 certificate files), the Python installation, the folders that hold torch and numpy, and
-the runtime folder (inside.py, wire.py, forbid.py, measure.py, the checks' adapters);
+the runtime folder (inside.py, wire.py, forbid.py, measure.py, the checks' adapters and op families);
 a /proc with nothing but a copy of /proc/cpuinfo (the real one where CUDA needs it);
 and a fresh tmpfs of ``scratch_mb`` MiB as /tmp. Nothing else of the machine: not the
 repository, the course, the submissions, the output folder, home folders, /work.
@@ -126,9 +126,12 @@ def stage_runtime() -> str:
     os.chmod(folder, 0o755)
     for name in _RUNTIME_FILES:
         shutil.copyfile(here / name, Path(folder) / name)
-    from convlab.checks import adapters  # the only course file the sandbox sees: given to students too
+    # The only course files the sandbox sees, both given to students too: the adapters
+    # and the forbidden op families (one table with the visible checks).
+    from convlab.checks import adapters, families
 
     shutil.copyfile(adapters.__file__, Path(folder) / "adapters.py")
+    shutil.copyfile(families.__file__, Path(folder) / "families.py")
     try:
         shutil.copyfile("/proc/cpuinfo", Path(folder) / "cpuinfo")  # see bwrap_options
     except OSError:

@@ -63,7 +63,7 @@ VETTED_HELPERS: dict[str, tuple[str, ...]] = {
 LAB_SETTINGS = "lab-settings"
 
 # Library modules never shipped: the instructor's command line and this builder.
-NOT_SHIPPED = {"cli", "release"}
+NOT_SHIPPED = {"cli", "generate", "release"}  # the instructor's commands
 
 
 class ReleaseError(RuntimeError):
