@@ -168,8 +168,12 @@ def test_no_scheduler_at_the_address_is_a_value_error():
     assert executor.client is None
 
 
-def test_workers_with_several_threads_are_refused():
+def test_workers_with_several_threads_are_refused(monkeypatch):
     from distributed import LocalCluster
+
+    # Its workers are threads of this process: the executor's _ForgetSecret drops the
+    # secret's variable here too; monkeypatch gives it back to the tests after.
+    monkeypatch.setenv("CONVLAB_SECRET_FILE", os.environ["CONVLAB_SECRET_FILE"])
 
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp://",
                       host="127.0.0.1", dashboard_address="127.0.0.1:0") as crowded:
@@ -179,8 +183,11 @@ def test_workers_with_several_threads_are_refused():
         assert executor.client is None
 
 
-def test_a_lost_scheduler_ends_the_run_with_a_result_for_every_job():
+def test_a_lost_scheduler_ends_the_run_with_a_result_for_every_job(monkeypatch):
     from distributed import LocalCluster
+
+    # Workers in this process (processes=False): see the test above.
+    monkeypatch.setenv("CONVLAB_SECRET_FILE", os.environ["CONVLAB_SECRET_FILE"])
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp://",
                            host="127.0.0.1", dashboard_address="127.0.0.1:0")

@@ -168,8 +168,9 @@ def test_students_get_different_hidden_cases(graded):
 
 def test_feedback_and_grades_carry_no_file_of_the_grader_and_no_path(graded):
     out, rows = graded
-    files = [*(ROOT / "autograder" / "hidden_cases").glob("*.py"), ROOT / "autograder" / "grader.py",
+    files = [*(ROOT / "autograder" / "judge" / "hidden_cases").glob("*.py"), ROOT / "autograder" / "judge" / "grader.py",
              ROOT / "autograder" / "secret.py"]
+    assert all(path.is_file() for path in files) and len(files) > 3
     private = {line.strip() for path in files
                for line in path.read_text().splitlines() if len(line.strip()) >= 30}
     submitted = out.parent / "submitted" / "leak_file_in_exception"

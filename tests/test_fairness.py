@@ -647,7 +647,7 @@ def test_the_test_prefix_has_one_home():
     assert exercise_of("test_corr2d") == "corr2d" and exercise_of("test_") is None
     assert exercise_of("corr2d") is None and test_id("corr2d") == "test_corr2d"
     assert grader.exercise_name is exercise_of
-    for path in [ROOT / "autograder" / "grader.py", ROOT / "lib" / "convlab" / "checks" / "core.py"]:
+    for path in [ROOT / "autograder" / "judge" / "grader.py", ROOT / "lib" / "convlab" / "checks" / "core.py"]:
         text = path.read_text()
         assert len(re.findall(r"[\"']test_[\"']", text)) <= 1, path
 

@@ -35,7 +35,7 @@ def test_paths_become_placeholders():
 
 
 def test_lines_of_the_graders_files_are_removed_and_messages_bounded():
-    source = (ROOT / "autograder" / "hidden_cases" / "__init__.py").read_text()
+    source = (ROOT / "autograder" / "judge" / "hidden_cases" / "__init__.py").read_text()
     clean = scrub("RuntimeError: " + source * 50)
     assert len(clean) <= MESSAGE_CHARS
     telling = [line.strip() for line in source.splitlines() if len(line.strip()) >= 30]

@@ -314,7 +314,7 @@ def test_a_score_is_the_same_in_every_process():
 
     script = (
         "import convlab\n"
-        "from autograder import similarity\n"
+        "from autograder.outputs import similarity\n"
         "refs, stubs = similarity.course_answers(similarity.Path(convlab.__file__).resolve().parents[2],"
         " '01_convolution', convlab.EXERCISES['01_convolution'])\n"
         "print(repr([similarity.similarity(refs[a], refs[b]) for a in refs for b in refs if a < b]))\n")
