@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import os
 import shutil
 import statistics
@@ -84,6 +85,17 @@ def _cpu_group() -> Path | None:
     return group
 
 
+def _check_graded(root: Path, submissions: Path, out: Path) -> None:
+    """A run that graded nothing is no timing: the ``perfect`` student must score every
+    point (a grader that failed, whose workers could not start, exits 0 with zeros)."""
+    with open(out / "grades.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    lost = [r for r in rows if r["student_id"] == "perfect" and float(r["score"]) != float(r["max_score"])]
+    if lost:
+        raise RuntimeError(f"{root}: convlab grade {submissions}: the perfect student lost points: "
+                           f"{lost[0]['grade_id']}: {lost[0]['message'][:300]}")
+
+
 def _timed(root: Path, submissions: Path, out: Path, group: Path | None) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the command and all its descendants: counted by the
     kernel in ``group``, else polled)."""
@@ -92,15 +104,18 @@ def _timed(root: Path, submissions: Path, out: Path, group: Path | None) -> tupl
 
     before = int((group / "cpuacct.usage").read_text()) if group else 0
     start = time.perf_counter()
+    # Run from a folder of neither checkout: a grader run from inside the other checkout
+    # imports that checkout's package in its workers ('' on their sys.path), and fails.
     process = subprocess.Popen([root / ".venv" / "bin" / "convlab", "grade", submissions,
                                 "--out", out, "--workers", "1"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=submissions,
                                preexec_fn=join_group if group else None)
     polled = _tree_cpu(process)
     failed = process.wait()
     wall = time.perf_counter() - start
     if failed:
         raise RuntimeError(f"{root}: convlab grade {submissions} failed: {process.stderr.read()[-2000:]}")
+    _check_graded(root, submissions, out)
     if group is None:
         return wall, polled
     time.sleep(0.5)  # what the command left behind winds down

@@ -232,3 +232,32 @@ def test_a_forked_grading_worker_survives_its_parents_thread_pool():
     found = run_bounded([None], _parallel_ops, processes=1, seconds=lambda _: 30, memory_mb=0,
                         context=multiprocessing.get_context("fork"), start=_forked_worker)
     assert found[0].kind == "done", found
+
+
+@pytest.mark.parametrize("jobs, workers, spare", [(1, 1, False), (2, 2, False), (3, 2, True)])
+def test_a_worker_starts_a_spare_sandbox_only_where_it_may_grade_a_second_job(monkeypatch, tmp_path, jobs,
+                                                                               workers, spare):
+    # A spare sandbox costs seconds of CPU to start: thrown away where no worker grades a
+    # second job, started where one may (the next student's then starts at once).
+    import logging
+    import signal
+    import tempfile
+    import warnings
+
+    from autograder.run import pool
+
+    seen = {}
+    monkeypatch.setattr(pool, "run_bounded", lambda jobs, work, **kw: seen.update(kw) or [])
+    pool.LocalExecutor(workers, course_root=tmp_path).map(jobs=[object()] * jobs)
+    *initargs, flag = seen["initargs"]
+    assert flag is spare
+    # What the worker's set-up makes of it (its process-wide settings kept out of this one).
+    for module, name in ((signal, "signal"), (warnings, "simplefilter"), (logging, "disable")):
+        monkeypatch.setattr(module, name, lambda *a, **k: None)
+    monkeypatch.setattr(pool, "install_worker", lambda *a: None)
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.delenv("CONVLAB_SANDBOX_SPARE", raising=False)
+    (tmp_path / "scratch").mkdir()
+    pool._start_worker(tmp_path, None, tmp_path / "scratch", flag)
+    assert (os.environ.get("CONVLAB_SANDBOX_SPARE", "1") != "0") is spare

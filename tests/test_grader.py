@@ -679,3 +679,35 @@ def test_exercises_calling_each_other_in_a_circle_earn_nothing(assignment, answe
         assert "RecursionError" in result.message or "recursed without end" in result.message, (
             grade_id, result.message)
         assert "Graded with the reference" not in result.message, (grade_id, result.message)
+
+
+def test_the_reference_runs_once_per_hidden_case_and_its_value_is_the_one_judged_with(monkeypatch):
+    # Drawing the cases computes the reference's value (degenerate cases are replaced);
+    # judging an answer on them uses that value: the reference runs once per valid case.
+    exercise = REGISTRY["corr2d"]
+    calls = []
+    reference = exercise.reference
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return reference(*args, **kwargs)
+
+    from autograder.judge.grader import _judge
+    from autograder.sandbox import Outcome
+
+    monkeypatch.setattr(exercise, "reference", counted)
+    cases = hidden_cases.cpu_cases("corr2d", _key())
+    valid = [c for c in cases if c.raises is None]
+    drawn = len(calls)
+    assert drawn >= len(valid)
+    for case in valid:
+        assert hidden_cases.expected(case) is not None
+        torch.testing.assert_close(hidden_cases.expected(case), exercise.call(reference, case), rtol=0, atol=0)
+        got = exercise.call(reference, case)
+        assert _judge(exercise, case, Outcome(value=got)).passed
+        assert not _judge(exercise, case, Outcome(value=got + 1)).passed
+    assert len(calls) == drawn  # judging computed nothing again
+    # Another case object (a copy, another exercise's draw) is computed afresh.
+    assert hidden_cases.expected(copy.deepcopy(valid[0])) is None
+    hidden_cases.cpu_cases("im2col", _key())
+    assert hidden_cases.expected(valid[0]) is None

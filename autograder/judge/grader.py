@@ -209,9 +209,11 @@ def _judge(exercise: Exercise, case: Case, outcome) -> CaseResult:
     # The student's process wrote these texts: short, whatever they carry (scrub.py).
     if outcome.failure:
         return CaseResult(False, f"{call}\n  {clip_error(outcome.failure)}")
+    # The reference's value where drawing the cases computed it already (hidden_cases).
+    expected = hidden_cases.expected(case)
     if outcome.error is not None:
-        return evaluate(exercise, case, error=clip_error(outcome.error))
-    return evaluate(exercise, case, got=outcome.value)
+        return evaluate(exercise, case, error=clip_error(outcome.error), expected=expected)
+    return evaluate(exercise, case, got=outcome.value, expected=expected)
 
 
 def _unrunnable(name: str, cell: Cell | None, run: ExerciseRun | None, sandbox: Sandbox) -> tuple[str, str]:

@@ -53,7 +53,7 @@ def start_fork_server() -> None:
         forkserver.ensure_running()
 
 
-def _start_worker(course_root: Path, gradebook: Path | None, scratch: Path) -> None:
+def _start_worker(course_root: Path, gradebook: Path | None, scratch: Path, spare: bool = True) -> None:
     # Ctrl-C is for the parent, which stops the workers; a worker that caught it would
     # record it as the student's failure and move on to the next student.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -68,6 +68,11 @@ def _start_worker(course_root: Path, gradebook: Path | None, scratch: Path) -> N
     temporary = Path(scratch) / f"tmp-{os.getpid()}"
     temporary.mkdir()
     os.environ["TMPDIR"] = tempfile.tempdir = str(temporary)
+    # A spare sandbox (autograder.sandbox.host) is started for this worker's next notebook:
+    # where every worker gets one notebook at most, there is none, and the spare's start-up
+    # (a torch import, every shared object mapped: seconds of CPU) would be thrown away.
+    if not spare:
+        os.environ["CONVLAB_SANDBOX_SPARE"] = "0"
     install_worker(course_root, Path(scratch) / f"worker-{os.getpid()}", gradebook)
 
 
@@ -110,7 +115,8 @@ class LocalExecutor:
                 from .workspace import project_root
 
                 start = _start_worker
-                initargs = (Path(self.course_root or project_root()), self.gradebook, Path(scratch))
+                initargs = (Path(self.course_root or project_root()), self.gradebook, Path(scratch),
+                            len(jobs) > self.workers)
             else:
                 start, initargs = self.start, self.initargs or ()
             finished = run_bounded(

@@ -221,6 +221,7 @@ def cpu_cases(name: str, key: SeedKey | None = None) -> list[Case]:
     if name not in _GENERATORS:
         raise KeyError(f"no hidden cases for {name!r}")
     key = key if key is not None else SeedKey.for_submission()
+    _REFERENCE.clear()
     drawn = _GENERATORS[name](Draw(key.seed(name)))
     # A valid call that is one of the notebook's visible cases (small integer arguments
     # make that likely for some seeds) is no hidden case: a lookup table of the visible
@@ -284,7 +285,7 @@ def _degenerate(name: str, case: Case) -> bool:
     if exercise is None:
         return False
     try:
-        value = exercise.call(exercise.reference, case)
+        value = _reference_value(exercise, case)
     except Exception:  # the tests of the generators catch a reference that fails a case
         return False
     leaves = _numbers(value)
@@ -292,6 +293,30 @@ def _degenerate(name: str, case: Case) -> bool:
         return set(leaves) in ({0}, {1})
     tensors = [v for v in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(v, torch.Tensor)]
     return bool(tensors) and all(t.numel() and not bool(t.detach().ne(0).any()) for t in tensors)
+
+
+# The reference's value on the cases of the exercise drawn last, computed once: cpu_cases
+# needs it (_degenerate, asked again for the same case), and so does the grader's judging
+# of every answer on the same cases (``expected``). Keyed by the case object itself (held
+# here, so its id is not reused): a case that is not this very object is computed afresh.
+# Each exercise's draw empties it, so a worker holds one exercise's values at most.
+_REFERENCE: dict[int, tuple[Case, object]] = {}
+
+
+def _reference_value(exercise, case: Case):
+    held = _REFERENCE.get(id(case))
+    if held is not None and held[0] is case:
+        return held[1]
+    value = exercise.call(exercise.reference, case)  # a fresh copy of the case's arguments
+    _REFERENCE[id(case)] = (case, value)
+    return value
+
+
+def expected(case: Case):
+    """The reference's value on ``case`` if ``cpu_cases`` computed it (this very case
+    object, of the exercise drawn last), else None (the caller computes it)."""
+    held = _REFERENCE.get(id(case))
+    return held[1] if held is not None and held[0] is case else None
 
 
 def _plain(value):
