@@ -79,6 +79,23 @@ def test_the_dilation_explorer_spreads_the_taps():
     assert sorted(p.get_xy() for p in taps) == sorted((float(c), float(r)) for r in (0, 3, 6) for c in (0, 3, 6))
 
 
+def test_the_dilation_explorer_redraws_the_dependency_map_of_two_such_layers():
+    explorer = widgets.explore_dilation(i=7, k=3, s=1, p=0, d=2)
+    image = explorer.figure.axes[2].images[0].get_array()
+    assert torch.equal(torch.from_numpy(image.filled(0)), convlab.dependency_map([2, 2], 3))
+    assert "two such layers stacked: rates [2, 2], k=3: R = 9" in explorer.label
+    explorer.controls["d"].value = 1  # no dilation: no holes
+    image = explorer.figure.axes[2].images[0].get_array()
+    assert torch.equal(torch.from_numpy(image.filled(0)), convlab.dependency_map([1, 1], 3))
+    assert explorer.label.endswith("no holes")
+    explorer.controls["k"].value = 2  # the map follows the kernel slider too
+    assert torch.equal(torch.from_numpy(explorer.figure.axes[2].images[0].get_array().filled(0)),
+                       convlab.dependency_map([1, 1], 2))
+    # The frame's axes stay left of the map, none overlapping it.
+    frame_right = max(ax.get_position().x1 for ax in explorer.figure.axes[:2])
+    assert frame_right < explorer.figure.axes[2].get_position().x0
+
+
 def test_the_gridding_explorer_draws_the_map_of_the_chosen_rates_from_the_given_function():
     calls = []
 

@@ -6,7 +6,7 @@ One function per notebook, each returning an ``Explorer`` that a notebook cell s
   conv-arithmetic animation and the output size with its formula;
 * ``explore_transposed()``   (02) the same with output padding, for a transposed conv;
 * ``explore_dilation()``     (03) the same with dilation: the taps spread, the effective
-  kernel size and the output size;
+  kernel size, the output size and the dependency map of two such layers stacked;
 * ``explore_gridding()``     (04) up to three rates and the kernel size: the dependency
   map, its coverage and holes;
 * ``explore_hdc()``          (05) a schedule typed in a box: the M_i recursion, the HDC
@@ -213,11 +213,37 @@ def explore_convolution(i: int = 5, k: int = 3, s: int = 2, p: int = 1) -> Explo
         "p": ("padding p", 0, 4), "step": ("output #", 0, 200)})
 
 
+# The dependency map beside the dilation explorer's frame: inches it takes on the right.
+_MAP_INCHES = 2.6
+
+
+def _draw_dilated(fig, v: dict, controls: dict) -> str:
+    """The conv frame, and on its right the dependency map of two such layers stacked
+    (rates [d, d], kernel k): where the taps of one layer leave holes, the next layer's
+    sees them too, the gridding notebook 04 is about."""
+    from .receptive import dependency_map
+
+    label = _draw_conv(fig, v, controls)
+    if not fig.axes:  # no output for these values: the note says why
+        return label
+    width, height = fig.get_size_inches()
+    total, tall = width + _MAP_INCHES, max(height, _MAP_INCHES + 0.9)
+    fig.set_size_inches(total, tall)
+    for ax in fig.axes:  # the frame keeps its size in inches, at the left
+        x0, y0, w, h = ax.get_position().bounds
+        ax.set_position([x0 * width / total, y0 * height / tall, w * width / total, h * height / tall])
+    ax_map = fig.add_axes([(width + 0.2) / total, 0.35 / tall, (_MAP_INCHES - 0.4) / total,
+                           (_MAP_INCHES - 0.4) / tall])
+    summary, _ = _draw_map(ax_map, [v["d"], v["d"]], v["k"], dependency_map)
+    return f"{label}\ntwo such layers stacked: {summary}"
+
+
 def explore_dilation(i: int = 7, k: int = 3, s: int = 1, p: int = 0, d: int = 2) -> Explorer:
     """``explore_convolution`` with a dilation slider: the taps spread d apart, the kernel
-    spans d(k-1)+1 pixels, and the output shrinks accordingly."""
+    spans d(k-1)+1 pixels, the output shrinks accordingly, and beside it the dependency
+    map of two such layers stacked shows the holes that dilation leaves."""
     start = {"i": i, "k": k, "s": s, "p": p, "d": d, "step": 0}
-    return _explorer(_draw_conv, start, {
+    return _explorer(_draw_dilated, start, {
         "i": ("input size i", 1, 15), "k": ("kernel k", 1, 5), "s": ("stride s", 1, 3),
         "p": ("padding p", 0, 6), "d": ("dilation d", 1, 5), "step": ("output #", 0, 200)})
 
