@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 import types
 import zipfile
 from pathlib import Path
@@ -31,6 +30,7 @@ import convlab
 from convlab import release
 from convlab.cli import ASSIGNMENTS
 from grading_once import once
+from student_build import install_student_build
 
 ROOT = Path(__file__).resolve().parents[1]
 CELL_TIMEOUT = 120
@@ -81,17 +81,7 @@ def _build_bundle(tmp: Path) -> None:
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(tmp / "unpacked")
     course = tmp / "unpacked" / "convlab-course"
-    env = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
-    python = env / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
-    # The course's dependencies come from the test's environment by a plain path entry:
-    # .pth files there (the editable install of the repository's convlab) are not run.
-    (site / "_course_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    wheel = next((course / "wheels").glob("convlab-*.whl"))
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-                    "--no-deps", "--no-index", str(wheel)], check=True)
+    python, site = install_student_build(course, tmp / "venv")
     kernels = tmp / "jupyter" / "kernels" / "student"
     kernels.mkdir(parents=True)
     (kernels / "kernel.json").write_text(json.dumps({

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import sysconfig
 import types
 import zipfile
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from browser_helpers import Browser, Server, free_port, lab_environment, need_browser, server_args
+from student_build import install_student_build
 
 @pytest.fixture(scope="session")
 def browser():
@@ -32,14 +32,7 @@ def browser():
 def _student_venv(course: Path) -> None:
     """The archive's .venv as start.py leaves it after installing, without the download."""
     env = course / ".venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
-    python = env / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
-    (site / "_course_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    wheel = next((course / "wheels").glob("convlab-*.whl"))
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-                    "--no-deps", "--no-index", str(wheel)], check=True)
+    install_student_build(course, env)
     # JupyterLab's assets, its extensions (nbgrader's Validate button, the widgets) and the
     # server extensions enabled, where pip would have put them in this .venv.
     for part in ("share/jupyter", "etc/jupyter"):
