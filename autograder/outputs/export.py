@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..safe_text import csv_cell
+from .grades import write_table
 
 __all__ = ["Grade", "EXPORT_COLUMNS", "CANVAS_COLUMNS", "MOODLE_COLUMNS", "PEOPLE_COLUMNS",
            "from_gradebook", "from_grades_dir", "read_people", "write_plain", "write_canvas",
@@ -169,22 +170,12 @@ def _table(grades: list[Grade]) -> tuple[list[str], list[str], dict[tuple[str, s
     return students, assignments, {(g.student, g.assignment): g for g in grades}
 
 
-def _write(path: Path, header, lines) -> Path:
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(lines)
-    partial.replace(path)
-    return path
-
-
 def write_plain(grades: list[Grade], path) -> Path:
     lines = [[csv_cell(g.student), csv_cell(g.assignment), _number(g.automatic),
               _number(g.manual), _number(g.late_penalty), _number(g.total), _number(g.max_score),
               _number(g.to_grade_by_hand), csv_cell(g.note)]
              for g in sorted(grades, key=lambda g: (g.student, g.assignment))]
-    return _write(Path(path), EXPORT_COLUMNS, lines)
+    return write_table(Path(path), EXPORT_COLUMNS, lines)
 
 
 def read_canvas_assignments(path) -> dict[str, str]:
@@ -222,7 +213,7 @@ def write_canvas(grades: list[Grade], path, people=None, canvas_ids=None) -> Pat
                       *(_cell(table.get((student, a))) for a in assignments)])
     header = [*CANVAS_COLUMNS, *(csv_cell(f"{a} ({canvas_ids[a]})" if a in canvas_ids else a)
                                  for a in assignments)]
-    return _write(Path(path), header, lines)
+    return write_table(Path(path), header, lines)
 
 
 def write_moodle(grades: list[Grade], path, people=None) -> Path:
@@ -235,7 +226,7 @@ def write_moodle(grades: list[Grade], path, people=None) -> Path:
         lines.append([csv_cell(idnumber), csv_cell(who.get("email", "")),
                       *(_cell(table.get((student, a))) for a in assignments)])
     header = [*MOODLE_COLUMNS, *(csv_cell(a) for a in assignments)]
-    return _write(Path(path), header, lines)
+    return write_table(Path(path), header, lines)
 
 
 def _cell(grade: Grade | None) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..safe_text import csv_cell
 
-__all__ = ["COLUMNS", "Row", "rows_of", "write_csv", "read_grades", "number"]
+__all__ = ["COLUMNS", "Row", "rows_of", "write_csv", "write_table", "read_grades", "number"]
 
 COLUMNS = ("student_id", "assignment", "grade_id", "score", "max_score", "message")
 
@@ -44,17 +44,25 @@ def number(value: float) -> str:
     return format(round(value, 4), "g")
 
 
-def write_csv(rows: list[Row], path: Path) -> None:
+def write_table(path, header, lines) -> Path:
+    """A CSV file of ``header`` and ``lines``, written whole or not at all (a reader never
+    sees half of one: it is written beside, then moved over). Cells are the caller's to
+    make safe (``csv_cell`` for anything a student wrote)."""
+    path = Path(path)
     partial = path.with_name(path.name + ".partial")
     with open(partial, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(COLUMNS)
-        for row in rows:
-            # Ids and messages quote students: no cell may start a spreadsheet formula.
-            writer.writerow([csv_cell(row.student_id), csv_cell(row.assignment),
-                             csv_cell(row.grade_id), number(row.score),
-                             number(row.max_score), csv_cell(row.message)])
+        writer.writerow(header)
+        writer.writerows(lines)
     partial.replace(path)
+    return path
+
+
+def write_csv(rows: list[Row], path: Path) -> None:
+    # Ids and messages quote students: no cell may start a spreadsheet formula.
+    write_table(path, COLUMNS, ([csv_cell(row.student_id), csv_cell(row.assignment),
+                                 csv_cell(row.grade_id), number(row.score),
+                                 number(row.max_score), csv_cell(row.message)] for row in rows))
 
 
 def read_grades(path: Path) -> list[Row]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import csv
 import io
 import re
 import tokenize
@@ -556,10 +555,8 @@ def similar_pairs(root: Path, students, assignments, course_root: Path,
 
 
 def write_csv(pairs: list[Pair], path: Path) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        for p in pairs:
-            # A student id is student-controlled: no spreadsheet may read it as a formula.
-            writer.writerow([csv_cell(p.student_a), csv_cell(p.student_b), p.assignment,
-                             p.exercise, f"{p.score:.3f}"])
+    from .grades import write_table
+
+    # A student id is student-controlled: no spreadsheet may read it as a formula.
+    write_table(path, CSV_COLUMNS, ([csv_cell(p.student_a), csv_cell(p.student_b), p.assignment,
+                                     p.exercise, f"{p.score:.3f}"] for p in pairs))

@@ -299,19 +299,13 @@ LATENESS_COLUMNS = ("student_id", "assignment", "submitted", "due", "extension_h
 
 def write_lateness(records, path) -> None:
     """lateness.csv: one row per graded student and assignment."""
+    from ..outputs.grades import write_table
     from ..safe_text import csv_cell
 
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(LATENESS_COLUMNS)
-        for late in records:
-            writer.writerow([csv_cell(late.student_id), csv_cell(late.assignment),
-                             _utc(late.submitted), _utc(late.due), f"{late.extension_hours:g}",
-                             f"{late.seconds_late:g}", f"{round(late.penalty, 4):g}",
-                             csv_cell(describe(late))])
-    partial.replace(path)
+    write_table(path, LATENESS_COLUMNS, (
+        [csv_cell(late.student_id), csv_cell(late.assignment), _utc(late.submitted),
+         _utc(late.due), f"{late.extension_hours:g}", f"{late.seconds_late:g}",
+         f"{round(late.penalty, 4):g}", csv_cell(describe(late))] for late in records))
 
 
 def read_lateness(path) -> dict[tuple[str, str], dict]:
