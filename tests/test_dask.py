@@ -128,7 +128,11 @@ def test_the_course_secret_reaches_no_task_and_no_worker(cluster, tmp_path, monk
     for data in sent:
         for leak in (secret, secret_file, "CONVLAB_SECRET_FILE"):
             assert leak.encode() not in data
-    assert results[0] == {} and results[2] == {}
+    # The workers see no variable naming the secret, nor its path in any other (other
+    # CONVLAB_ settings, e.g. one an earlier test left in this process, may ride along).
+    for seen in (results[0], results[2]):
+        assert not set(seen) & set(executors.SECRET_VARIABLES)
+        assert secret_file not in seen.values() and secret not in "".join(seen.values())
     # Outside any task too, and in the worker its nanny restarted after the kill.
     _two_workers(cluster)
     held = cluster.client.run(dask_jobs.secret_variable)
