@@ -154,7 +154,7 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
             print(terminal(f"feedback math not installed: {exc}"), file=progress)
         shutil.rmtree(out / "feedback", ignore_errors=True)
         shutil.move(str(stage), out / "feedback")
-    print(summary_table(rows, assignments), file=report)
+    print(summary_table(rows, assignments, late), file=report)
     print(f"\ngrades:   {out / 'grades.csv'}\nfeedback: {out / 'feedback'}/<student>/<assignment>/",
           file=report)
     print(f"report:   {out / 'report.html'}\nsimilar:  {out / 'similarity.csv'}", file=report)

@@ -297,8 +297,9 @@ def test_convlab_grade_writes_lateness_csv_with_the_course_policy(tmp_path):
         notebook = solved if student == "ann" else released
         folder.joinpath("01_convolution.ipynb").write_bytes(notebook.read_bytes())
         folder.joinpath("timestamp.txt").write_text(stamp + "\n")
+    summary = io.StringIO()
     grade(tmp_path / "submitted", tmp_path / "out", course_root=course,
-          assignment_ids=["01_convolution"], progress=io.StringIO(), report=io.StringIO())
+          assignment_ids=["01_convolution"], progress=io.StringIO(), report=summary)
     lines = (tmp_path / "out" / "lateness.csv").read_bytes().decode().splitlines()
     assert lines[0] == ",".join(("student_id", "assignment", "submitted", "due", "extension_hours",
                                  "seconds_late", "late_penalty", "message"))
@@ -320,3 +321,27 @@ def test_convlab_grade_writes_lateness_csv_with_the_course_policy(tmp_path):
     note = f"[Submitted 2020-01-16 12:00:01+00:00, due 2020-01-15 12:00:00+00:00: 1 d 0 h late, late penalty {cost} points.]"
     assert all(r["message"].endswith(note) for r in rows if r["student_id"] == "ann")
     assert not any("late" in r["message"] for r in rows if r["student_id"] == "bob")
+    # The summary printed at the end: ann's total after the penalty, marked; bob's as graded.
+    table = {line.split()[0]: line.split() for line in summary.getvalue().splitlines() if line.strip()}
+    assert table["ann"][1] == "*" + format(round(scores - float(cost), 4), "g")
+    assert not table["bob"][1].startswith("*")
+
+
+def test_the_summary_table_subtracts_late_penalties_and_marks_them():
+    from autograder.outputs.grades import Row
+    from autograder.outputs.summary import summary_table
+    from autograder.score.lateness import Lateness
+
+    rows = [Row("ann", "01_convolution", "t1", 3.0, 4.0, "", "passed"),
+            Row("ann", "01_convolution", "t2", 2.0, 2.0, "", "passed"),
+            Row("bob", "01_convolution", "t1", 4.0, 4.0, "", "passed"),
+            Row("bob", "01_convolution", "t2", 2.0, 2.0, "", "passed")]
+    late = [Lateness("ann", "01_convolution", None, None, 0.0, 86401.0, 2.5),
+            Lateness("bob", "01_convolution", None, None, 0.0, 0.0, 0.0)]
+    lines = summary_table(rows, ["01_convolution"], late).splitlines()
+    assert lines[2].split() == ["ann", "*2.5", "/", "6", "*2.5", "/", "6"]
+    assert lines[3].split() == ["bob", "6", "/", "6", "6", "/", "6"]
+    assert lines[-1] == "* after the late penalty (lateness.csv says why)"
+    # Without lateness records: the scores as graded, no footnote.
+    plain = summary_table(rows, ["01_convolution"]).splitlines()
+    assert plain[2].split() == ["ann", "5", "/", "6", "5", "/", "6"] and len(plain) == 4
