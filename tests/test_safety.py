@@ -406,7 +406,8 @@ def test_the_served_formgrader_page_of_the_script_injector_runs_nothing(tmp_path
         assert not found, found
         _check_csp(page)
         assert "frame-ancestors 'self'" in headers.get("Content-Security-Policy", "")
-        # Math renders with no network: MathJax from this server (offline_math.py).
+        # Math renders with no network: MathML in the page (outputs/mathml.py), and for
+        # what stays TeX, MathJax from this server (templates/convlab/local_mathjax.html.j2).
         src = re.search(r'<script src="([^"]*MathJax\.js[^"]*)"', page).group(1)
         assert src.startswith("/static/jupyter_server_mathjax/MathJax.js"), src
         assert _get(f"{base}{src.split('?')[0]}?token={token}")[0] == 200
