@@ -334,6 +334,10 @@ def test_autograded_notebook_feedback_and_formgrader_page_of_the_script_injector
     assert not active_content(_body(feedback), allowed_styles=NBGRADER_STYLES), \
         active_content(_body(feedback))
     assert "Score: 19 / 19" in feedback
+    # Its hostile TeX (reflection_2): MathML with no link or style, or the TeX as text.
+    maths = re.findall(r"<math\b.*?</math>", feedback, re.S)
+    assert len(maths) >= 4 and not [m for m in maths if re.search(r"\b(?:href|style|mathcolor)=", m)]
+    assert "$\\text{&lt;img src=x onerror=alert(1)&gt;}$" in feedback
     _check_csp(feedback)
 
     page = _formgrade_page(nb)

@@ -71,7 +71,7 @@ ATTRIBUTES = {
 }
 
 # Longer formulas, or deeper ones, stay TeX: conversion time stays bounded on a page.
-MAX_TEX_CHARS = 5000
+MAX_TEX_CHARS = 2000
 _MAX_DEPTH = 60
 
 
