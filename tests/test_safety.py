@@ -161,6 +161,22 @@ def test_cleaned_markdown_holds_no_active_content(payload):
     assert "panel-success" not in re.sub(r"&lt;.*?&gt;", "", html)  # only as escaped text
 
 
+@pytest.mark.parametrize("payload", ["[x](files/javascript:alert(1))", "[x](/files/javascript:alert(1))",
+                                     "![x](files/http://evil.example/x.png)", "![x](files//evil.example/x.png)"])
+def test_a_url_is_judged_after_the_templates_strip_files_prefix(payload):
+    """nbgrader's templates pipe markdown2html's output through strip_files_prefix, which
+    turns href="files/javascript:..." into href="javascript:...": no such URL survives."""
+    from nbconvert.filters.strings import strip_files_prefix
+
+    class Context(dict):
+        pass
+
+    html = strip_files_prefix(markdown2html(Context(cell={}), f"Before {payload} after"))
+    assert not active_content(html), html
+    assert 'href="javascript' not in html, html
+    assert 'src="http' not in html and 'src="//' not in html, html
+
+
 def test_the_checker_itself_finds_each_payload_before_cleaning():
     # Else the assertions above would pass vacuously.
     from autograder.safe_html import _render_markdown
