@@ -86,8 +86,6 @@ c.Autograde.sanitize_preprocessors = [
 c.GenerateFeedback.preprocessors = [
     # GetGrades, and which written answers still await the instructor (autograder/outputs/feedback.py)
     "autograder.outputs.feedback.GetGradesPending",
-    # MathJax's files in the feedback folder, where the pages load them (outputs/offline_math.py)
-    "autograder.outputs.offline_math.InstallMathJax",
     CSSHTMLHeaderPreprocessor,
     "autograder.judge.preprocessor.FeedbackClearHiddenTests",
     "autograder.safe_html.SanitizeSubmission",
@@ -153,10 +151,10 @@ c.HTMLExporter.sanitize_html = True
 c.HTMLExporter.preprocessors = ["autograder.outputs.render_cap.CapRender"]
 # c.CapRender.max_source_chars = 100_000
 # c.CapRender.max_output_bytes = 256 * 1024
-# Math renders with no network: feedback pages load MathJax from feedback/mathjax/, which
-# InstallMathJax fills (autograder/outputs/offline_math.py); the formgrader's page loads it from
-# the Jupyter server (jupyter-server-mathjax).
-c.HTMLExporter.mathjax_url = "../../mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
+# Math renders with no network and no file beside the page (`nbgrader release_feedback`
+# hands back the .html files alone): markdown2html writes markdown's formulas as MathML,
+# which browsers render with no script (autograder/outputs/mathml.py). The formgrader also
+# loads MathJax from the Jupyter server, for what stays TeX (local_mathjax.html.j2).
 c.HTMLExporter.filters = {
     "markdown2html": "autograder.safe_html.markdown2html",
     "clean_html": "autograder.safe_html.clean_html",

@@ -29,7 +29,6 @@ from .intake import DEFAULT_NAMED_REGEXP, read_submissions
 from .limits import Budget
 from .outputs.gradebook import GradebookWriter, sqlite_url
 from .outputs.grades import Row, rows_of, write_csv
-from .outputs.offline_math import install as install_mathjax
 from .outputs.summary import progress_line, summary_table
 from .run.job import GradingJob, JobResult, grade_job
 from .run.ledger import Ledger
@@ -148,10 +147,6 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
                 {a: tuple(course.assignments[a]) for a in assignments}, late)
         stage = scratch / "feedback"
         write_feedback(results, stage)
-        try:
-            install_mathjax(stage)
-        except (OSError, RuntimeError) as exc:  # the pages stand; their math shows as TeX
-            print(terminal(f"feedback math not installed: {exc}"), file=progress)
         shutil.rmtree(out / "feedback", ignore_errors=True)
         shutil.move(str(stage), out / "feedback")
     print(summary_table(rows, assignments, late), file=report)

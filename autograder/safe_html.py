@@ -15,8 +15,15 @@ layers, each enough on its own against a script tag:
    sanitiser, under the policy below; nbgrader's formgrade and feedback templates pipe
    markdown through ``markdown2html`` without ``clean_html``, so this covers them too.
 3. Both pages carry a Content-Security-Policy (``csp_meta``): scripts only from the
-   page's own trusted parts (nbgrader's files and inline scripts, by hash, MathJax's CDN),
-   no inline event handlers, no plugins, no base or form hijacking.
+   page's own trusted parts (nbgrader's files and inline scripts, by hash; the
+   formgrader's MathJax, from the Jupyter server), no inline event handlers, no plugins,
+   no base or form hijacking.
+
+Math: ``markdown2html`` writes markdown's formulas as MathML (``outputs/mathml.py``), which
+browsers render with no script, so a feedback page handed back alone shows them. They are
+placeholders while bleach cleans the HTML, then MathML that we built under an allow-list of
+its own: the policy below allows no MathML from a student (a ``<math>`` they type is
+escaped as before), and a placeholder they type is not one (a nonce).
 
 The policy: the tags markdown makes, no attribute that can run or style anything (no
 ``on*``, no ``style``, ``class`` only with the names syntax highlighting uses, so a
@@ -28,7 +35,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
+import secrets
 from html.parser import HTMLParser
 from urllib.parse import unquote, urlsplit
 
@@ -36,6 +45,9 @@ import bleach
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Int
 
+from .outputs.mathml import ATTRIBUTES as MATHML_ATTRIBUTES
+from .outputs.mathml import ELEMENTS as MATHML_ELEMENTS
+from .outputs.mathml import to_mathml
 from .safe_text import visible_controls
 
 __all__ = ["clean_html", "markdown2html", "active_content", "csp_meta", "PAGE_CSP",
@@ -68,6 +80,14 @@ def _class_ok(value: str) -> bool:
 
 
 def _url_ok(url: str, image: bool = False) -> bool:
+    # nbgrader's templates pipe the cleaned HTML through nbconvert's strip_files_prefix,
+    # which turns href="files/javascript:..." into href="javascript:...": a URL is judged
+    # as it is and as it will be once that prefix is gone.
+    stripped = re.sub(r"^/?files/", "", url)
+    return _one_url_ok(url, image) and (stripped == url or _one_url_ok(stripped, image))
+
+
+def _one_url_ok(url: str, image: bool = False) -> bool:
     url = url.strip()
     if image and _DATA_IMAGE.match(url):
         return True
@@ -139,17 +159,125 @@ def clean_html(html) -> str:
     return _CLEANER.clean(text)
 
 
-def _render_markdown(source: str, attachments=None) -> str:
-    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+def _render_markdown(source: str, attachments=None, formulas: "_Formulas | None" = None) -> str:
+    """``source`` as HTML, not yet cleaned. Its math is left as escaped TeX text, as
+    nbconvert leaves it; with ``formulas``, as placeholders that ``formulas.insert`` turns
+    into MathML once the HTML is cleaned."""
+    from nbconvert.filters.markdown_mistune import MarkdownWithMath
 
-    renderer = IPythonRenderer(escape=False, attachments=attachments or {}, embed_images=False,
-                               path="", anchor_link_text="¶", exclude_anchor_links=False)
+    renderer = _renderer_class()(escape=False, attachments=attachments or {},
+                                 embed_images=False, path="", anchor_link_text="¶",
+                                 exclude_anchor_links=False)
+    renderer.formulas = formulas
     return MarkdownWithMath(renderer=renderer).render(source)
 
 
-def _escaped_block(source: str) -> str:
-    import html
+_RENDERER = None
 
+
+def _renderer_class():
+    """nbconvert's IPythonRenderer whose math, given a ``_Formulas``, becomes placeholders
+    (made once: nbconvert is imported only when markdown is rendered)."""
+    global _RENDERER
+    if _RENDERER is None:
+        from nbconvert.filters.markdown_mistune import IPythonRenderer
+
+        class MathRenderer(IPythonRenderer):
+            formulas = None
+
+            def inline_math(self, body):
+                shown = super().inline_math(body)
+                return shown if self.formulas is None else self.formulas.add(body, False, shown)
+
+            def block_math(self, body):
+                shown = super().block_math(body)
+                return shown if self.formulas is None else self.formulas.add(body, True, shown)
+
+            def latex_environment(self, name, body):
+                shown = super().latex_environment(name, body)
+                tex = f"\\begin{{{name}}}{body}\\end{{{name}}}"
+                return shown if self.formulas is None else self.formulas.add(tex, True, shown)
+
+        _RENDERER = MathRenderer
+    return _RENDERER
+
+
+class _Formulas:
+    """One rendering's formulas. Each is a placeholder in the HTML while bleach cleans it
+    (the policy for what a student writes stays as narrow as it is: no MathML), then the
+    MathML built by ``outputs.mathml`` (an allow-list of its own), or the escaped TeX the
+    page showed before where it cannot be built. A placeholder carries a nonce drawn for
+    this rendering: one a student types is never taken for a formula."""
+
+    def __init__(self):
+        self.nonce = secrets.token_hex(16)
+        self.items: list[tuple[str, bool, str]] = []  # TeX, display, its escaped text
+        self.pattern = re.compile(f"convlabmath{self.nonce}n(\\d+)e")
+
+    def add(self, tex: str, display: bool, shown: str) -> str:
+        self.items.append((tex, display, shown))
+        return f"convlabmath{self.nonce}n{len(self.items) - 1}e"
+
+    def _mathml(self, match) -> str:
+        tex, display, shown = self.items[int(match.group(1))]
+        return to_mathml(tex, display) or shown
+
+    def _text(self, match) -> str:
+        # In an attribute (an image's alt, a heading's anchor id): the TeX, as text.
+        return html.escape(html.unescape(self.items[int(match.group(1))][2]), quote=True)
+
+    def insert(self, cleaned: str) -> str:
+        """``cleaned`` (bleach's output) with each placeholder in text replaced by its
+        MathML, and each in a tag's attributes by its TeX as text."""
+        if not self.items:
+            return cleaned
+        rewriter = _Rewriter(lambda text: self.pattern.sub(self._mathml, text),
+                             lambda tag: self.pattern.sub(self._text, tag))
+        rewriter.feed(cleaned)
+        rewriter.close()
+        return "".join(rewriter.out)
+
+
+class _Rewriter(HTMLParser):
+    """Copies HTML, passing its text runs and its start tags through two functions: a
+    browser's view of which is which, not a regex's (an attribute may hold a ``>``)."""
+
+    def __init__(self, text, tag):
+        super().__init__(convert_charrefs=False)
+        self.out: list[str] = []
+        self._text, self._tag = text, tag
+
+    def handle_starttag(self, tag, attrs):
+        self.out.append(self._tag(self.get_starttag_text()))
+
+    handle_startendtag = handle_starttag
+
+    def handle_endtag(self, tag):
+        self.out.append(f"</{tag}>")
+
+    def handle_data(self, data):
+        self.out.append(self._text(data))
+
+    def handle_entityref(self, name):
+        self.out.append(f"&{name};")
+
+    def handle_charref(self, name):
+        self.out.append(f"&#{name};")
+
+    def handle_comment(self, data):  # bleach strips them; kept inert if ever there
+        self.out.append(html.escape(f"<!--{data}-->"))
+
+    def handle_decl(self, decl):
+        self.out.append(html.escape(f"<!{decl}>"))
+
+    def unknown_decl(self, data):
+        self.out.append(html.escape(f"<![{data}]>"))
+
+    def handle_pi(self, data):
+        self.out.append(html.escape(f"<?{data}>"))
+
+
+def _escaped_block(source: str) -> str:
     return f"<pre>{html.escape(source)}</pre>"
 
 
@@ -158,11 +286,12 @@ def markdown2html(context, source: str) -> str:
     that cannot be rendered (a missing attachment, ...) is shown as escaped text: one
     broken cell never fails a whole page."""
     cell = context.get("cell", {}) if context is not None else {}
+    formulas = _Formulas()
     try:
-        rendered = _render_markdown(str(source), cell.get("attachments", {}))
+        rendered = _render_markdown(str(source), cell.get("attachments", {}), formulas)
     except Exception:
         return _escaped_block(str(source))
-    return clean_html(rendered)
+    return formulas.insert(clean_html(rendered))
 
 
 try:  # a Jinja context filter: it reads the cell's attachments
@@ -189,13 +318,23 @@ class _Finder(HTMLParser):
         self.allowed_styles = allowed_styles
         self._in = None
         self._text = []
+        self._math = 0  # how many <math> elements we are in
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
+        if tag == "math" or self._math:
+            # MathML is inert only as outputs/mathml.py builds it: its elements, its
+            # attributes with their values (no mglyph, annotation-xml, href, mathcolor).
+            if tag not in MATHML_ELEMENTS:
+                self.found.append(f"<math> holding <{tag}>")
+            for name, value in attrs:
+                if name not in MATHML_ATTRIBUTES or not MATHML_ATTRIBUTES[name](value or ""):
+                    self.found.append(f"<{tag} {name}={(value or '')[:40]!r}> in <math>")
+            self._math += tag == "math"
         if tag in ("script", "style"):
             self._in, self._text = (tag, attributes), []
         if tag in ("iframe", "object", "embed", "frame", "frameset", "applet", "base",
-                   "form", "svg", "math", "link", "meta") and not (
+                   "form", "svg", "link", "meta") and not (
                        tag in ("link", "meta") and self._trusted_head(tag, attributes)):
             self.found.append(f"<{tag}>")
         for name, value in attrs:
@@ -215,6 +354,8 @@ class _Finder(HTMLParser):
         return attributes.get("href") in self.allowed_styles
 
     def handle_endtag(self, tag):
+        if tag == "math" and self._math:
+            self._math -= 1
         if self._in and tag == self._in[0]:
             kind, attributes = self._in
             body = "".join(self._text).strip()
@@ -233,7 +374,8 @@ def active_content(page: str, allowed_scripts=(), allowed_styles=()) -> list[str
     """What in ``page`` could run or restyle it: script and style elements (other than
     ``allowed_*``, given by their src/href or exact text), ``on*`` attributes, style
     attributes (other than ``allowed_styles``), ``javascript:`` and other non-http URLs,
-    frames, objects, forms, svg. An empty list: nothing active."""
+    frames, objects, forms, svg, MathML beyond what outputs/mathml.py builds. An empty
+    list: nothing active."""
     finder = _Finder(set(allowed_scripts), set(allowed_styles))
     finder.feed(page)
     finder.close()

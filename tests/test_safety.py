@@ -161,6 +161,22 @@ def test_cleaned_markdown_holds_no_active_content(payload):
     assert "panel-success" not in re.sub(r"&lt;.*?&gt;", "", html)  # only as escaped text
 
 
+@pytest.mark.parametrize("payload", ["[x](files/javascript:alert(1))", "[x](/files/javascript:alert(1))",
+                                     "![x](files/http://evil.example/x.png)", "![x](files//evil.example/x.png)"])
+def test_a_url_is_judged_after_the_templates_strip_files_prefix(payload):
+    """nbgrader's templates pipe markdown2html's output through strip_files_prefix, which
+    turns href="files/javascript:..." into href="javascript:...": no such URL survives."""
+    from nbconvert.filters.strings import strip_files_prefix
+
+    class Context(dict):
+        pass
+
+    html = strip_files_prefix(markdown2html(Context(cell={}), f"Before {payload} after"))
+    assert not active_content(html), html
+    assert 'href="javascript' not in html, html
+    assert 'src="http' not in html and 'src="//' not in html, html
+
+
 def test_the_checker_itself_finds_each_payload_before_cleaning():
     # Else the assertions above would pass vacuously.
     from autograder.safe_html import _render_markdown
@@ -180,7 +196,10 @@ def test_ordinary_markdown_keeps_its_formatting():
               "![dot](data:image/png;base64,iVBORw0KGgo=)\n\n$x_i < y$")
     html = markdown2html(Context(cell={}), source)
     for kept in ("<h1", "<em>", "<code>", 'href="https://pytorch.org"', "<table>", "<td>",
-                 'class="highlight"', 'src="data:image/png;base64,iVBORw0KGgo="', "$x_i &lt; y$"):
+                 'class="highlight"', 'src="data:image/png;base64,iVBORw0KGgo="',
+                 # the formula as MathML (autograder/outputs/mathml.py)
+                 '<math display="inline"><mrow><msub><mi>x</mi><mi>i</mi></msub><mo>&lt;</mo>'
+                 '<mi>y</mi></mrow></math>'):
         assert kept in html, kept
     assert not active_content(html)
 
@@ -331,6 +350,10 @@ def test_autograded_notebook_feedback_and_formgrader_page_of_the_script_injector
     assert not active_content(_body(feedback), allowed_styles=NBGRADER_STYLES), \
         active_content(_body(feedback))
     assert "Score: 19 / 19" in feedback
+    # Its hostile TeX (reflection_2): MathML with no link or style, or the TeX as text.
+    maths = re.findall(r"<math\b.*?</math>", feedback, re.S)
+    assert len(maths) >= 4 and not [m for m in maths if re.search(r"\b(?:href|style|mathcolor)=", m)]
+    assert "$\\text{&lt;img src=x onerror=alert(1)&gt;}$" in feedback
     _check_csp(feedback)
 
     page = _formgrade_page(nb)
@@ -403,7 +426,8 @@ def test_the_served_formgrader_page_of_the_script_injector_runs_nothing(tmp_path
         assert not found, found
         _check_csp(page)
         assert "frame-ancestors 'self'" in headers.get("Content-Security-Policy", "")
-        # Math renders with no network: MathJax from this server (offline_math.py).
+        # Math renders with no network: MathML in the page (outputs/mathml.py), and for
+        # what stays TeX, MathJax from this server (templates/convlab/local_mathjax.html.j2).
         src = re.search(r'<script src="([^"]*MathJax\.js[^"]*)"', page).group(1)
         assert src.startswith("/static/jupyter_server_mathjax/MathJax.js"), src
         assert _get(f"{base}{src.split('?')[0]}?token={token}")[0] == 200

@@ -38,7 +38,8 @@ BENIGN = [
     (r"cdnjs\.cloudflare\.com/ajax/libs/mathjax", "CDN unreachable offline"),
     (r"^Failed to load resource: net::ERR_NAME_NOT_RESOLVED$", "the same CDN requests, as logged"),
     (r"^MathJax is not defined$", "nbgrader's page script, when its CDN MathJax did not load"),
-    # The formgrader and feedback pages load MathJax 2.7 locally (outputs/offline_math.py);
+    # The formgrader loads MathJax 2.7 from the Jupyter server (templates/convlab/
+    # local_mathjax.html.j2; feedback pages have MathML, no MathJax: outputs/mathml.py);
     # its HTML-CSS output probes for web-font support with a @font-face of about:blank,
     # which the pages' font-src refuses. The formulas still render, in MathJax's own fonts.
     (r"Loading the font 'about:blank' violates", "MathJax 2.7's web-font probe meets the CSP"),

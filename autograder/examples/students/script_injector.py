@@ -2,7 +2,8 @@
 reflections in the formgrader, and the feedback page. A <script>, an <img onerror>, a
 <style> that hides the page, a javascript: link, a fake "Score: 19 / 19" banner dressed in
 nbgrader's own classes, in a reflection cell, an extra markdown cell, a raw HTML cell and
-a code cell's outputs (HTML, JavaScript, SVG). The code is the solution: full marks, and
+a code cell's outputs (HTML, JavaScript, SVG); TeX that would make links and styles in
+MathML in another reflection. The code is the solution: full marks, and
 nothing of this runs anywhere (tests/test_safety.py opens every page it reaches)."""
 import nbformat
 
@@ -16,6 +17,16 @@ PAYLOAD = """\
 <a href="javascript:alert(document.cookie)">my answer</a>
 [click](javascript:alert(1)) <svg onload="alert(1)"></svg>
 <iframe src="/lab"></iframe>
+"""
+
+
+# TeX that latex2mathml would turn into a javascript: link, styling, or markup copied as is
+# (autograder/outputs/mathml.py): on the pages, MathML without them or the TeX as text.
+HOSTILE_TEX = r"""My answer: $\href{javascript:alert(document.cookie)}{\text{click}}$,
+$\color{white}{\text{hidden}}$, $\style{position:fixed;top:0}{\text{Score: 19 / 19}}$,
+$\text{<img src=x onerror=alert(1)>}$ and $</math><script>alert(1)</script>$.
+
+$$\class{panel-success}{x}$$
 """
 
 
@@ -42,10 +53,12 @@ _PLANT = Edit("plant active content in markdown, raw and output cells", _plant)
 
 STUDENT = Student(
     about="puts <script>, <img onerror>, <style>, javascript: links and a fake score banner "
-          "in a reflection, a markdown, a raw and an output cell: graded like the solution, "
+          "in a reflection, a markdown, a raw and an output cell, and hostile TeX in another "
+          "reflection: graded like the solution, "
           "and none of it is active in the autograded notebook, feedback or formgrader",
     edits={
-        "01_convolution": [replace_cell("reflection_1", PAYLOAD), _PLANT],
+        "01_convolution": [replace_cell("reflection_1", PAYLOAD),
+                           replace_cell("reflection_2", HOSTILE_TEX), _PLANT],
         "02_transposed": [replace_cell("reflection_1", PAYLOAD), _PLANT],
     },
 )
