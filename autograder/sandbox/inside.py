@@ -791,8 +791,9 @@ def _reference_proxy(name: str, inp: int, out: int):
         # The caller's device is its first tensor's (Case.to moves a case's tensors together);
         # from_json made the value's tensors on the CPU.
         first = next(tensors_in(args, kwargs), None)
-        device = first.device if first is not None else None
-        return map_tensors(value, lambda t: t.to(device)) if device is not None and device.type != "cpu" else value
+        if first is None or first.device.type == "cpu":
+            return value
+        return map_tensors(value, lambda t: t.to(first.device))
 
     proxy.__name__ = proxy.__qualname__ = name
     return proxy
