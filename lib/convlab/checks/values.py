@@ -3,7 +3,8 @@
 A case's arguments and an exercise's value are tensors, numbers, strings, None, and
 lists, tuples and dict values of those, nested. Every place that moves, copies, counts or
 looks for the tensors in such a value walks it with these functions, so the rule of what
-is a container and how deep one may go is written once:
+is a container and how deep one may go is written once (the sandbox's wire format keeps
+its own, stricter reader of a student's value: see autograder/sandbox/wire.py ``to_plain``):
 
 * the containers are lists, tuples (their own type is kept: a tuple stays a tuple, a
   named tuple stays one) and dicts (their values; the keys are left as they are);
