@@ -6,18 +6,43 @@ other commands stay quick to start."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Callable
 
 __all__ = ["Budget", "Limits"]
 
 
-def _setting(default, help: str):
-    """A limit the instructor may set: ``c.TrustedGrade.<name>`` in nbgrader_config.py
-    (autograder.judge.preprocessor makes one traitlet per such field, with this help)."""
-    return field(default=default, metadata={"help": help})
+def _setting(default, help: str, trait: str | None = None):
+    """A limit the instructor may set: ``c.TrustedGrade.<trait>`` in nbgrader_config.py,
+    ``trait`` being the field's own name unless given (autograder.judge.preprocessor makes
+    one traitlet per such field, with this default and help). One declaration gives the
+    field, its default, its help and the traitlet: nothing to keep in step by hand."""
+    return field(default=default, metadata={"help": help, "trait": trait})
+
+
+class _Settings:
+    """What ``Limits`` and ``Budget`` share: their ``_setting`` fields, by traitlet name."""
+
+    @classmethod
+    def _traits(cls) -> dict[str, str]:
+        """Traitlet name -> field name, for each field made with ``_setting``."""
+        return {f.metadata["trait"] or f.name: f.name for f in fields(cls) if "help" in f.metadata}
+
+    @classmethod
+    def settings(cls) -> dict[str, tuple[object, str]]:
+        """The fields an instructor may set, by traitlet name: name -> (default, help)."""
+        by_field = {f.name: f for f in fields(cls)}
+        return {trait: (by_field[name].default, by_field[name].metadata["help"])
+                for trait, name in cls._traits().items()}
+
+    @classmethod
+    def configured(cls, value: Callable[[str], object], **others):
+        """An instance with each setting read by its traitlet name (``value(name)``), and
+        ``others`` as given."""
+        return cls(**{name: value(trait) for trait, name in cls._traits().items()}, **others)
 
 
 @dataclass(frozen=True)
-class Limits:
+class Limits(_Settings):
     """Time (seconds), memory and size limits of one notebook's sandbox, declared once:
     the fields made with ``_setting`` are also ``TrustedGrade``'s traitlets (``settings``)."""
 
@@ -41,22 +66,23 @@ class Limits:
     # choice to grade without it (every score is then marked).
     isolated: bool | None = None
 
-    @classmethod
-    def settings(cls) -> dict[str, tuple[object, str]]:
-        """The fields an instructor may set: name -> (default, help)."""
-        return {f.name: (f.default, f.metadata["help"]) for f in fields(cls) if "help" in f.metadata}
-
 
 @dataclass(frozen=True)
-class Budget:
+class Budget(_Settings):
     """What grading one notebook may cost in all: wall-clock seconds (every exercise, every
     retry, the reference calls made for it) and memory (MiB) of the grading process and of
     every process under it (its sandboxes' bwrap, supervisor and children, a reference
     runner), counted by autograder.run.workers. The same defaults for ``convlab grade`` and
-    ``nbgrader autograde`` (``TrustedGrade.notebook_budget_seconds`` / ``notebook_memory_mb``)."""
+    ``nbgrader autograde`` (``TrustedGrade.notebook_budget_seconds`` / ``notebook_memory_mb``:
+    traitlets named apart from the fields, whose names ``Limits`` has too)."""
 
-    seconds: float = 600.0
-    memory_mb: int = 4096
+    seconds: float = _setting(600.0, "Wall seconds grading one notebook may take in all: every "
+                                     "exercise, retry and reference call",
+                              trait="notebook_budget_seconds")
+    memory_mb: int = _setting(4096, "Memory grading one notebook may hold, MiB: the grading "
+                                    "process and every process under it (its sandboxes: bwrap, "
+                                    "supervisor, children; a reference runner)",
+                              trait="notebook_memory_mb")
 
     def __post_init__(self):
         if not self.seconds > 0:

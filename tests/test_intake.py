@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.intake import DEFAULT_NAMED_REGEXP, Limits, read_submissions
+from autograder.intake import DEFAULT_NAMED_REGEXP, IntakeLimits, read_submissions
 from autograder.safe_text import id_key, inside, student_id
 
 NOTEBOOKS = {"01_convolution": "01_convolution", "02_transposed": "02_transposed"}
@@ -251,7 +251,7 @@ def test_a_zip_bomb_stops_at_the_byte_budget_quickly(tmp_path):
         "hw1_mallory_attempt_2024-03-01-10-00-00_bomb.zip": bomb,
     })
     start = time.perf_counter()
-    limits = Limits(unpacked_bytes=16 << 20)
+    limits = IntakeLimits(unpacked_bytes=16 << 20)
     intake = read_submissions(source, tmp_path / "scratch", NOTEBOOKS, limits=limits)
     assert time.perf_counter() - start < 20
     assert "ada" in intake.students
@@ -263,7 +263,7 @@ def test_a_zip_bomb_stops_at_the_byte_budget_quickly(tmp_path):
 def test_too_many_entries_stop_reading_with_a_message(tmp_path):
     source = _zip(tmp_path / "lms.zip", {f"junk/{i}.txt": "" for i in range(50)} | {
         _lms("ada"): "ada"})
-    intake = read_submissions(source, tmp_path / "s", NOTEBOOKS, limits=Limits(entries=10))
+    intake = read_submissions(source, tmp_path / "s", NOTEBOOKS, limits=IntakeLimits(entries=10))
     assert any("more than 10 archive entries" in s for s in intake.skipped)
 
 
@@ -280,7 +280,7 @@ def test_nesting_is_bounded(tmp_path):
 # --- notebook size cap ----------------------------------------------------------------------
 
 def test_a_notebook_over_the_cap_becomes_a_zero_with_a_message(tmp_path):
-    limits = Limits(notebook_bytes=1 << 20)
+    limits = IntakeLimits(notebook_bytes=1 << 20)
     big = '{"cells": [], "x": "' + "a" * (2 << 20) + '"}'
     klass = tmp_path / "class"
     (klass / "ada" / "01_convolution").mkdir(parents=True)
@@ -317,7 +317,7 @@ def test_clock_skew_is_configurable(tmp_path):
     source = _zip(tmp_path / "lms.zip", {_lms("ada", stamp=soon): "ada"})
     assert read_submissions(source, tmp_path / "a", NOTEBOOKS).students == ["ada"]
     strict = read_submissions(source, tmp_path / "b", NOTEBOOKS,
-                              limits=Limits(clock_skew=timedelta(0)))
+                              limits=IntakeLimits(clock_skew=timedelta(0)))
     assert not (strict.root / "ada" / "01_convolution").exists()
 
 
@@ -372,7 +372,7 @@ def test_a_nested_zip_is_capped_on_its_own(tmp_path):
     source = _zip(tmp_path / "lms.zip", {"hw1_ada_attempt_2024-03-01-10-00-00_up.zip": inner,
                                          _lms("bob"): NB})
     intake = read_submissions(source, tmp_path / "s", NOTEBOOKS,
-                              limits=Limits(archive_bytes=1 << 20))
+                              limits=IntakeLimits(archive_bytes=1 << 20))
     assert intake.students == ["ada", "bob"]
     assert any("nested zip larger than" in s for s in intake.skipped)
 

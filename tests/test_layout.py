@@ -68,18 +68,46 @@ def test_the_course_registry_is_one_table():
 
 
 def test_each_limit_is_declared_once_and_configurable_by_its_name():
-    from autograder.judge.preprocessor import TrustedGrade
-    from autograder.limits import Limits
+    from dataclasses import fields
 
-    settings = Limits.settings()
-    assert {"memory_mb", "case_seconds", "notebook_seconds", "output_mb"} <= set(settings)
+    from autograder.judge.preprocessor import TrustedGrade
+    from autograder.limits import Budget, Limits
+
     traits = TrustedGrade.class_traits(config=True)
-    for name, (default, help) in settings.items():
-        assert traits[name].default_value == default == getattr(Limits(), name)
-        assert traits[name].help == help
-    changed = {name: default * 2 for name, (default, _) in settings.items()}
-    assert TrustedGrade(**changed).limits() == Limits(**changed)
-    assert TrustedGrade().limits() == Limits()
+    for kind, expected in ((Limits, {"memory_mb", "case_seconds", "notebook_seconds", "output_mb"}),
+                           (Budget, {"notebook_budget_seconds", "notebook_memory_mb"})):
+        settings = kind.settings()
+        assert expected <= set(settings)
+        for name, (default, help) in settings.items():
+            field = next(f for f in fields(kind) if (f.metadata.get("trait") or f.name) == name)
+            assert traits[name].default_value == default == getattr(kind(), field.name)
+            assert traits[name].help == help == field.metadata["help"]
+        changed = {name: default * 2 for name, (default, _) in settings.items()}
+        configured = TrustedGrade(**changed)
+        got = configured.limits() if kind is Limits else configured.budget()
+        assert got == kind.configured(changed.__getitem__) != kind()
+        assert [getattr(got, f.name) for f in fields(kind) if "help" in f.metadata] == list(changed.values())
+    assert set(Limits.settings()).isdisjoint(Budget.settings())  # Budget's traits are named apart
+    assert TrustedGrade().limits() == Limits() and TrustedGrade().budget() == Budget()
+
+
+def test_a_limit_set_in_nbgrader_config_reaches_the_grader(tmp_path):
+    """The names instructors write in nbgrader_config.py, read as nbgrader reads that file."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from autograder.judge.preprocessor import TrustedGrade
+    from autograder.limits import Budget, Limits
+
+    (tmp_path / "nbgrader_config.py").write_text(
+        "c = get_config()\n"
+        "c.TrustedGrade.notebook_budget_seconds = 42.5\n"
+        "c.TrustedGrade.notebook_memory_mb = 1500\n"
+        "c.TrustedGrade.case_seconds = 2.5\n"
+        "c.TrustedGrade.memory_mb = 700\n", encoding="utf-8")
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(tmp_path)).load_config()
+    grader = TrustedGrade(config=config)
+    assert grader.budget() == Budget(seconds=42.5, memory_mb=1500)
+    assert grader.limits() == Limits(case_seconds=2.5, memory_mb=700)
 
 
 def test_the_checks_and_the_sandbox_share_one_table_of_forbidden_ops():

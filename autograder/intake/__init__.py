@@ -30,7 +30,7 @@ notebooks, and nothing a student controls decides whose work a file is:
   actually inflated (header sizes are not trusted): ``..``, absolute, drive and link
   members are skipped with a message, a zip bomb stops at the budget, a broken archive is
   one message, and no archive can stop the run;
-* a notebook over ``Limits.notebook_bytes`` is replaced by a short text that says so: the
+* a notebook over ``IntakeLimits.notebook_bytes`` is replaced by a short text that says so: the
   grader reads it as "not a readable Jupyter notebook" and scores that notebook 0 with
   that text in the message.
 
@@ -49,7 +49,7 @@ from pathlib import Path
 
 from ..safe_text import id_key, inside, student_id, terminal
 
-__all__ = ["DEFAULT_NAMED_REGEXP", "Intake", "Limits", "read_submissions"]
+__all__ = ["DEFAULT_NAMED_REGEXP", "Intake", "IntakeLimits", "read_submissions"]
 
 # Anchored on both ends (matched against a file's base name): a prefix that never
 # contains "_attempt_", the student (no underscore), one attempt stamp, the notebook.
@@ -71,9 +71,11 @@ _CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
-class Limits:
+class IntakeLimits:
     """What intake reads at most. ``unpacked_bytes`` and ``entries`` are shared by every
-    archive of one run (nested ones included); sizes are counted on inflated bytes."""
+    archive of one run (nested ones included); sizes are counted on inflated bytes.
+    Apart from autograder.limits (what grading may cost, TrustedGrade's settings): these
+    bound the reading of what was submitted (archives, files), before any grading."""
 
     notebook_bytes: int = 20 << 20
     unpacked_bytes: int = 2 << 30
@@ -98,7 +100,7 @@ class Intake:
 
 
 class _Budget:
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: IntakeLimits):
         self.bytes = limits.unpacked_bytes
         self.entries = limits.entries
 
@@ -155,7 +157,7 @@ def _too_large(target: Path, what: str, cap: int) -> None:
                       f"{cap / (1 << 20):g} MiB limit for a notebook.\n")
 
 
-def _unpack(archive: Path, dest: Path, label: str, budget: _Budget, limits: Limits,
+def _unpack(archive: Path, dest: Path, label: str, budget: _Budget, limits: IntakeLimits,
             skipped: list[str]) -> list[tuple[Path, str]]:
     """Write the notebooks (.ipynb) and nested zips of ``archive`` under ``dest``; return
     (file, member name) for each, and (None, member name) for every other file (never
@@ -285,7 +287,7 @@ class _Roster:
         return name
 
 
-def _copy_notebook(source: Path, target: Path, limits: Limits, budget: _Budget,
+def _copy_notebook(source: Path, target: Path, limits: IntakeLimits, budget: _Budget,
                    where: str, skipped: list[str]) -> None:
     """Copy a notebook from a folder: regular files only, capped like archive members."""
     try:
@@ -334,7 +336,7 @@ def _copy_timestamp(source_dir: Path, target_dir: Path, where: str, skipped: lis
     (target_dir / TIMESTAMP_FILE).write_text(text + "\n", encoding="ascii")
 
 
-def _copy_layout(top: Path, dest: Path, assignments: set[str], limits: Limits,
+def _copy_layout(top: Path, dest: Path, assignments: set[str], limits: IntakeLimits,
                  budget: _Budget, exclude: set[Path], skipped: list[str],
                  notes: list[str]) -> list[str]:
     """Copy ``<student>/<assignment>/*.ipynb`` from ``top`` into ``dest``."""
@@ -401,7 +403,7 @@ def _check_groups(match, named_regexp: str) -> dict:
 _LATE_MARK = re.compile(r"(?:^|_)LATE_")
 
 
-def _stamp(info: dict, where: str, limits: Limits, refuse):
+def _stamp(info: dict, where: str, limits: IntakeLimits, refuse):
     """(ok, timestamp or None): a stamp that cannot be read or lies ahead is refused
     (``refuse(message)``)."""
     from nbgrader.utils import parse_utc
@@ -427,7 +429,7 @@ def _stamp(info: dict, where: str, limits: Limits, refuse):
 
 
 def _collect_named(scratch: Path, files: list[tuple[Path | None, str]], named_regexp: str,
-                   notebooks: dict[str, str], dest: Path, limits: Limits, budget: _Budget,
+                   notebooks: dict[str, str], dest: Path, limits: IntakeLimits, budget: _Budget,
                    skipped: list[str], notes: list[str],
                    refused: dict[str, list[str]]) -> list[str]:
     """Place LMS-named notebooks, unpacking nested zips with their owner, into ``dest``.
@@ -537,14 +539,14 @@ def _collect_named(scratch: Path, files: list[tuple[Path | None, str]], named_re
 
 def read_submissions(source: Path, scratch: Path, notebooks: dict[str, str],
                      named_regexp: str | None = None, *, exclude=(),
-                     limits: Limits | None = None) -> Intake:
+                     limits: IntakeLimits | None = None) -> Intake:
     """Turn ``source`` (a folder or a .zip) into a submitted/-layout folder in ``scratch``.
 
     ``notebooks`` maps each notebook name of the course to its assignment id;
     ``scratch`` is an empty folder this function may write into; folders in ``exclude``
     (the output folder, when grading in place) are no students."""
     source = Path(source)
-    limits = limits or Limits()
+    limits = limits or IntakeLimits()
     named_regexp = named_regexp or DEFAULT_NAMED_REGEXP
     re.compile(named_regexp)  # a bad pattern is the caller's error, before any work
     assignments = set(notebooks.values())

@@ -36,6 +36,7 @@ from convlab.checks.core import (TEST_PREFIX, Case, CaseResult, Exercise, compar
                                  exercise_of, first_failure)
 from convlab.checks.deps import PREIMPORTS, Binding, Resolver, blocked_message
 from convlab.checks.guards import CONV_CALL, FAMILY_TEXT, UNFOLD_CALL
+from convlab.checks.values import tensors_in
 
 from . import hidden_cases
 from .. import score as score_rules
@@ -431,10 +432,8 @@ def _sampled_match(exercise: Exercise, case: Case, outcome, seed: int) -> bool:
 
 
 def _device(case: Case) -> str:
-    for value in list(case.args) + list(case.kwargs.values()):
-        if hasattr(value, "device"):
-            return value.device.type
-    return "cpu"
+    first = next(tensors_in(case.args, case.kwargs), None)  # Case.to moved them all together
+    return first.device.type if first is not None else "cpu"
 
 
 # --- the notebook ----------------------------------------------------------------------

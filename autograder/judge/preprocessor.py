@@ -108,6 +108,17 @@ def write_grades(nb: NotebookNode, tests: list[TestCell], grades, attempt: str |
     return nb
 
 
+def _settings() -> dict[str, tuple[object, str]]:
+    """Every instructor-settable limit, by traitlet name: each name once."""
+    limits, budget = Limits.settings(), Budget.settings()
+    if set(limits) & set(budget):
+        raise RuntimeError(f"limits declared twice: {sorted(set(limits) & set(budget))}")
+    return {**limits, **budget}
+
+
+_SETTINGS = _settings()
+
+
 class TrustedGrade(NbGraderPreprocessor):
     """Grades the notebook with the trusted grader; never executes it."""
 
@@ -123,30 +134,21 @@ class TrustedGrade(NbGraderPreprocessor):
                                 "without it, only where namespaces cannot be had: every score is then "
                                 "marked as graded without isolation. CONVLAB_NO_ISOLATION=1 does the "
                                 "same (what `convlab grade --no-isolation` sets).").tag(config=True)
-    # One traitlet per limit an instructor may set, from Limits itself (its defaults and
-    # helps): the class namespace is filled here, so no limit is declared twice.
-    vars().update({name: (Integer if isinstance(default, int) else Float)(
-        default, help=help).tag(config=True) for name, (default, help) in Limits.settings().items()})
-
-    # What one notebook may cost in all (autograder.limits.Budget; `convlab grade` has the
-    # same defaults): past either, every exercise of the notebook scores 0 with a message and
-    # the next notebook is graded.
-    notebook_budget_seconds = Float(Budget.seconds, help="Wall seconds grading one notebook may "
-                                    "take in all: every exercise, retry and reference call"
-                                    ).tag(config=True)
-    notebook_memory_mb = Integer(Budget.memory_mb, help="Memory grading one notebook may hold, "
-                                 "MiB: the grading process and every process under it (its "
-                                 "sandboxes: bwrap, supervisor, children; a reference runner)"
-                                 ).tag(config=True)
+    # One traitlet per limit an instructor may set, from Limits and Budget themselves (their
+    # defaults and helps; Budget's: what one notebook may cost in all, `convlab grade` has the
+    # same defaults; past either, every exercise of the notebook scores 0 with a message and
+    # the next notebook is graded). The class namespace is filled here, so no limit is
+    # declared twice.
+    vars().update({name: (Integer if isinstance(default, int) else Float)(default, help=help).tag(config=True)
+                   for name, (default, help) in _SETTINGS.items()})
 
     def limits(self) -> Limits:
         """The sandbox's limits as configured."""
-        return Limits(**{name: getattr(self, name) for name in Limits.settings()},
-                      isolated=None if self.isolation else False)
+        return Limits.configured(lambda name: getattr(self, name), isolated=None if self.isolation else False)
 
     def budget(self) -> Budget:
         """What grading one notebook may cost, as configured."""
-        return Budget(self.notebook_budget_seconds, self.notebook_memory_mb)
+        return Budget.configured(lambda name: getattr(self, name))
 
     seed_tables = Dict(help="Notebook name -> the submission's seeds (hidden_cases.SeedTable), "
                             "computed by the machine that holds the course secret (`convlab "

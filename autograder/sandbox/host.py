@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convlab.checks.core import error_type
+from convlab.checks.values import tensors_in
 
 from . import launcher, references, wire
 from .references import ReferenceRunner
@@ -392,13 +393,8 @@ def _ending(code: int, limits: Limits) -> str:
 
 
 def _uses_cuda(value) -> bool:
-    if hasattr(value, "device") and hasattr(value, "dtype"):
-        return value.device.type == "cuda"
-    if isinstance(value, (list, tuple)):
-        return any(_uses_cuda(v) for v in value)
-    if isinstance(value, dict):
-        return any(_uses_cuda(v) for v in value.values())
-    return False
+    """Whether a tensor of ``value`` (the grader's own calls: trusted) is on the GPU."""
+    return any(t.device.type == "cuda" for t in tensors_in(value))
 
 
 class _Attempt:

@@ -4,7 +4,8 @@
 ``isolation_problem()`` says why isolation cannot be had here, or None. The mount
 namespace shows, read-only: the system's libraries (/usr, /lib*, /bin, /etc's loader and
 certificate files), the Python installation, the folders that hold torch and numpy, and
-the runtime folder (inside.py, wire.py, forbid.py, measure.py, the checks' adapters and op families);
+the runtime folder (inside.py, wire.py, forbid.py, measure.py, the checks' adapters, op families
+and walk of a value);
 a /proc with nothing but a copy of /proc/cpuinfo (the real one where CUDA needs it);
 and a fresh tmpfs of ``scratch_mb`` MiB as /tmp. Nothing else of the machine: not the
 repository, the course, the submissions, the output folder, home folders, /work.
@@ -126,12 +127,14 @@ def stage_runtime() -> str:
     os.chmod(folder, 0o755)
     for name in _RUNTIME_FILES:
         shutil.copyfile(here / name, Path(folder) / name)
-    # The only course files the sandbox sees, both given to students too: the adapters
-    # and the forbidden op families (one table with the visible checks).
-    from convlab.checks import adapters, families
+    # The only course files the sandbox sees, all given to students too: the adapters,
+    # the forbidden op families (one table with the visible checks) and the walk of a
+    # value (inside.py's reference proxies move their replies with it, as Case.to does).
+    from convlab.checks import adapters, families, values
 
     shutil.copyfile(adapters.__file__, Path(folder) / "adapters.py")
     shutil.copyfile(families.__file__, Path(folder) / "families.py")
+    shutil.copyfile(values.__file__, Path(folder) / "values.py")
     try:
         shutil.copyfile("/proc/cpuinfo", Path(folder) / "cpuinfo")  # see bwrap_options
     except OSError:

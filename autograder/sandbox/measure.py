@@ -117,12 +117,12 @@ def _boxed_overloads(original):
     return _get_operation_overload
 
 
-def _library_code(packages=("torch", "numpy", "json", "wire", "__main__")) -> dict:
+def _library_code(packages=("torch", "numpy", "json", "wire", "values", "__main__")) -> dict:
     """The code objects of the functions and methods of ``packages``' modules loaded now
     (torch, numpy, and the runtime's own: inside.py is ``__main__``, its reference-callee
-    proxy writes JSON). Lines run there are not the answer's: its loops show as the
-    dispatcher calls they make, and an answer cannot make a code object of theirs (exec
-    makes new ones)."""
+    proxy writes JSON and moves the reply to the caller's device with ``values``). Lines
+    run there are not the answer's: its loops show as the dispatcher calls they make, and
+    an answer cannot make a code object of theirs (exec makes new ones)."""
     import types
 
     codes, seen = set(), set()

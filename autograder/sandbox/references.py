@@ -33,6 +33,9 @@ import subprocess
 import sys
 import time
 
+# Already loaded with this package (host.py imports convlab.checks): no cost at start-up.
+from convlab.checks.values import tensors_in
+
 from . import wire
 
 __all__ = ["ReferenceRunner", "limit_message", "error_reply", "ARG_ELEMENTS", "RESULT_ELEMENTS",
@@ -206,14 +209,10 @@ def _cap_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
-def _elements(value, depth: int = 0) -> int:
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.numel()
-    if isinstance(value, (list, tuple)) and depth < 8:
-        return sum(_elements(v, depth + 1) for v in value)
-    return 0
+def _elements(value) -> int:
+    """How many values the tensors of a reference's result hold (a reference's value is
+    never nested past the walk's limit: if it were, the ValueError is its reply)."""
+    return sum(t.numel() for t in tensors_in(value))
 
 
 def _answer(module: str, qualname: str, callee: str, caller: str, request: bytes, memory_mb: int) -> bytes:

@@ -153,7 +153,14 @@ def _laid_out(tensor: torch.Tensor, shape: tuple, order) -> torch.Tensor:
 
 def to_plain(value, depth: int = 0):
     """``value`` as plain data for marshal. Exact type checks: a student's subclass of
-    list or int cannot run code here."""
+    list or int cannot run code here.
+
+    Not convlab.checks.values' walk, on purpose: that one (for the grader's own cases and
+    values) accepts subclasses and raises past its depth; this one reads a student's value
+    in the runtime, where a subclass's ``__iter__`` would run student code, and it must
+    never raise: what is too deep (``_DEPTH``), too long (``_ITEMS``) or too large becomes
+    an ``Opaque`` description. ``from_plain``/``from_json`` likewise parse hostile bytes
+    with their own checks of every field."""
     if isinstance(value, torch.Tensor):
         with _NO_SUBCLASS():
             tensor = torch.Tensor.as_subclass(value, torch.Tensor).detach()

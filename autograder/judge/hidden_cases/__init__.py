@@ -32,11 +32,12 @@ import json
 import random
 import sys
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 
 from convlab.checks.core import Case
+from convlab.checks.values import leaves, map_tensors, tensors_in
 
 __all__ = ["HIDDEN", "Draw", "SeedKey", "SeedTable", "seed_labels", "call", "catching", "generator", "cases", "cpu_cases",
            "default_devices"]
@@ -267,12 +268,9 @@ def _numbers(value) -> list | None:
     """The numbers of a (nested) list of numbers; None for anything else."""
     if not isinstance(value, (list, tuple)) or not value:
         return None
-    found = []
-    for item in value:
-        inner = [item] if isinstance(item, (int, float)) and not isinstance(item, bool) else _numbers(item)
-        if inner is None:
-            return None
-        found += inner
+    found = list(leaves(value))
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in found):
+        return None
     return found
 
 
@@ -288,10 +286,10 @@ def _degenerate(name: str, case: Case) -> bool:
         value = _reference_value(exercise, case)
     except Exception:  # the tests of the generators catch a reference that fails a case
         return False
-    leaves = _numbers(value)
-    if leaves:
-        return set(leaves) in ({0}, {1})
-    tensors = [v for v in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(v, torch.Tensor)]
+    numbers = _numbers(value)
+    if numbers:
+        return set(numbers) in ({0}, {1})
+    tensors = list(tensors_in(value))
     return bool(tensors) and all(t.numel() and not bool(t.detach().ne(0).any()) for t in tensors)
 
 
@@ -319,12 +317,17 @@ def expected(case: Case):
     return held[1] if held is not None and held[0] is case else None
 
 
+class _Tensor(NamedTuple):
+    """A tensor argument by value, for ``_fingerprint``: its repr names it, so it cannot be
+    mistaken for a tuple argument."""
+
+    dtype: str
+    shape: tuple
+    values: list
+
+
 def _plain(value):
-    if isinstance(value, torch.Tensor):
-        return ("tensor", str(value.dtype), tuple(value.shape), value.detach().cpu().tolist())
-    if isinstance(value, (list, tuple)):
-        return (type(value).__name__, tuple(_plain(v) for v in value))
-    return repr(value)
+    return map_tensors(value, lambda t: _Tensor(str(t.dtype), tuple(t.shape), t.detach().cpu().tolist()))
 
 
 def _fingerprint(case: Case) -> str:
@@ -353,10 +356,8 @@ def default_devices() -> list[str]:
 
 
 def _has_tensor(case: Case) -> bool:
-    values = list(case.args) + list(case.kwargs.values())
-    # A list of tensors (a model's weights, for an adapter) moves too: see Case.to.
-    return any(isinstance(v, torch.Tensor) or (isinstance(v, (list, tuple)) and any(
-        isinstance(i, torch.Tensor) for i in v)) for v in values)
+    # Whatever Case.to moves (a model's weights in a list, for an adapter, too): one walk.
+    return next(tensors_in(case.args, case.kwargs), None) is not None
 
 
 def cases(name: str, devices=None, key: SeedKey | None = None) -> list[Case]:

@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 import torch
 
+from .values import map_tensors, tensors_in
+
 __all__ = [
     "error_type",
     "Case",
@@ -90,11 +92,18 @@ def describe_value(value) -> str:
         return f"{dtype} tensor of shape {tuple(value.shape)}{device}"
     if isinstance(value, (list, tuple)) and len(value) > 8:
         return f"{type(value).__name__} of {len(value)} items, starting {list(value[:4])!r}"
-    if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
+    if isinstance(value, (list, tuple)) and _holds_tensor(value):
         # e.g. a model's weights for an adapter: shapes, not every number
         inner = ", ".join(describe_value(v) for v in value)
         return f"[{inner}]" if isinstance(value, list) else f"({inner})"
     return repr(value)
+
+
+def _holds_tensor(value) -> bool:
+    try:
+        return next(tensors_in(value), None) is not None
+    except ValueError:  # nested too deeply to walk: described by its repr
+        return False
 
 
 @dataclass
@@ -113,35 +122,16 @@ class Case:
         return f"{text}  [{self.note}]" if self.note else text
 
     def to(self, device) -> "Case":
-        """The same case with every tensor argument moved to ``device``."""
-
-        def move(v):
-            if isinstance(v, torch.Tensor):
-                return v.to(device)
-            if isinstance(v, (list, tuple)) and any(isinstance(i, torch.Tensor) for i in v):
-                return type(v)(move(i) for i in v)
-            return v
-
-        return Case(
-            tuple(move(a) for a in self.args),
-            {k: move(v) for k, v in self.kwargs.items()},
-            self.raises,
-            self.note,
-        )
+        """The same case with every tensor argument moved to ``device``, those in lists,
+        tuples and dicts too (``values``' one walk, as every other mover of a value)."""
+        args, kwargs = map_tensors((tuple(self.args), dict(self.kwargs)), lambda t: t.to(device))
+        return Case(args, kwargs, self.raises, self.note)
 
     def clone(self) -> "Case":
         """A deep copy of the tensors, so a function that writes into its inputs cannot
         change what the reference sees."""
-
-        def copy(v):
-            if isinstance(v, torch.Tensor):
-                return v.detach().clone()
-            if isinstance(v, (list, tuple)):
-                return type(v)(copy(i) for i in v)
-            return v
-
-        return Case(tuple(copy(a) for a in self.args), {k: copy(v) for k, v in self.kwargs.items()},
-                    self.raises, self.note)
+        args, kwargs = map_tensors((tuple(self.args), dict(self.kwargs)), lambda t: t.detach().clone())
+        return Case(args, kwargs, self.raises, self.note)
 
 
 @dataclass

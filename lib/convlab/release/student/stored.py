@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .core import Case, Exercise, Mistake, register
+from .values import map_tensors, tensors_in
 
 __all__ = ["StoredOutput", "StoredExercise", "case_key", "load"]
 
@@ -50,29 +51,6 @@ def case_key(case: Case) -> str:
     return hashlib.sha256(b"".join(parts)).hexdigest()
 
 
-def _device(value):
-    if isinstance(value, torch.Tensor):
-        return value.device
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            found = _device(item)
-            if found is not None:
-                return found
-    if isinstance(value, dict):
-        return _device(list(value.values()))
-    return None
-
-
-def _to(value, device):
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, list):
-        return [_to(v, device) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_to(v, device) for v in value)
-    return value
-
-
 class StoredOutput:
     """Stands for the reference (or one named mistake) of an exercise: what it returned on
     each stored case. It cannot be called on anything else."""
@@ -90,8 +68,8 @@ class StoredOutput:
         if kind == "raised":
             exc = getattr(builtins, value[0], RuntimeError)
             raise exc(value[1])
-        device = _device((case.args, case.kwargs))
-        return _to(value, device) if device is not None else value
+        first = next(tensors_in(case.args, case.kwargs), None)  # where the case's tensors are
+        return map_tensors(value, lambda t: t.to(first.device)) if first is not None else value
 
     def __call__(self, *args, **kwargs):
         raise NotImplementedError(
