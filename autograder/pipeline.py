@@ -18,6 +18,7 @@ still gets one row per test cell, score 0, with a message saying why, and a feed
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import sys
@@ -89,7 +90,7 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
     secret = course_secret()  # made (or found unsafe: ValueError) once, before any seed is drawn
     out.mkdir(parents=True, exist_ok=True)
     db_url = db_url or sqlite_url(out / "gradebook.db")
-    if executor is None:
+    if executor is None and _has_notebooks(submissions):
         start_fork_server()  # it imports what workers need while the course is prepared
     with tempfile.TemporaryDirectory(prefix="convlab-grade-") as scratch:
         scratch = Path(scratch)
@@ -225,6 +226,23 @@ def _timestamp(folder: Path) -> str | None:
     except (OSError, ValueError, UnicodeDecodeError, TypeError, OverflowError):
         return None
     return text
+
+
+def _has_notebooks(submissions: Path) -> bool:
+    """Whether SUBMISSIONS holds any notebook, so that workers may be needed: only a hint
+    for starting the fork server early (jobs without a notebook never reach a worker,
+    run.resume); a run it misjudges is as correct, its workers just start later. Links
+    are not followed: intake refuses them anyway."""
+    if zipfile.is_zipfile(submissions):
+        with contextlib.suppress(OSError, zipfile.BadZipFile):
+            with zipfile.ZipFile(submissions) as archive:
+                # An LMS zip may nest the class's zip: its notebooks are inside that one.
+                return any(name.lower().endswith((".ipynb", ".zip")) for name in archive.namelist())
+        return True
+    for _, _, files in os.walk(submissions):
+        if any(name.lower().endswith(".ipynb") for name in files):
+            return True
+    return False
 
 
 @contextlib.contextmanager
