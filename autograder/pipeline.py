@@ -35,6 +35,7 @@ from .outputs.summary import progress_line, summary_table
 from .run.job import GradingJob, JobResult, grade_job
 from .run.ledger import Ledger
 from .run.resume import job_keys, run_resumable
+from .run.template_cache import FOLDER as TEMPLATE_FOLDER
 from .run.workspace import Course, project_root
 from .safe_text import inside, terminal
 from .score.lateness import check_config, describe, lateness_at, write_lateness
@@ -94,7 +95,8 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
         start_fork_server()  # it imports what workers need while the course is prepared
     with tempfile.TemporaryDirectory(prefix="convlab-grade-") as scratch:
         scratch = Path(scratch)
-        course = Course.load(course_root, assignment_ids)
+        # The template is kept in DIR for the next run (run.template_cache).
+        course = Course.load(course_root, assignment_ids, cache=out / TEMPLATE_FOLDER)
         late_policy = check_config(course.template.config)  # a bad policy stops here
         intake = read_submissions(submissions, scratch / "intake", course.notebook_owners(),
                                   named_regexp)

@@ -212,3 +212,74 @@ def test_the_copy_detection_reads_no_course_notebook_for_an_assignment_nobody_an
     monkeypatch.setattr(similarity, "course_answers", refuse)
     root = _nothing_handed_in(tmp_path / "submitted")
     assert similarity.similar_pairs(root, ["ann", "bob"], [ASSIGNMENT], tmp_path / "course") == []
+
+
+# --- the template course kept in DIR (autograder/run/template_cache.py) -------------------
+
+def test_a_kept_template_is_used_instead_of_preparing_it_again(tmp_path, monkeypatch):
+    from autograder.run import template_cache
+    from autograder.run.workspace import Course, project_root
+
+    root, cache = project_root(), tmp_path / "out" / template_cache.FOLDER
+    first = Course._kept_or_prepared(root, tmp_path / "first", [ASSIGNMENT], cache)
+    kept = [p for p in cache.iterdir()]
+    assert len(kept) == 1 and (kept[0] / "gradebook.db").read_bytes() == \
+        first.template.gradebook.read_bytes()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("prepared again although a template is kept")
+
+    monkeypatch.setattr(Course, "prepare", classmethod(refuse))
+    second = Course._kept_or_prepared(root, tmp_path / "second", [ASSIGNMENT], cache)
+    assert second.assignments == first.assignments
+    assert list(second.assignments) == [ASSIGNMENT] and second.assignments[ASSIGNMENT][ASSIGNMENT]
+    assert second.template.gradebook.read_bytes() == first.template.gradebook.read_bytes()
+    assert second.template.gradebook != kept[0] / "gradebook.db"  # a copy: the kept one stays
+
+    # Another assignment list is another key: prepared, not taken from the kept one.
+    with pytest.raises(AssertionError, match="prepared again"):
+        Course._kept_or_prepared(root, tmp_path / "third", [ASSIGNMENT, "02_transposed"], cache)
+
+
+def test_a_kept_template_that_is_not_whole_or_was_edited_is_not_used(tmp_path):
+    from autograder.run import template_cache
+    from autograder.run.workspace import TestCell
+
+    gradebook = tmp_path / "gradebook.db"
+    gradebook.write_bytes(b"the release's cells")
+    assignments = {ASSIGNMENT: {ASSIGNMENT: (TestCell("test_a", 2.0), TestCell("test_b", 3.5))}}
+    cache = tmp_path / template_cache.FOLDER
+    template_cache.store(cache, "k1", gradebook, assignments)
+    kept, found = template_cache.restore(cache, "k1")
+    assert found == assignments and kept.read_bytes() == b"the release's cells"
+    assert template_cache.restore(cache, "k2") is None
+
+    template_cache.store(cache, "k2", gradebook, assignments)  # a new key replaces the old
+    assert sorted(p.name for p in cache.iterdir()) == ["k2"]
+
+    (cache / "k2" / "gradebook.db").write_bytes(b"edited cells")       # not the bytes stored
+    assert template_cache.restore(cache, "k2") is None
+    template_cache.store(cache, "k2", gradebook, assignments)
+    (cache / "k2" / "assignments.json").write_text("{")               # cut short
+    assert template_cache.restore(cache, "k2") is None
+    template_cache.store(cache, "k2", gradebook, assignments)
+    (cache / "k2" / "assignments.json").unlink()
+    assert template_cache.restore(cache, "k2") is None
+
+
+def test_the_template_key_changes_with_any_source_or_config_byte(tmp_path):
+    from autograder.run.template_cache import template_key
+
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n")
+    (tmp_path / "source").mkdir()
+    notebook = tmp_path / "source" / "a.ipynb"
+    notebook.write_text("{}")
+    files = [tmp_path / "nbgrader_config.py", notebook]
+    key = template_key(tmp_path, files, [ASSIGNMENT])
+    assert template_key(tmp_path, files, [ASSIGNMENT]) == key
+    assert template_key(tmp_path, files, None) != key
+    notebook.write_text("{ }")
+    assert template_key(tmp_path, files, [ASSIGNMENT]) != key
+    notebook.write_text("{}")
+    (tmp_path / "nbgrader_config.py").write_text("c = get_config()\n#\n")
+    assert template_key(tmp_path, files, [ASSIGNMENT]) != key

@@ -212,16 +212,38 @@ class Course:
         return cls(Path(root), template, assignments)
 
     @classmethod
-    def load(cls, root: Path, assignment_ids=None) -> "Course":
+    def load(cls, root: Path, assignment_ids=None, cache: Path | None = None) -> "Course":
         """``prepare`` once per process and course state: a process that grades several
-        times (tests, benchmarks) pays for generate_assignment once."""
+        times (tests, benchmarks) pays for generate_assignment once. ``cache``: a folder
+        that keeps the template between processes (``template_cache``: the next run of
+        an unchanged course copies it instead of preparing it)."""
         root = Path(root).resolve()
         key = (root, tuple(assignment_ids or ()), _fingerprint(root))
         if key not in _COURSES:
             scratch = Path(tempfile.mkdtemp(prefix="convlab-course-"))
             atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-            _COURSES[key] = cls.prepare(root, scratch / "template", assignment_ids)
+            _COURSES[key] = cls._kept_or_prepared(root, scratch / "template", assignment_ids,
+                                                  cache)
         return _COURSES[key]
+
+    @classmethod
+    def _kept_or_prepared(cls, root: Path, scratch: Path, assignment_ids, cache) -> "Course":
+        if cache is None:
+            return cls.prepare(root, scratch, assignment_ids)
+        from . import template_cache
+
+        files = [f for f, _, _ in _fingerprint(root)]
+        digest = template_cache.template_key(root, files, assignment_ids)
+        kept = template_cache.restore(cache, digest)
+        if kept is not None:
+            gradebook, assignments = kept
+            return cls(root, Workspace(root, scratch, gradebook), assignments)
+        course = cls.prepare(root, scratch, assignment_ids)
+        try:
+            template_cache.store(cache, digest, course.template.gradebook, course.assignments)
+        except OSError:
+            pass  # only the next run's start-up is at stake
+        return course
 
     def notebook_owners(self) -> dict[str, str]:
         """Notebook name -> assignment id."""
