@@ -3,11 +3,13 @@
 1. intake (``autograder.intake``): SUBMISSIONS (nbgrader's submitted/ folder, or an LMS
    zip) becomes a submitted/-layout folder;
 2. the course (``run.workspace.Course``): a template scratch course whose gradebook knows
-   every assignment (``nbgrader generate_assignment``, once per process);
+   every assignment (``nbgrader generate_assignment``, once per process; kept in
+   ``DIR/.course-template/`` for the next run of an unchanged course, ``run.template_cache``);
 3. jobs (``run.job.GradingJob``): per student and assignment, the notebooks' bytes and the
    submission's seeds (``run.seeds``: drawn here, where the course secret is);
 4. run: an executor (``run.pool.LocalExecutor``, or a distributed one) grades each job with
-   ``run.job.grade_job``, within its budget;
+   ``run.job.grade_job``, within its budget (a job without a notebook runs no student code:
+   ``run.resume`` makes its result here, and no worker starts for it);
 5. outputs (``autograder.outputs``): ``DIR/grades.csv`` (one row per test cell),
    ``DIR/feedback/<student>/<assignment>/<notebook>.html``, ``DIR/report.html``,
    ``DIR/similarity.csv`` and a summary table on stdout.
