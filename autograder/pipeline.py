@@ -241,7 +241,8 @@ def _has_notebooks(submissions: Path) -> bool:
         with contextlib.suppress(OSError, zipfile.BadZipFile):
             with zipfile.ZipFile(submissions) as archive:
                 # An LMS zip may nest the class's zip: its notebooks are inside that one.
-                return any(name.lower().endswith((".ipynb", ".zip")) for name in archive.namelist())
+                return any(name.lower().endswith((".ipynb", ".zip"))
+                           for name in archive.namelist())
         return True
     for _, _, files in os.walk(submissions):
         if any(name.lower().endswith(".ipynb") for name in files):

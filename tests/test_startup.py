@@ -151,7 +151,8 @@ def test_the_coordinator_of_an_empty_class_starts_no_worker_and_imports_no_dask(
     rows = read_grades(tmp_path / "out" / "grades.csv")
     assert {r.student_id for r in rows} == {"ann", "bob"}
     assert all(r.score == 0 for r in rows)
-    assert {r.message for r in rows if r.student_id == "ann"} == {f"No submission for {ASSIGNMENT}."}
+    assert {r.message for r in rows if r.student_id == "ann"} == \
+        {f"No submission for {ASSIGNMENT}."}
 
 
 def test_skipping_the_iri_parser_keeps_notebook_validation(tmp_path):
