@@ -221,8 +221,19 @@ def test_a_kept_template_is_used_instead_of_preparing_it_again(tmp_path, monkeyp
     from autograder.run import template_cache
     from autograder.run.workspace import Course, project_root
 
+    from autograder.run import workspace
+
     root, cache = project_root(), tmp_path / "out" / template_cache.FOLDER
+    unsynced, original = [], workspace._scratch_gradebook_unsynced
+
+    def recorded(folder):
+        unsynced.append(Path(folder))
+        return original(folder)
+
+    monkeypatch.setattr(workspace, "_scratch_gradebook_unsynced", recorded)
     first = Course._kept_or_prepared(root, tmp_path / "first", [ASSIGNMENT], cache)
+    # Prepared with its scratch gradebook unsynced, that folder only.
+    assert unsynced == [first.template.path] == [tmp_path / "first"]
     kept = [p for p in cache.iterdir()]
     assert len(kept) == 1 and (kept[0] / "gradebook.db").read_bytes() == \
         first.template.gradebook.read_bytes()
