@@ -39,6 +39,7 @@ def grade_command(submissions: str, out: str, workers: int = 1,
                   force: bool = False, db_url: str | None = None) -> int:
     """``convlab grade``: exit 0 when every submission was graded, 2 on bad arguments or
     where no sandbox can be made (unless ``no_isolation``), 130 when interrupted (Ctrl-C)."""
+    from . import startup  # noqa: F401  (before nbgrader: see autograder/startup.py)
     from .pipeline import grade
     from .sandbox import HOW_TO_ISOLATE, isolation_problem, isolation_waived
 

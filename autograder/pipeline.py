@@ -3,11 +3,13 @@
 1. intake (``autograder.intake``): SUBMISSIONS (nbgrader's submitted/ folder, or an LMS
    zip) becomes a submitted/-layout folder;
 2. the course (``run.workspace.Course``): a template scratch course whose gradebook knows
-   every assignment (``nbgrader generate_assignment``, once per process);
+   every assignment (``nbgrader generate_assignment``, once per process; kept in
+   ``DIR/.course-template/`` for the next run of an unchanged course, ``run.template_cache``);
 3. jobs (``run.job.GradingJob``): per student and assignment, the notebooks' bytes and the
    submission's seeds (``run.seeds``: drawn here, where the course secret is);
 4. run: an executor (``run.pool.LocalExecutor``, or a distributed one) grades each job with
-   ``run.job.grade_job``, within its budget;
+   ``run.job.grade_job``, within its budget (a job without a notebook runs no student code:
+   ``run.resume`` makes its result here, and no worker starts for it);
 5. outputs (``autograder.outputs``): ``DIR/grades.csv`` (one row per test cell),
    ``DIR/feedback/<student>/<assignment>/<notebook>.html``, ``DIR/report.html``,
    ``DIR/similarity.csv`` and a summary table on stdout.
@@ -18,6 +20,7 @@ still gets one row per test cell, score 0, with a message saying why, and a feed
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import sys
@@ -33,6 +36,7 @@ from .outputs.summary import progress_line, summary_table
 from .run.job import GradingJob, JobResult, grade_job
 from .run.ledger import Ledger
 from .run.resume import job_keys, run_resumable
+from .run.template_cache import FOLDER as TEMPLATE_FOLDER
 from .run.workspace import Course, project_root
 from .safe_text import inside, terminal
 from .score.lateness import check_config, describe, lateness_at, write_lateness
@@ -88,11 +92,12 @@ def _grade(submissions, out, workers: int, *, course_root, assignment_ids, named
     secret = course_secret()  # made (or found unsafe: ValueError) once, before any seed is drawn
     out.mkdir(parents=True, exist_ok=True)
     db_url = db_url or sqlite_url(out / "gradebook.db")
-    if executor is None:
+    if executor is None and _has_notebooks(submissions):
         start_fork_server()  # it imports what workers need while the course is prepared
     with tempfile.TemporaryDirectory(prefix="convlab-grade-") as scratch:
         scratch = Path(scratch)
-        course = Course.load(course_root, assignment_ids)
+        # The template is kept in DIR for the next run (run.template_cache).
+        course = Course.load(course_root, assignment_ids, cache=out / TEMPLATE_FOLDER)
         late_policy = check_config(course.template.config)  # a bad policy stops here
         intake = read_submissions(submissions, scratch / "intake", course.notebook_owners(),
                                   named_regexp)
@@ -220,6 +225,24 @@ def _timestamp(folder: Path) -> str | None:
     except (OSError, ValueError, UnicodeDecodeError, TypeError, OverflowError):
         return None
     return text
+
+
+def _has_notebooks(submissions: Path) -> bool:
+    """Whether SUBMISSIONS holds any notebook, so that workers may be needed: only a hint
+    for starting the fork server early (jobs without a notebook never reach a worker,
+    run.resume); a run it misjudges is as correct, its workers just start later. Links
+    are not followed: intake refuses them anyway."""
+    if zipfile.is_zipfile(submissions):
+        with contextlib.suppress(OSError, zipfile.BadZipFile):
+            with zipfile.ZipFile(submissions) as archive:
+                # An LMS zip may nest the class's zip: its notebooks are inside that one.
+                return any(name.lower().endswith((".ipynb", ".zip"))
+                           for name in archive.namelist())
+        return True
+    for _, _, files in os.walk(submissions):
+        if any(name.lower().endswith(".ipynb") for name in files):
+            return True
+    return False
 
 
 @contextlib.contextmanager

@@ -547,8 +547,12 @@ def similar_pairs(root: Path, students, assignments, course_root: Path,
         names = convlab.EXERCISES.get(assignment, [])
         answers = collect_answers(root, students, assignment, names,
                                   (notebooks or {}).get(assignment))
+        if not any(answers[name] for name in names):
+            continue  # no answer, no pair: the course's notebooks need not be read
         refs, stubs = course_answers(course_root, assignment, names)
         for name in names:
+            if not answers[name]:
+                continue
             pairs += find_similar(answers[name], refs.get(name), stubs.get(name), assignment, name,
                                   threshold)
     return sorted(pairs, key=lambda p: (-p.score, p.assignment, p.exercise, p.student_a, p.student_b))

@@ -39,14 +39,25 @@ def run_resumable(executor, jobs: Sequence[GradingJob], keys: Sequence[str], led
                   work: Callable = grade_job) -> tuple[list[JobResult], int]:
     """The result of every job, in job order, and how many were graded in this run: known
     results come from ``ledger`` (unless ``force``), the others from ``executor``, each
-    kept in the ledger as it arrives. ``on_result(index, result)`` sees every result, the
-    known ones first."""
+    kept in the ledger as it arrives. A job without a notebook never reaches ``executor``
+    (nor ``work``): ``grade_job`` makes its result in this process. ``on_result(index,
+    result)`` sees every result, the known ones first."""
     known = {} if force else ledger.get_many(keys)
     results: list[JobResult | None] = [None] * len(jobs)
-    todo = []
+    todo, runs = [], 0
     for index, key in enumerate(keys):
         if key in known:
             results[index] = JobResult.from_json(known[key])
+            if on_result is not None:
+                on_result(index, results[index])
+        elif not jobs[index].notebooks:
+            # No notebook to run (nothing handed in, only misnamed or refused files): no
+            # student code, so no worker nor sandbox; its zeros and pages are made here,
+            # by grade_job as a worker would, and a class with nothing to run starts none.
+            results[index] = grade_job(jobs[index])
+            if results[index].complete:
+                ledger.put(key, results[index].to_json())
+            runs += 1
             if on_result is not None:
                 on_result(index, results[index])
         else:
@@ -65,4 +76,4 @@ def run_resumable(executor, jobs: Sequence[GradingJob], keys: Sequence[str], led
         for position, result in zip(todo, graded):
             results[position] = result
     ledger.forget_except(keys)
-    return results, len(todo)
+    return results, runs + len(todo)

@@ -150,6 +150,35 @@ def _alembic_head_in_process():
         nbgrader.api.get_alembic_version = original
 
 
+@contextlib.contextmanager
+def _scratch_gradebook_unsynced(folder: Path):
+    """Every SQLite connection opened meanwhile on a database under ``folder`` neither
+    syncs nor keeps a journal on disk: generate_assignment commits once per cell, and
+    each commit's fsync cost the template seconds of waiting on a busy disk. The template
+    is scratch, removed with its process, and workers copy it only once it is complete;
+    a crash meanwhile loses nothing that is kept (other databases are left as they are)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    folder = str(Path(folder).resolve())
+
+    def unsynced(connection, record) -> None:
+        cursor = connection.cursor()
+        try:
+            files = [row[2] for row in cursor.execute("PRAGMA database_list")]
+            if files and files[0] and Path(files[0]).resolve().is_relative_to(folder):
+                cursor.execute("PRAGMA synchronous=OFF")
+                cursor.execute("PRAGMA journal_mode=MEMORY")
+        finally:
+            cursor.close()
+
+    event.listen(Engine, "connect", unsynced)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "connect", unsynced)
+
+
 @dataclass
 class Course:
     """What the grader knows about the course, from a template scratch course."""
@@ -168,7 +197,7 @@ class Course:
         for assignment in assignment_ids or ASSIGNMENTS:
             if not (template.path / "source" / assignment).is_dir():
                 continue  # announced in the contract, not written yet
-            with _alembic_head_in_process():
+            with _alembic_head_in_process(), _scratch_gradebook_unsynced(template.path):
                 result = template.generate(assignment)
             if not result["success"]:
                 raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n"
@@ -183,16 +212,38 @@ class Course:
         return cls(Path(root), template, assignments)
 
     @classmethod
-    def load(cls, root: Path, assignment_ids=None) -> "Course":
+    def load(cls, root: Path, assignment_ids=None, cache: Path | None = None) -> "Course":
         """``prepare`` once per process and course state: a process that grades several
-        times (tests, benchmarks) pays for generate_assignment once."""
+        times (tests, benchmarks) pays for generate_assignment once. ``cache``: a folder
+        that keeps the template between processes (``template_cache``: the next run of
+        an unchanged course copies it instead of preparing it)."""
         root = Path(root).resolve()
         key = (root, tuple(assignment_ids or ()), _fingerprint(root))
         if key not in _COURSES:
             scratch = Path(tempfile.mkdtemp(prefix="convlab-course-"))
             atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-            _COURSES[key] = cls.prepare(root, scratch / "template", assignment_ids)
+            _COURSES[key] = cls._kept_or_prepared(root, scratch / "template", assignment_ids,
+                                                  cache)
         return _COURSES[key]
+
+    @classmethod
+    def _kept_or_prepared(cls, root: Path, scratch: Path, assignment_ids, cache) -> "Course":
+        if cache is None:
+            return cls.prepare(root, scratch, assignment_ids)
+        from . import template_cache
+
+        files = [f for f, _, _ in _fingerprint(root)]
+        digest = template_cache.template_key(root, files, assignment_ids)
+        kept = template_cache.restore(cache, digest)
+        if kept is not None:
+            gradebook, assignments = kept
+            return cls(root, Workspace(root, scratch, gradebook), assignments)
+        course = cls.prepare(root, scratch, assignment_ids)
+        try:
+            template_cache.store(cache, digest, course.template.gradebook, course.assignments)
+        except OSError:
+            pass  # only the next run's start-up is at stake
+        return course
 
     def notebook_owners(self) -> dict[str, str]:
         """Notebook name -> assignment id."""
