@@ -763,12 +763,12 @@ def test_hidden_cases_are_valid_and_catch_every_mistake_for_every_seed(name):
 ])
 def test_a_check_takes_well_under_two_seconds(name, right, wrong):
     for fn in (right, wrong):
-        start = time.perf_counter()
+        start = time.process_time()
         try:
             check(name, fn, quiet=True)
         except AssertionError:
             assert fn is wrong
-        assert time.perf_counter() - start < 5, f"check_{name} took {time.perf_counter() - start:.1f} s"
+        assert time.process_time() - start < 5, f"check_{name} took {time.process_time() - start:.1f} s"
 
 
 @pytest.mark.parametrize("taps", ["rows first", "columns first"])

@@ -178,10 +178,12 @@ def test_every_value_error_is_tested_visibly_and_hidden(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_visible_check_is_fast(name):
     exercise = REGISTRY[name]
-    start = time.perf_counter()
+    start = time.process_time()
     for case in exercise.visible_cases():
         run_case(exercise, exercise.reference, case)
-    assert time.perf_counter() - start < 2.0  # the contract: a visible test cell under 2 s
+    # The contract: a visible test cell under 2 s. CPU seconds, not the wall clock: a loaded
+    # machine makes a check wait, not compute more.
+    assert time.process_time() - start < 2.0
 
 
 # --- hdc_max_distances: student answers -----------------------------------------------------

@@ -584,9 +584,9 @@ def test_every_02_exercise_has_a_correct_answer_here():
 
 @pytest.mark.parametrize("name", sorted(CORRECT))
 def test_check_is_silent_on_stderr_and_fast(name, capsys):
-    start = time.perf_counter()
+    start = time.process_time()
     check(name, CORRECT[name])
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     out, err = capsys.readouterr()
     assert err == ""
     assert f"{name}: all" in out
