@@ -40,7 +40,9 @@ def _snapshot(out: Path) -> dict[str, bytes]:
             return path.read_bytes()
         import sqlite3
 
-        with contextlib.closing(sqlite3.connect(path)) as db:
+        # Immutable: reading makes no -wal/-shm beside it (the first run's DIR is read by
+        # both xdist workers while one of them copies it).
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)) as db:
             return "\n".join(db.iterdump()).encode()
 
     return {str(p.relative_to(out)): content(p) for p in sorted(out.rglob("*"))
