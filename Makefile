@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Jupyter refuses to run as root (containers often are) unless told to.
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab demo test venv assignments release benchmark screenshots clean
+.PHONY: lab demo test test-slow test-all venv assignments release benchmark screenshots clean
 
 venv: $(STAMP)
 
@@ -40,10 +40,23 @@ lab: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/convlab demo
 
-# --dist loadgroup: the browser tests of one path (tests/browser) share one worker, so
-# each Jupyter server starts once.
+# Two tiers, one suite (markers in pyproject.toml). `make test`: every rule, check,
+# guard and limit, and every example student graded by the real pipeline (the attacks
+# included), in under 6 minutes on 2 cores. `make test-slow`: the end-to-end runs that
+# take minutes each (nbgrader's own commands, executed notebooks, the students' archive in
+# a fresh environment, the sandbox's process-level attacks, the browser). CI runs both
+# (`make test-all`, .ci/run).
+# --dist loadscope: each test module runs on one worker, so its expensive module fixture
+# (the example students graded, the Jupyter server of a browser test module) is made once
+# while the other worker goes on (xdist 3.8's loadgroup ignores xdist_group under pytest 9).
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadscope --durations=15
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25 $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow and not browser" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(PYTEST) -m "slow or browser" $(PYTEST_ARGS)
+
+test-all: test test-slow
 
 # The README's screenshots (docs/screenshots/), taken by the browser tests as they run.
 screenshots: $(STAMP)

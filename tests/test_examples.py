@@ -22,7 +22,9 @@ from convlab.checks import REGISTRY
 from convlab.cli import repo_root
 from grading_once import once
 
-pytestmark = pytest.mark.slow
+# In `make test`: every attack is an example student with its expected outcome. The class
+# is graded once (``once``), by two grading workers of its own; `make test`'s
+# --dist loadscope keeps this module on one test worker while the other goes on.
 
 ROOT = repo_root()
 STUDENTS = sorted(load_students())

@@ -117,6 +117,7 @@ def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys):
 
 # --- grading a small class ----------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_tmpdir_too_long_for_the_fork_servers_socket_still_grades(tmp_path):
     # multiprocessing's fork server binds a socket under TMPDIR; past 107 bytes it cannot.
     tmp = tmp_path / ("long-temporary-folder-" * 4)

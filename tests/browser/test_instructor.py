@@ -19,7 +19,7 @@ import pytest
 
 from browser_helpers import ROOT, Server, free_port, lab_environment, make_lab_command, shoot
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("instructor")]
+pytestmark = pytest.mark.browser
 
 A = "01_convolution"
 STUDENT = "ann"

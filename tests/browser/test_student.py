@@ -18,7 +18,7 @@ from browser_helpers import (ROOT, cell, execution_count, open_notebook, output_
                              paste, raw_math, run_cells, run_menu, select, shoot, wait_for_math,
                              wait_until_done)
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("student")]
+pytestmark = pytest.mark.browser
 
 # One exercise per notebook: its solution with one edit, and the mistake the check names.
 MISTAKES = {
