@@ -390,3 +390,49 @@ def test_two_graders_write_at_once_while_the_formgrader_reads(db_url, tmp_path):
     for table, rows in (("submitted_assignment", len(students)), ("assignment", 1),
                         ("grade_cells", 3), ("grade", 3 * len(students)), ("alembic_version", 1)):
         assert _count(db_url, table) == rows, table
+
+
+@pytest.mark.slow
+def test_two_whole_convlab_grade_runs_at_once_into_one_postgresql_gradebook(postgres, tmp_path):
+    """Two instructors' ``convlab grade`` commands, each with its own class and DIR, write
+    into one new PostgreSQL gradebook at the same time: every student of both is there
+    once, with the score their run's grades.csv gives."""
+    import csv
+    import os
+
+    from nbgrader.api import Gradebook
+
+    from autograder.outputs.gradebook import _alembic_head_in_process
+    from convlab.cli import repo_root
+
+    root, assignment = repo_root(), "04_gridding"
+    solved = root / "solutions" / assignment / f"{assignment}.ipynb"
+    stub = root / "notebooks" / assignment / f"{assignment}.ipynb"
+    db_url = postgres.create_database("two_runs")
+    classes = {"one": {"ann": solved, "bob": stub}, "two": {"cid": solved, "dee": stub}}
+    for name, students in classes.items():
+        for student, notebook in students.items():
+            folder = tmp_path / name / "submitted" / student / assignment
+            folder.mkdir(parents=True)
+            (folder / f"{assignment}.ipynb").write_bytes(notebook.read_bytes())
+            (folder / "timestamp.txt").write_text("2026-12-01 10:00:00 UTC\n")
+    convlab = Path(sys.executable).with_name("convlab")
+    runs = [subprocess.Popen([convlab, "grade", tmp_path / name / "submitted", "--out",
+                              tmp_path / name / "out", "--db-url", db_url],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ})
+            for name in classes]
+    for run in runs:
+        out, err = run.communicate(timeout=600)
+        assert run.returncode == 0, err[-3000:]
+    expected = {}
+    for name in classes:
+        with open(tmp_path / name / "out" / "grades.csv", newline="") as handle:
+            for row in csv.DictReader(handle):
+                expected[row["student_id"]] = expected.get(row["student_id"], 0.0) + float(row["score"])
+    assert sorted(expected) == ["ann", "bob", "cid", "dee"]
+    assert expected["ann"] > 0 and expected["bob"] == 0  # a real grading, not zeros all round
+    with _alembic_head_in_process(), Gradebook(db_url) as gb:
+        recorded = {row["student"]: row["score"] for row in gb.submission_dicts(assignment)}
+    assert recorded == pytest.approx(expected)
+    assert _count(db_url, "submitted_assignment") == 4
