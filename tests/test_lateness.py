@@ -345,3 +345,46 @@ def test_the_summary_table_subtracts_late_penalties_and_marks_them():
     # Without lateness records: the scores as graded, no footnote.
     plain = summary_table(rows, ["01_convolution"]).splitlines()
     assert plain[2].split() == ["ann", "5", "/", "6", "5", "/", "6"] and len(plain) == 4
+
+
+def test_a_grade_saved_in_the_formgrader_restates_the_stored_late_penalty(tmp_path, monkeypatch):
+    """nbgrader stored the penalty of the autograded score; the instructor then grades by
+    hand in the formgrader: the stored penalty becomes the policy's on the new score, as
+    feedback and `convlab export` compute it (and back to None for a submission on time)."""
+    from types import SimpleNamespace
+
+    from nbgrader.api import Gradebook
+    from nbgrader.server_extensions.formgrader import apihandlers
+    from traitlets.config import Config, Configurable
+
+    from autograder.score import hand_grading
+
+    url = _gradebook(tmp_path, datetime(2027, 1, 16, 1, 0, 0), score=4.0)  # 1 h 1 min late
+    config = {"LatePolicy": {"due_dates": {"a1": "2027-01-15 23:59:00 UTC"},
+                             "method": "per_hour", "rate": 0.1, "cap": 0.5}}
+    assert _assign(url, config)[0] == pytest.approx(0.8)  # 2 started hours: 20 % of 4
+
+    # nbgrader's own put, stood in for by what it does: the grade's new score, saved.
+    def save(handler, grade_id):
+        grade = handler.gradebook.find_grade_by_id(grade_id)
+        grade.manual_score = 9.0
+        handler.gradebook.db.commit()
+
+    monkeypatch.setattr(apihandlers.GradeHandler, "put", save)
+    monkeypatch.setattr(apihandlers.GradeHandler, "_convlab_restates_lateness", False, raising=False)
+    hand_grading.watch_hand_grading()
+    hand_grading.watch_hand_grading()  # idempotent: one restating, not two
+    with Gradebook(url) as gb:
+        app = Configurable(config=Config(config))  # the formgrader's app, its course config
+        handler = SimpleNamespace(gradebook=gb, coursedir=SimpleNamespace(parent=app))
+        grade_id = gb.find_grade("t1", "nb", "a1", "ann").id
+        apihandlers.GradeHandler.put(handler, grade_id)
+        notebook = gb.find_submission_notebook("nb", "a1", "ann")
+        assert notebook.score == 9.0
+        assert notebook.late_submission_penalty == pytest.approx(1.8)  # 20 % of 9 now
+        # An extension granted since: on time, so no penalty stored (nbgrader's None).
+        (tmp_path / "ext.csv").write_text("student_id,assignment,hours\nann,a1,24\n")
+        app.config = Config({"LatePolicy": {**config["LatePolicy"],
+                                            "extensions_file": str(tmp_path / "ext.csv")}})
+        apihandlers.GradeHandler.put(handler, grade_id)
+        assert gb.find_submission_notebook("nb", "a1", "ann").late_submission_penalty is None

@@ -487,7 +487,8 @@ def test_make_lab_loads_the_formgrader_hardening_and_keeps_the_other_extensions(
     extensions = {"nbgrader.server_extensions.formgrader": True}  # from other config files
     merged = config.ServerApp.jpserver_extensions.get_value(dict(extensions))  # as traitlets merges
     assert merged == {"nbgrader.server_extensions.formgrader": True,
-                      "autograder.formgrader_safety": True}
+                      "autograder.formgrader_safety": True,
+                      "autograder.score.hand_grading": True}
 
 
 def test_submission_files_are_served_sandboxed_and_the_page_framed_only_by_jupyter():
