@@ -34,6 +34,7 @@ relative, images also ``data:image/(png|jpeg|gif|webp)``.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import html
 import re
@@ -172,34 +173,29 @@ def _render_markdown(source: str, attachments=None, formulas: "_Formulas | None"
     return MarkdownWithMath(renderer=renderer).render(source)
 
 
-_RENDERER = None
-
-
+@functools.cache
 def _renderer_class():
     """nbconvert's IPythonRenderer whose math, given a ``_Formulas``, becomes placeholders
     (made once: nbconvert is imported only when markdown is rendered)."""
-    global _RENDERER
-    if _RENDERER is None:
-        from nbconvert.filters.markdown_mistune import IPythonRenderer
+    from nbconvert.filters.markdown_mistune import IPythonRenderer
 
-        class MathRenderer(IPythonRenderer):
-            formulas = None
+    class MathRenderer(IPythonRenderer):
+        formulas = None
 
-            def inline_math(self, body):
-                shown = super().inline_math(body)
-                return shown if self.formulas is None else self.formulas.add(body, False, shown)
+        def inline_math(self, body):
+            shown = super().inline_math(body)
+            return shown if self.formulas is None else self.formulas.add(body, False, shown)
 
-            def block_math(self, body):
-                shown = super().block_math(body)
-                return shown if self.formulas is None else self.formulas.add(body, True, shown)
+        def block_math(self, body):
+            shown = super().block_math(body)
+            return shown if self.formulas is None else self.formulas.add(body, True, shown)
 
-            def latex_environment(self, name, body):
-                shown = super().latex_environment(name, body)
-                tex = f"\\begin{{{name}}}{body}\\end{{{name}}}"
-                return shown if self.formulas is None else self.formulas.add(tex, True, shown)
+        def latex_environment(self, name, body):
+            shown = super().latex_environment(name, body)
+            tex = f"\\begin{{{name}}}{body}\\end{{{name}}}"
+            return shown if self.formulas is None else self.formulas.add(tex, True, shown)
 
-        _RENDERER = MathRenderer
-    return _RENDERER
+    return MathRenderer
 
 
 class _Formulas:

@@ -224,6 +224,7 @@ def test_a_kept_template_is_used_instead_of_preparing_it_again(tmp_path, monkeyp
     from autograder.run import workspace
 
     root, cache = project_root(), tmp_path / "out" / template_cache.FOLDER
+    files = [f for f, _, _ in workspace._fingerprint(root)]  # as Course.load passes them
     unsynced, original = [], workspace._scratch_gradebook_unsynced
 
     def recorded(folder):
@@ -231,7 +232,7 @@ def test_a_kept_template_is_used_instead_of_preparing_it_again(tmp_path, monkeyp
         return original(folder)
 
     monkeypatch.setattr(workspace, "_scratch_gradebook_unsynced", recorded)
-    first = Course._kept_or_prepared(root, tmp_path / "first", [ASSIGNMENT], cache)
+    first = Course._kept_or_prepared(root, tmp_path / "first", [ASSIGNMENT], cache, files)
     # Prepared with its scratch gradebook unsynced, that folder only.
     assert unsynced == [first.template.path] == [tmp_path / "first"]
     kept = [p for p in cache.iterdir()]
@@ -242,7 +243,7 @@ def test_a_kept_template_is_used_instead_of_preparing_it_again(tmp_path, monkeyp
         raise AssertionError("prepared again although a template is kept")
 
     monkeypatch.setattr(Course, "prepare", classmethod(refuse))
-    second = Course._kept_or_prepared(root, tmp_path / "second", [ASSIGNMENT], cache)
+    second = Course._kept_or_prepared(root, tmp_path / "second", [ASSIGNMENT], cache, files)
     assert second.assignments == first.assignments
     assert list(second.assignments) == [ASSIGNMENT] and second.assignments[ASSIGNMENT][ASSIGNMENT]
     assert second.template.gradebook.read_bytes() == first.template.gradebook.read_bytes()
@@ -250,7 +251,8 @@ def test_a_kept_template_is_used_instead_of_preparing_it_again(tmp_path, monkeyp
 
     # Another assignment list is another key: prepared, not taken from the kept one.
     with pytest.raises(AssertionError, match="prepared again"):
-        Course._kept_or_prepared(root, tmp_path / "third", [ASSIGNMENT, "02_transposed"], cache)
+        Course._kept_or_prepared(root, tmp_path / "third", [ASSIGNMENT, "02_transposed"], cache,
+                                files)
 
 
 def test_a_kept_template_that_is_not_whole_or_was_edited_is_not_used(tmp_path):

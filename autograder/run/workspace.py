@@ -218,21 +218,22 @@ class Course:
         that keeps the template between processes (``template_cache``: the next run of
         an unchanged course copies it instead of preparing it)."""
         root = Path(root).resolve()
-        key = (root, tuple(assignment_ids or ()), _fingerprint(root))
+        state = _fingerprint(root)
+        key = (root, tuple(assignment_ids or ()), state)
         if key not in _COURSES:
             scratch = Path(tempfile.mkdtemp(prefix="convlab-course-"))
             atexit.register(shutil.rmtree, scratch, ignore_errors=True)
             _COURSES[key] = cls._kept_or_prepared(root, scratch / "template", assignment_ids,
-                                                  cache)
+                                                  cache, [f for f, _, _ in state])
         return _COURSES[key]
 
     @classmethod
-    def _kept_or_prepared(cls, root: Path, scratch: Path, assignment_ids, cache) -> "Course":
+    def _kept_or_prepared(cls, root: Path, scratch: Path, assignment_ids, cache,
+                          files) -> "Course":
         if cache is None:
             return cls.prepare(root, scratch, assignment_ids)
         from . import template_cache
 
-        files = [f for f, _, _ in _fingerprint(root)]
         digest = template_cache.template_key(root, files, assignment_ids)
         kept = template_cache.restore(cache, digest)
         if kept is not None:
